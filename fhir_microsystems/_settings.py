@@ -1,0 +1,65 @@
+"""Every setting, read from ``FHIRMS_*`` environment variables (and CLI flags on top)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of the library, the CLI and the workers.
+
+    Each field is the environment variable ``FHIRMS_<NAME>`` (case-insensitive). Secrets are
+    ``SecretStr``: their values never appear in reprs or logs.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FHIRMS_", extra="ignore")
+
+    # -- where data comes from and goes to
+    source: str = Field("", description="NDJSON directory or FHIR base URL to read from.")
+    sink_url: str = Field("", description="FHIR base URL to write results to (empty: none).")
+    out_dir: Path = Field(Path("out"), description="Directory for NDJSON outputs.")
+    canonical_base: str = Field(
+        "https://fhir-microsystems.org/fhir",
+        description="Base of canonical URLs of the Measures, profiles and code systems.",
+    )
+
+    # -- FHIR client
+    auth: Literal["none", "bearer", "smart"] = Field("none", description="Authentication mode.")
+    bearer_token: SecretStr | None = Field(None, description="Static bearer token (auth=bearer).")
+    smart_client_id: str = Field("", description="SMART Backend Services client_id.")
+    smart_private_key_file: Path | None = Field(
+        None, description="PEM private key for the client assertion (RS384 or ES384)."
+    )
+    smart_algorithm: Literal["RS384", "ES384"] = Field("RS384", description="Assertion algorithm.")
+    smart_kid: str = Field("", description="Key id (JWKS kid) put in the assertion header.")
+    smart_scope: str = Field("system/*.read system/*.write", description="Scopes requested.")
+    smart_token_url: str = Field(
+        "", description="Token endpoint; empty: discovered from .well-known/smart-configuration."
+    )
+    verify_tls: bool = Field(True, description="Verify TLS certificates.")
+    ca_bundle: Path | None = Field(None, description="CA bundle file for TLS verification.")
+    connect_timeout: float = Field(5.0, description="Seconds to establish a connection.")
+    read_timeout: float = Field(60.0, description="Seconds to wait for a response.")
+    page_size: int = Field(200, description="_count hint for searches.")
+    max_retries: int = Field(6, description="Attempts per request on temporary faults.")
+    retry_budget_seconds: float = Field(
+        120.0, description="Most seconds one request may spend sleeping between retries."
+    )
+
+    # -- workers
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis for claim checks, locks, progress."
+    )
+    broker_url: str = Field("", description="Celery broker URL (empty: redis_url).")
+    result_backend: str = Field("", description="Celery result backend (empty: redis_url).")
+    claim_check_ttl_seconds: int = Field(
+        7 * 24 * 3600, description="Lifetime of intermediate data in the claim-check store."
+    )
+    log_level: str = Field("INFO", description="Logging level.")
+
+
+__all__ = ["Settings"]

@@ -1,0 +1,96 @@
+"""A Bulk-Data NDJSON directory as a source, streamed line by line."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, cast
+
+import orjson
+
+from fhir_microsystems._errors import InputError
+from fhir_microsystems._findings import Findings
+
+from ._base import Resource, check_resource
+
+_FILE_RE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)(?:\.(?P<part>[^.]+))?\.ndjson(?P<gz>\.gz)?$")
+
+
+def _bulk_files(directory: Path) -> dict[str, list[Path]]:
+    files: dict[str, list[Path]] = {}
+    for path in sorted(directory.iterdir()):
+        match = _FILE_RE.match(path.name)
+        if match and path.is_file():
+            files.setdefault(match["type"], []).append(path)
+    return files
+
+
+def _base_from_manifest(directory: Path) -> tuple[str, ...]:
+    """The server base named by a Bulk Data ``manifest.json`` (its ``request`` URL)."""
+    manifest = directory / "manifest.json"
+    if not manifest.is_file():
+        return ()
+    try:
+        data = orjson.loads(manifest.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"manifest.json is not valid JSON: {exc}", file="manifest.json") from exc
+    request = data.get("request") if isinstance(data, dict) else None
+    if not isinstance(request, str) or "://" not in request:
+        return ()
+    base = request.split("?", 1)[0]
+    base = re.sub(r"/(?:(?:Patient|Group/[^/]+)/)?\$export$", "", base)
+    return (base.rstrip("/"),)
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    if path.name.endswith(".gz"):
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb")
+
+
+class NdjsonSource:
+    """Reads ``Type.ndjson``, ``Type.000.ndjson`` and ``Type.ndjson.gz`` files of a directory.
+
+    Lines are parsed one at a time with orjson; a malformed line or resource is recorded in
+    ``findings`` with its file and line and skipped. Absolute references on ``base_urls``
+    (given, or taken from a Bulk Data ``manifest.json``) count as local.
+    """
+
+    def __init__(self, directory: str | Path, *, base_urls: tuple[str, ...] = ()) -> None:
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise InputError(f"NDJSON source {self.directory.name!r} is not a directory")
+        self.findings = Findings()
+        self._files = _bulk_files(self.directory)
+        self.base_urls = tuple(u.rstrip("/") for u in base_urls) or _base_from_manifest(
+            self.directory
+        )
+        self.lines_read = 0
+
+    def resource_types(self) -> list[str]:
+        return sorted(self._files)
+
+    def files(self, resource_type: str) -> list[Path]:
+        return list(self._files.get(resource_type, ()))
+
+    def iter_resources(self, resource_type: str) -> Iterator[Resource]:
+        for path in self._files.get(resource_type, ()):
+            yield from self._iter_file(path, resource_type)
+
+    def _iter_file(self, path: Path, resource_type: str) -> Iterator[Resource]:
+        with _open_binary(path) as handle:
+            for lineno, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                self.lines_read += 1
+                where = f"{path.name}:{lineno}"
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    self.findings.add("invalid-json", where, "", f"invalid JSON ({exc.msg})")
+                    continue
+                resource = check_resource(obj, resource_type, where, self.findings)
+                if resource is not None:
+                    yield resource

@@ -1,0 +1,30 @@
+"""The session Redis is a real server with the settings the broker needs."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tests.support.redis_server import RedisTestServer
+
+pytestmark = pytest.mark.integration
+
+
+def test_real_redis_with_persistence_and_noeviction(redis_server: RedisTestServer) -> None:
+    client = redis_server.client()
+    assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    assert client.config_get("appendonly")["appendonly"] == "yes"
+    assert int(client.info("server")["tcp_port"]) == redis_server.port
+
+
+def test_restart_keeps_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with RedisTestServer(tmp_path / "r") as server:
+        client = server.client()
+        client.rpush("queue", b"a", b"b", b"c")
+        client.close()
+        server.restart()
+        client = server.client()
+        assert client.lrange("queue", 0, -1) == [b"a", b"b", b"c"]
+        client.close()
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(port=server.port, socket_connect_timeout=0.2).ping()
