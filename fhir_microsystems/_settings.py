@@ -59,7 +59,57 @@ class Settings(BaseSettings):
     claim_check_ttl_seconds: int = Field(
         7 * 24 * 3600, description="Lifetime of intermediate data in the claim-check store."
     )
-    log_level: str = Field("INFO", description="Logging level.")
+    log_level: str = Field("WARNING", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
+    visibility_timeout_seconds: int = Field(
+        3600,
+        description="Seconds an unacknowledged task stays with its worker before Redis hands it "
+        "to another; must exceed task_time_limit_seconds.",
+    )
+    task_soft_time_limit_seconds: int = Field(
+        1500, description="Seconds after which a task is asked to stop (SoftTimeLimitExceeded)."
+    )
+    task_time_limit_seconds: int = Field(
+        1800, description="Seconds after which a task's process is killed; below the visibility."
+    )
+    unacked_restore_interval_seconds: int = Field(
+        10, description="Seconds between sweeps requeueing tasks of lost workers (kombu)."
+    )
+    task_max_retries: int = Field(8, description="Celery retries of a task on temporary faults.")
+    retry_backoff_max_seconds: int = Field(
+        300, description="Longest back-off (seconds) between two retries of a task."
+    )
+    max_deliveries: int = Field(
+        4, description="Deliveries of one task attempt (worker lost each time) before failing it."
+    )
+    worker_concurrency: int = Field(2, description="Processes per worker (`worker` CLI default).")
+    worker_max_tasks_per_child: int = Field(
+        100, description="Tasks a worker process runs before it is replaced (bounds memory)."
+    )
+    scope_lock_ttl_seconds: int = Field(
+        7200, description="Lifetime of a run's scope lock unless refreshed by the run's tasks."
+    )
+    run_record_ttl_seconds: int = Field(
+        30 * 24 * 3600, description="How long run status, progress and summary stay readable."
+    )
+    incremental_interval_seconds: int = Field(
+        3600, description="Seconds between incremental re-assessments by beat (0: none)."
+    )
+    incremental_periods: int = Field(
+        2, description="Recent periods (the current one included) each incremental run assesses."
+    )
+    incremental_period: Literal["month", "quarter", "year"] = Field(
+        "month", description="Period kind of incremental runs."
+    )
+    watermark_overlap_seconds: int = Field(
+        300, description="Seconds a _lastUpdated watermark is moved back (clock skew margin)."
+    )
+    beat_leader_ttl_seconds: int = Field(
+        30, description="Lifetime of the beat leader lock; a standby beat takes over after it."
+    )
+    pipeline_module: str = Field(
+        "fhir_microsystems.pipeline",
+        description="Module providing plan/extract/derive/measure/finalize (tests swap it).",
+    )
 
 
 __all__ = ["Settings"]

@@ -74,7 +74,9 @@ def period_containing(moment: datetime, granularity: Granularity) -> Period:
     moment = to_utc(moment)
     if granularity == "month":
         start = datetime(moment.year, moment.month, 1, tzinfo=UTC)
-        return Period(start, _add_months(start, 1), f"{moment.year:04d}-{moment.month:02d}", "month")
+        return Period(
+            start, _add_months(start, 1), f"{moment.year:04d}-{moment.month:02d}", "month"
+        )
     if granularity == "quarter":
         quarter = (moment.month - 1) // 3
         start = datetime(moment.year, 3 * quarter + 1, 1, tzinfo=UTC)
@@ -99,11 +101,17 @@ def _iter_periods(start: datetime, end: datetime, granularity: Granularity) -> I
         current = current.next()
 
 
+_MONTHS_IN = {"month": 1, "quarter": 3, "year": 12}
+
+
 def trailing_periods(latest: datetime, granularity: Granularity, months: int = 12) -> list[Period]:
-    """The periods covering the ``months`` months up to and including ``latest``'s month."""
-    last_month = period_containing(latest, "month")
-    first = _add_months(last_month.start, -(months - 1))
-    return split_periods(first, last_month.end, granularity)
+    """The periods covering ``months`` months and ending with the one containing
+    ``latest`` (12 months, 4 quarters or 1 year by default)."""
+    last = period_containing(latest, granularity)
+    count = max(1, months // _MONTHS_IN[granularity])
+    return split_periods(
+        _add_months(last.end, -count * _MONTHS_IN[granularity]), last.end, granularity
+    )
 
 
 def to_utc(moment: datetime) -> datetime:

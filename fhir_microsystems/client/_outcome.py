@@ -48,9 +48,11 @@ def outcome_text(body: Any, *, limit: int = MAX_OUTCOME_CHARS) -> str:
 def _issue_text(issue: dict[str, Any]) -> str:
     texts: list[str] = []
 
-    def add(value: Any) -> None:
-        if isinstance(value, str) and value.strip() and value.strip() not in texts:
-            texts.append(value.strip())
+    def add(value: Any) -> None:  # keep the longest of texts that contain one another
+        text = value.strip() if isinstance(value, str) else ""
+        if not text or any(text in t for t in texts):
+            return
+        texts[:] = [t for t in texts if t not in text] + [text]
 
     add(issue.get("diagnostics"))
     details = issue.get("details")
@@ -63,8 +65,9 @@ def _issue_text(issue: dict[str, Any]) -> str:
         add(issue.get("code"))
     text = "; ".join(texts)
     expression = issue.get("expression") or issue.get("location")
-    if isinstance(expression, list) and expression:
-        text += " @ " + ", ".join(str(e) for e in expression[:3])
+    if isinstance(expression, list):
+        where = [str(e) for e in expression[:3] if str(e) not in text]
+        text += " @ " + ", ".join(where) if where else ""
     severity = issue.get("severity")
     return f"{severity}: {text}" if isinstance(severity, str) and text else text
 

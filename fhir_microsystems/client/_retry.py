@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import random
+import random as _random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +32,7 @@ class RetryPolicy:
     max_retry_after: float = 60.0
     statuses: frozenset[int] = RETRYABLE_STATUSES
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
-    random: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+    random: Callable[[], float] = field(default=_random.random, repr=False, compare=False)
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -46,7 +46,7 @@ class RetryPolicy:
         hinted = parse_retry_after(retry_after, now=self.clock()) if retry_after else None
         if hinted is not None:
             return min(hinted, self.max_retry_after)
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (retry - 1))
         return self.random() * ceiling
 
 

@@ -13,6 +13,9 @@ from fhir_microsystems._errors import InputError
 #: Search parameters as a mapping (a sequence value repeats the key) or a list of pairs.
 Params = Mapping[str, str | int | Sequence[str]] | Sequence[tuple[str, str | int]]
 
+#: Date parameter -> (start, end): ``ge<start>`` and ``lt<end>`` (either may be None).
+DateRanges = Mapping[str, tuple[date | datetime | str | None, date | datetime | str | None]]
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -93,8 +96,7 @@ def search_params(
     *,
     count: int | None = None,
     since: datetime | None = None,
-    date_ranges: Mapping[str, tuple[date | datetime | str | None, date | datetime | str | None]]
-    | None = None,
+    date_ranges: DateRanges | None = None,
     include: Iterable[str] = (),
     revinclude: Iterable[str] = (),
 ) -> list[tuple[str, str]]:
@@ -133,4 +135,12 @@ def escape_token(value: str) -> str:
     return value
 
 
-__all__ = ["Params", "SearchPage", "escape_token", "fhir_instant", "same_origin", "search_params"]
+__all__ = [
+    "DateRanges",
+    "Params",
+    "SearchPage",
+    "escape_token",
+    "fhir_instant",
+    "same_origin",
+    "search_params",
+]

@@ -77,9 +77,10 @@ class NdjsonSource:
 
     def iter_resources(self, resource_type: str) -> Iterator[Resource]:
         for path in self._files.get(resource_type, ()):
-            yield from self._iter_file(path, resource_type)
+            yield from self.iter_file(path, resource_type)
 
-    def _iter_file(self, path: Path, resource_type: str) -> Iterator[Resource]:
+    def iter_file(self, path: Path, resource_type: str) -> Iterator[Resource]:
+        """Stream the resources of one file (one partition of a type)."""
         with _open_binary(path) as handle:
             for lineno, line in enumerate(handle, start=1):
                 if not line.strip():

@@ -1,0 +1,270 @@
+"""The ``fhir-microsystems`` command: run, synth, load, worker, beat, status."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fhir_microsystems._errors import FhirMicrosystemsError
+from fhir_microsystems._settings import Settings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Derive clinical microsystems from FHIR R4 data and report their performance.",
+)
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+#: The embedded default: a small generated hospital (seed, patients, months).
+DEMO_SEED, DEMO_PATIENTS, DEMO_MONTHS = 7, 400, 6
+DEMO_START = date(2025, 1, 1)
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _demo_source(out_dir: Path) -> Path:
+    """Generate (once) the bundled demo hospital under ``out_dir/demo-input``."""
+    from fhir_microsystems.synth.generator import generate
+
+    target = out_dir / "demo-input"
+    if not (target / "ground-truth.json").is_file():
+        err.print(
+            f"[dim]generating the demo hospital ({DEMO_PATIENTS} patients, {DEMO_MONTHS} "
+            f"months, seed {DEMO_SEED}) in {target}[/dim]"
+        )
+        generate(
+            target, seed=DEMO_SEED, patients=DEMO_PATIENTS, start=DEMO_START, months=DEMO_MONTHS
+        )
+    return target
+
+
+def _fmt(value: Any, places: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{places}f}"
+    return str(value)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """Readable tables of the microsystems (latest period) and their results."""
+    derivation = summary.get("derivation", {})
+    rows = derivation.get("microsystems", [])
+    periods = derivation.get("periods", [])
+    latest = periods[-1] if periods else None
+    table = Table(title=f"Clinical microsystems, period {latest or '-'}")
+    for column in ("microsystem", "name", "core", "occasional", "patients", "encounters"):
+        table.add_column(
+            column, justify="right" if column not in ("microsystem", "name") else "left"
+        )
+    table.add_column("stability", justify="right")
+    for row in rows:
+        if row["period"] != latest:
+            continue
+        table.add_row(
+            row["id"],
+            row["name"],
+            str(row["core"]),
+            str(row["occasional"]),
+            str(row["patients"]),
+            str(row["encounters"]),
+            _fmt(row["stability"]),
+        )
+    console.print(table)
+    results = [r for r in summary.get("results", []) if latest and r["period"] == latest]
+    if results:
+        measures = sorted({r["measure"] for r in results})
+        by_ms: dict[str, dict[str, Any]] = {}
+        for r in results:
+            value = r["score"]
+            if value is None and r["measure"] == "volume":
+                value = max(r["populations"].values(), default=0)
+            by_ms.setdefault(r["microsystem"], {})[r["measure"]] = value
+        scores = Table(title=f"Measure scores, period {latest}")
+        scores.add_column("microsystem CareTeam")
+        for m in measures:
+            scores.add_column(m, justify="right")
+        for ms, values in sorted(by_ms.items()):
+            scores.add_row(ms.removeprefix("CareTeam/"), *(_fmt(values.get(m)) for m in measures))
+        console.print(scores)
+    read = derivation.get("encounters_read", 0)
+    attributed = derivation.get("encounters_attributed", 0)
+    console.print(
+        f"periods: {len(periods)}  microsystem-periods: {len(rows)}  "
+        f"encounters read: {read}, attributed: {attributed}, "
+        f"not attributed: {derivation.get('unattributed', {})}"
+    )
+    findings = summary.get("findings", {})
+    console.print(
+        f"data-quality findings: {findings.get('total', 0)} {findings.get('by_kind', {})}"
+    )
+    if "files" in summary:
+        console.print(f"written: {summary['files']}")
+
+
+@app.command()
+def run(
+    source: Annotated[
+        str | None, typer.Option(help="NDJSON directory or FHIR base URL (default: demo).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output directory (default ./out).")] = None,
+    sink: Annotated[str | None, typer.Option(help="FHIR base URL to write results to.")] = None,
+    start: Annotated[str | None, typer.Option(help="First day assessed (YYYY-MM-DD).")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Day after the last assessed (YYYY-MM-DD).")
+    ] = None,
+    period: Annotated[str, typer.Option(help="month, quarter or year.")] = "month",
+    evidence: Annotated[bool, typer.Option(help="Add audit Lists to every population.")] = False,
+    since: Annotated[
+        str | None, typer.Option(help="Only resources updated after this instant.")
+    ] = None,
+    celery: Annotated[bool, typer.Option(help="Dispatch to Celery workers.")] = False,
+) -> None:
+    """Derive microsystems, compute their measures, write CareTeam/Group/MeasureReport."""
+    from fhir_microsystems.pipeline import RunSpec, run_in_process
+
+    settings = Settings()
+    _setup_logging(settings)
+    out_dir = out or settings.out_dir
+    location = source or settings.source or str(_demo_source(out_dir))
+    if period not in ("month", "quarter", "year"):
+        raise typer.BadParameter("period must be month, quarter or year")
+    spec = RunSpec(
+        source=location,
+        out_dir=str(out_dir),
+        sink_url=sink or settings.sink_url or None,
+        start=start,
+        end=end,
+        period=period,  # type: ignore[arg-type]
+        evidence=evidence,
+        canonical_base=settings.canonical_base,
+        since=since,
+    )
+    try:
+        if celery:
+            from workers.cli import dispatch_run
+
+            summary = dispatch_run(spec)
+        else:
+            summary = run_in_process(spec, settings=settings)
+    except FhirMicrosystemsError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2 if not exc.temporary else 75) from exc
+    print_summary(summary)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option(help="Directory to write the NDJSON hospital to.")],
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 1,
+    patients: Annotated[int, typer.Option(help="Number of patients.")] = 2000,
+    start: Annotated[str, typer.Option(help="First month (YYYY-MM-DD).")] = "2025-01-01",
+    months: Annotated[int, typer.Option(help="Number of months simulated.")] = 12,
+    noise: Annotated[float | None, typer.Option(help="Master noise level (0..1).")] = None,
+) -> None:
+    """Generate a synthetic hospital with known microsystems (NDJSON + ground truth)."""
+    from dataclasses import replace
+
+    from fhir_microsystems.synth.config import SynthConfig
+    from fhir_microsystems.synth.generator import generate
+
+    config = SynthConfig() if noise is None else replace(SynthConfig(), noise=noise)
+    summary = generate(
+        out,
+        seed=seed,
+        patients=patients,
+        start=date.fromisoformat(start),
+        months=months,
+        config=config,
+    )
+    total = summary.total
+    console.print(
+        f"wrote {total} resources to {out} in {summary.seconds:.1f} s "
+        f"({total / max(summary.seconds, 1e-9):,.0f} resources/s): {dict(summary.counts)}"
+    )
+
+
+@app.command()
+def load(
+    source: Annotated[Path, typer.Option(help="NDJSON directory to load.")],
+    sink: Annotated[str, typer.Option(help="FHIR base URL to load into.")],
+    batch: Annotated[int, typer.Option(help="Resources per transaction bundle.")] = 200,
+) -> None:
+    """Load an NDJSON directory into a FHIR server (transactions, ids kept, idempotent)."""
+    from rich.progress import Progress
+
+    from fhir_microsystems.connect import make_client
+    from fhir_microsystems.loading import LoadProgress, load_directory
+
+    settings = Settings()
+    _setup_logging(settings)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("loading", total=None)
+
+        def progress(step: LoadProgress) -> None:
+            bar.update(
+                task,
+                completed=step.total_loaded,
+                description=f"{step.resource_type}: {step.loaded} loaded, {step.failed} failed",
+            )
+
+        with make_client(sink, settings) as client:
+            report = load_directory(source, client, batch_size=batch, on_progress=progress)
+    console.print(
+        f"loaded {report.total} resources in {report.bundles} bundles: {dict(report.loaded)}"
+    )
+    if report.findings.total:
+        console.print(f"skipped bad lines: {report.findings.summary()}")
+    for failure in report.failures:
+        err.print(
+            f"[red]refused[/red] {failure.count} {failure.resource_type} ({failure.where}): "
+            f"HTTP {failure.status} {failure.outcome}"
+        )
+    if report.failures:
+        raise typer.Exit(1)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(ctx: typer.Context) -> None:
+    """Start a Celery worker (extra arguments go to ``celery worker``)."""
+    from workers.cli import worker as start_worker
+
+    start_worker(list(ctx.args))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def beat(ctx: typer.Context) -> None:
+    """Start Celery beat, the incremental re-assessment schedule (run exactly one)."""
+    from workers.cli import beat as start_beat
+
+    start_beat(list(ctx.args))
+
+
+@app.command()
+def status(run_id: Annotated[str, typer.Argument(help="Run id printed by run --celery.")]) -> None:
+    """Show a run's status and progress (while it runs and after)."""
+    from workers.cli import status as show_status
+
+    show_status(run_id)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

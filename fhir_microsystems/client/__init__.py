@@ -1,0 +1,33 @@
+"""FHIR R4 REST client: the only module of the project that does HTTP."""
+
+from ._auth import Auth, AuthTransport, BearerToken, NoAuth, SmartBackendServices
+from ._capabilities import Capabilities
+from ._client import BatchResult, EntryFailure, FhirClient, WriteResult
+from ._http import ClientStats, OnRetry
+from ._outcome import outcome_text, redact_url
+from ._retry import RetryPolicy, parse_retry_after
+from ._search import DateRanges, Params, SearchPage, fhir_instant, search_params
+
+__all__ = [
+    "Auth",
+    "AuthTransport",
+    "BatchResult",
+    "BearerToken",
+    "Capabilities",
+    "ClientStats",
+    "DateRanges",
+    "EntryFailure",
+    "FhirClient",
+    "NoAuth",
+    "OnRetry",
+    "Params",
+    "RetryPolicy",
+    "SearchPage",
+    "SmartBackendServices",
+    "WriteResult",
+    "fhir_instant",
+    "outcome_text",
+    "parse_retry_after",
+    "redact_url",
+    "search_params",
+]

@@ -1,0 +1,197 @@
+"""Join communities that are one microsystem: explicit CareTeams and complementary shifts.
+
+Co-participation alone splits a unit whose staff work in shifts (day and night staff of
+one ED rarely share an encounter) and cannot see teams written down as CareTeams. Two
+kinds of evidence join communities:
+
+- an explicit team CareTeam in force that lists most of a community's members pulls that
+  community in (all communities it covers become one);
+- two communities of the same home context, working at the same place and in the same care
+  setting but at complementary hours of the day, are one unit's shifts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from fhir_microsystems.periods import Period
+
+from .careteams import ExplicitMember, ExplicitTeam
+from .config import DerivationConfig
+from .network import Context
+from .records import EncounterRecord
+
+K = TypeVar("K")
+
+
+@dataclass
+class Cluster:
+    """A candidate microsystem of one period: practitioners plus explicit evidence."""
+
+    practitioners: set[str]
+    context: Context
+    team: ExplicitTeam | None = None
+    explicit_members: dict[str, ExplicitMember] = field(default_factory=dict)
+
+    def absorb(self, other: Cluster) -> None:
+        self.practitioners |= other.practitioners
+        self.explicit_members.update(other.explicit_members)
+        if self.team is None:
+            self.team = other.team
+
+
+def make_clusters(parts: Iterable[set[str]], homes: Mapping[str, Context]) -> list[Cluster]:
+    """Clusters from communities, each in the plurality home context of its members."""
+    clusters = []
+    for part in parts:
+        tally = Counter(homes.get(p, (None, None)) for p in part)
+        context = min(tally.items(), key=lambda item: (-item[1], str(item[0])))[0]
+        clusters.append(Cluster(set(part), context))
+    return clusters
+
+
+def join_by_careteams(
+    clusters: list[Cluster],
+    teams: Sequence[ExplicitTeam],
+    period: Period,
+    config: DerivationConfig,
+) -> list[Cluster]:
+    """Merge the clusters each team in force mostly covers; attach the team to its cluster.
+
+    A cluster is covered when at least ``careteam_min_cover`` of its practitioners are on the
+    team; a team that covers no cluster is attached to the cluster holding at least that
+    share of the team, else it becomes a cluster of its own (explicit evidence only).
+    """
+    for team in teams:
+        listed = {m.practitioner: m for m in team.members_in(period)}
+        if not listed:
+            continue
+        names = set(listed)
+        covered = [
+            c
+            for c in clusters
+            if c.practitioners
+            and config.join_by_careteam
+            and len(c.practitioners & names) / len(c.practitioners) >= config.careteam_min_cover
+        ]
+        if not covered:
+            covered = [
+                c
+                for c in clusters
+                if len(c.practitioners & names) / len(names) >= config.careteam_min_cover
+            ][:1]
+        if covered:
+            head = covered[0]
+            for other in covered[1:]:
+                head.absorb(other)
+                clusters.remove(other)
+        else:
+            head = Cluster(set(), (team.organization, None))
+            clusters.append(head)
+        if head.team is None:
+            head.team = team
+        if head.team is team:
+            head.explicit_members.update(listed)
+    return clusters
+
+
+@dataclass
+class _Profile:
+    hours: Counter[int] = field(default_factory=Counter)
+    places: Counter[str] = field(default_factory=Counter)
+    classes: Counter[str] = field(default_factory=Counter)
+    encounters: int = 0
+
+    def add(self, other: _Profile) -> None:
+        self.hours.update(other.hours)
+        self.places.update(other.places)
+        self.classes.update(other.classes)
+        self.encounters += other.encounters
+
+
+def _overlap(a: Mapping[K, int], b: Mapping[K, int]) -> float:
+    """Overlap of two distributions given as counts: sum of the smaller shares (0..1)."""
+    total_a, total_b = sum(a.values()), sum(b.values())
+    if not total_a or not total_b:
+        return 0.0
+    return sum(min(a[k] / total_a, b.get(k, 0) / total_b) for k in a)
+
+
+def activity_profiles(records: Iterable[EncounterRecord]) -> dict[str, _Profile]:
+    """Per clinician: hour of day (UTC), place and care setting of their encounters."""
+    profiles: dict[str, _Profile] = {}
+    for rec in records:
+        if rec.start is None:
+            continue
+        place = rec.location or rec.context or ""
+        for person in rec.participants:
+            profile = profiles.setdefault(person, _Profile())
+            profile.hours[rec.start.hour] += 1
+            profile.places[place] += 1
+            profile.classes[rec.class_code or ""] += 1
+            profile.encounters += 1
+    return profiles
+
+
+def join_shifts(
+    clusters: list[Cluster],
+    profiles: Mapping[str, _Profile],
+    config: DerivationConfig,
+) -> list[Cluster]:
+    """Merge same-context clusters with complementary hours at the same place and setting.
+
+    Greedy: the most complementary qualifying pair first, until no pair qualifies.
+    """
+    if not config.join_shifts:
+        return clusters
+    merged = _cluster_profiles(clusters, profiles)
+    while True:
+        best: tuple[float, int, int] | None = None
+        for i, a in enumerate(clusters):
+            pa = merged[i]
+            if pa.encounters < config.shift_min_encounters or a.context == (None, None):
+                continue
+            for j in range(i + 1, len(clusters)):
+                b, pb = clusters[j], merged[j]
+                if b.context != a.context or pb.encounters < config.shift_min_encounters:
+                    continue
+                hours = _overlap(pa.hours, pb.hours)
+                if (
+                    hours <= config.shift_max_hour_overlap
+                    and _overlap(pa.places, pb.places) >= config.shift_min_place_overlap
+                    and _overlap(pa.classes, pb.classes) >= config.shift_min_place_overlap
+                    and (best is None or hours < best[0])
+                ):
+                    best = (hours, i, j)
+        if best is None:
+            return clusters
+        _, i, j = best
+        clusters[i].absorb(clusters[j])
+        merged[i].add(merged[j])
+        del clusters[j]
+        del merged[j]
+
+
+def _cluster_profiles(
+    clusters: Sequence[Cluster], profiles: Mapping[str, _Profile]
+) -> list[_Profile]:
+    out = []
+    for cluster in clusters:
+        total = _Profile()
+        for person in sorted(cluster.practitioners):
+            if person in profiles:
+                total.add(profiles[person])
+        out.append(total)
+    return out
+
+
+__all__ = [
+    "Cluster",
+    "activity_profiles",
+    "join_by_careteams",
+    "join_shifts",
+    "make_clusters",
+]

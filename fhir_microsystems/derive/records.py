@@ -1,0 +1,208 @@
+"""Compact per-encounter records: what the derivation (and the measures) keep of an Encounter.
+
+Encounters are streamed once; each becomes an :class:`EncounterRecord` of interned keys and
+UTC datetimes, never a resource dict, so memory stays proportional to the encounter count.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fhir_microsystems._findings import Findings
+from fhir_microsystems.periods import parse_fhir_datetime
+from fhir_microsystems.sources import ReferenceIndex, Source
+
+#: Reference targets that are people but not clinicians: not members, not unresolved.
+_NON_CLINICIAN_TYPES = ("RelatedPerson/", "Patient/", "Device/")
+
+
+@dataclass(slots=True)
+class EncounterRecord:
+    """What is kept of one Encounter (keys are canonical ``Type/id``, times aware UTC).
+
+    ``participants`` are distinct Practitioner keys (PractitionerRoles resolved to their
+    Practitioner), in document order; ``unresolved_participants`` counts clinician
+    references that could not be resolved. ``context`` is the most specific organisation
+    known for the encounter (the Location's managing organisation when it sits under the
+    serviceProvider, else the serviceProvider, else the Location's organisation).
+    """
+
+    key: str
+    patient: str | None
+    class_code: str | None
+    status: str
+    start: datetime | None
+    end: datetime | None
+    participants: tuple[str, ...]
+    unresolved_participants: int
+    service_provider: str | None
+    location: str | None
+    context: str | None
+    discharge_disposition: str | None
+
+
+def _intern(value: str | None) -> str | None:
+    return sys.intern(value) if value is not None else None
+
+
+def _parse_time(
+    value: Any, *, where: str, field: str, findings: Findings, upper: bool = False
+) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_fhir_datetime(value, upper=upper)
+    except (ValueError, TypeError):
+        findings.add("invalid-datetime", where, field, "not a FHIR dateTime")
+        return None
+
+
+def _first_code(element: Any) -> str | None:
+    codings = element.get("coding") if isinstance(element, dict) else None
+    for coding in codings or ():
+        if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+            return str(coding["code"])
+    return None
+
+
+def most_specific_org(
+    service_provider: str | None, location_org: str | None, index: ReferenceIndex
+) -> str | None:
+    """The narrower of the serviceProvider and the Location's managing organisation."""
+    if service_provider and location_org and location_org != service_provider:
+        if service_provider in index.organization_ancestors(location_org):
+            return location_org
+        return service_provider
+    return service_provider or location_org
+
+
+def resolve_clinician(
+    reference: Any, index: ReferenceIndex, findings: Findings, *, where: str, field: str
+) -> tuple[str | None, bool]:
+    """``(practitioner_key, unresolved)`` for a participant reference.
+
+    Non-clinician targets (RelatedPerson, Patient, Device) give ``(None, False)``; a
+    reference that cannot be resolved to a Practitioner gives ``(None, True)`` and a finding.
+    """
+    expected = None
+    if isinstance(reference, dict) and not reference.get("reference") and not reference.get("type"):
+        expected = "Practitioner"
+    key = index.resolve(reference, where=where, field=field, expected=expected)
+    if key is None:
+        return None, True
+    if key.startswith(_NON_CLINICIAN_TYPES):
+        return None, False
+    practitioner = index.practitioner(key)
+    if practitioner is None:
+        if key.startswith("PractitionerRole/"):
+            findings.add(
+                "unresolved-reference", where, field, "PractitionerRole has no practitioner"
+            )
+            return None, True
+        return None, False
+    return sys.intern(practitioner), False
+
+
+def encounter_record(
+    resource: dict[str, Any], index: ReferenceIndex, findings: Findings
+) -> EncounterRecord:
+    """Build the compact record of one (already checked) Encounter dict."""
+    key = f"Encounter/{resource['id']}"
+    raw_period = resource.get("period")
+    period: dict[str, Any] = raw_period if isinstance(raw_period, dict) else {}
+    start = _parse_time(
+        period.get("start"), where=key, field="Encounter.period.start", findings=findings
+    )
+    end = _parse_time(
+        period.get("end"), where=key, field="Encounter.period.end", findings=findings, upper=True
+    )
+    participants: list[str] = []
+    unresolved = 0
+    for n, participant in enumerate(resource.get("participant") or ()):
+        if not isinstance(participant, dict) or participant.get("individual") is None:
+            continue
+        practitioner, failed = resolve_clinician(
+            participant["individual"],
+            index,
+            findings,
+            where=key,
+            field=f"Encounter.participant[{n}].individual",
+        )
+        unresolved += failed
+        if practitioner and practitioner not in participants:
+            participants.append(practitioner)
+        if start is None and isinstance(participant.get("period"), dict):
+            start = _parse_time(
+                participant["period"].get("start"),
+                where=key,
+                field=f"Encounter.participant[{n}].period.start",
+                findings=findings,
+            )
+    service_provider = index.resolve(
+        resource.get("serviceProvider"),
+        where=key,
+        field="Encounter.serviceProvider",
+        expected="Organization",
+    )
+    location = None
+    for n, entry in enumerate(resource.get("location") or ()):
+        if isinstance(entry, dict) and entry.get("location") is not None:
+            location = index.resolve(
+                entry["location"],
+                where=key,
+                field=f"Encounter.location[{n}].location",
+                expected="Location",
+            )
+            if location:
+                break
+    location_org = index.location_org(location) if location else None
+    subject = index.resolve(
+        resource.get("subject"), where=key, field="Encounter.subject", expected="Patient"
+    )
+    if resource.get("subject") is None:
+        findings.add("missing-field", key, "Encounter.subject", "encounter has no patient")
+    hospitalization = resource.get("hospitalization")
+    disposition = (
+        _first_code(hospitalization.get("dischargeDisposition"))
+        if isinstance(hospitalization, dict)
+        else None
+    )
+    class_element = resource.get("class")
+    class_code = class_element.get("code") if isinstance(class_element, dict) else None
+    if start is None and "start" not in period:
+        findings.add("missing-field", key, "Encounter.period.start", "encounter has no start")
+    return EncounterRecord(
+        key=key,
+        patient=_intern(subject),
+        class_code=_intern(class_code) if isinstance(class_code, str) else None,
+        status=sys.intern(str(resource.get("status") or "unknown")),
+        start=start,
+        end=end,
+        participants=tuple(participants),
+        unresolved_participants=unresolved,
+        service_provider=_intern(service_provider),
+        location=_intern(location),
+        context=_intern(most_specific_org(service_provider, location_org, index)),
+        discharge_disposition=_intern(disposition),
+    )
+
+
+def iter_encounter_records(
+    source: Source, index: ReferenceIndex, findings: Findings
+) -> Iterator[EncounterRecord]:
+    """Stream the source's Encounters as compact records."""
+    for resource in source.iter_resources("Encounter"):
+        yield encounter_record(resource, index, findings)
+
+
+__all__ = [
+    "EncounterRecord",
+    "encounter_record",
+    "iter_encounter_records",
+    "most_specific_org",
+    "resolve_clinician",
+]

@@ -1,0 +1,25 @@
+"""The assessment run: stages shared by the in-process runner and the Celery workers."""
+
+from ._inprocess import Progress, run_in_process
+from ._outputs import merge_parts, put_all, write_part
+from ._spec import PeriodKind, RunSpec
+from ._stages import derive, extract, finalize, measure, plan
+from ._store import DirStore, MemoryStore, Store
+
+__all__ = [
+    "DirStore",
+    "MemoryStore",
+    "PeriodKind",
+    "Progress",
+    "RunSpec",
+    "Store",
+    "derive",
+    "extract",
+    "finalize",
+    "measure",
+    "merge_parts",
+    "plan",
+    "put_all",
+    "run_in_process",
+    "write_part",
+]

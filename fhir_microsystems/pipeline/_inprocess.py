@@ -1,0 +1,48 @@
+"""Run every stage in this process (the embedded default): same functions the workers run."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fhir_microsystems._settings import Settings
+
+from ._spec import RunSpec
+from ._stages import derive, extract, finalize, measure, plan
+from ._store import DirStore
+
+Progress = Callable[[str, int, int], None]
+
+
+def run_in_process(
+    spec: RunSpec,
+    progress: Progress | None = None,
+    *,
+    run_id: str = "local",
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Plan, extract, derive, measure and finalize in order; return the run summary.
+
+    Intermediate data goes to a temporary directory store (memory stays bounded by the
+    largest partition, not the input).
+    """
+    report = progress or (lambda stage, done, total: None)
+    with tempfile.TemporaryDirectory(prefix="fhirms-") as tmp:
+        store = DirStore(Path(tmp))
+        partitions = plan(spec, store, run_id)
+        totals: dict[str, int] = {"resources": 0, "reports": 0}
+        for n, partition in enumerate(partitions, start=1):
+            totals["resources"] += extract(spec, partition, store, run_id)["resources"]
+            report("extract", n, len(partitions))
+        measure_partitions = derive(spec, partitions, store, run_id)
+        report("derive", 1, 1)
+        for n, partition in enumerate(measure_partitions, start=1):
+            totals["reports"] += measure(spec, partition, store, run_id, settings=settings)[
+                "reports"
+            ]
+            report("measure", n, len(measure_partitions))
+        summary = finalize(spec, partitions, measure_partitions, store, run_id)
+        summary["counts"] = totals
+        return summary

@@ -1,0 +1,95 @@
+"""Where results go: NDJSON files (Bulk-Data layout) and/or a FHIR server, idempotently.
+
+Each measure partition writes its own part file (replaced atomically), so a redelivered
+partition overwrites rather than duplicates; :func:`merge_parts` joins the parts into
+``Type.ndjson`` in partition order. Server writes are ``PUT Type/id`` with deterministic ids
+inside transaction bundles: writing twice leaves one resource.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fhir_microsystems.client import FhirClient
+
+Resource = dict[str, Any]
+
+PARTS_DIR = ".parts"
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+#: Order in which output types are written to a server (referenced before referencing).
+WRITE_ORDER: tuple[str, ...] = ("Group", "CareTeam", "List", "MeasureReport")
+
+
+def safe_name(partition: str) -> str:
+    return _SAFE.sub("_", partition)
+
+
+def _atomic_write(path: Path, lines: Iterable[bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as fh:
+        for line in lines:
+            fh.write(line)
+            fh.write(b"\n")
+    os.replace(tmp, path)
+
+
+def write_part(out_dir: Path, partition: str, resources: Mapping[str, Sequence[Resource]]) -> None:
+    """Replace this partition's part file of each type (idempotent)."""
+    for rtype, items in resources.items():
+        path = out_dir / PARTS_DIR / rtype / f"{safe_name(partition)}.ndjson"
+        _atomic_write(path, (orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in items))
+
+
+def merge_parts(out_dir: Path) -> dict[str, int]:
+    """Join part files into ``Type.ndjson`` (partition order); return lines per type."""
+    counts: dict[str, int] = {}
+    parts_root = out_dir / PARTS_DIR
+    if not parts_root.is_dir():
+        return counts
+    for type_dir in sorted(p for p in parts_root.iterdir() if p.is_dir()):
+        seen: set[str] = set()
+
+        def lines(type_dir: Path = type_dir, seen: set[str] = seen) -> Iterable[bytes]:
+            for part in sorted(type_dir.glob("*.ndjson")):
+                with part.open("rb") as fh:
+                    for raw in fh:
+                        line = raw.rstrip(b"\n")
+                        if not line:
+                            continue
+                        rid = orjson.loads(line).get("id")
+                        if rid in seen:  # the same resource from two partitions: keep one
+                            continue
+                        seen.add(rid)
+                        yield line
+
+        _atomic_write(out_dir / f"{type_dir.name}.ndjson", lines())
+        counts[type_dir.name] = len(seen)
+    return counts
+
+
+def put_all(
+    client: FhirClient, resources: Mapping[str, Sequence[Resource]], *, chunk: int = 100
+) -> int:
+    """PUT every resource by id in transaction bundles, dependency order; return count."""
+    written = 0
+    ordered = [r for t in WRITE_ORDER for r in resources.get(t, ())]
+    ordered += [r for t, items in resources.items() if t not in WRITE_ORDER for r in items]
+    for i in range(0, len(ordered), chunk):
+        entries = [
+            {
+                "resource": r,
+                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+            }
+            for r in ordered[i : i + chunk]
+        ]
+        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+        written += len(entries)
+    return written

@@ -1,0 +1,47 @@
+"""What a run is asked to do: small, JSON-serialisable, the same in-process and on workers."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
+
+import orjson
+
+PeriodKind = Literal["month", "quarter", "year"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """One assessment run.
+
+    ``source`` is an NDJSON directory or a FHIR base URL; outputs go to ``out_dir`` (NDJSON,
+    Bulk-Data layout) and/or ``sink_url`` (a FHIR server, written idempotently). ``start`` and
+    ``end`` are ISO dates bounding the assessed periods (half-open); both empty means the 12
+    months up to the latest encounter in the source.
+    """
+
+    source: str
+    out_dir: str | None = None
+    sink_url: str | None = None
+    start: str | None = None
+    end: str | None = None
+    period: PeriodKind = "month"
+    evidence: bool = False
+    canonical_base: str = "https://fhir-microsystems.org/fhir"
+    since: str | None = None
+
+    def to_json(self) -> str:
+        return orjson.dumps(asdict(self)).decode()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RunSpec:
+        return cls(**orjson.loads(text))
+
+    def scope_key(self) -> str:
+        """Stable hash of what makes two runs the same scope (their outputs coincide)."""
+        scope = [self.source, self.out_dir, self.sink_url, self.start, self.end, self.period]
+        return hashlib.sha256(orjson.dumps(scope)).hexdigest()[:24]
+
+    def with_window(self, start: str | None, end: str | None) -> RunSpec:
+        return replace(self, start=start, end=end)

@@ -1,0 +1,423 @@
+"""The run's stages, each idempotent and each a plain function over ids and a store.
+
+``plan`` -> ``extract`` (one per observation partition, in parallel) -> ``derive`` (the join:
+network inference needs every encounter) -> ``measure`` (one per period x organization, in
+parallel) -> ``finalize``. In-process runs call them in order; Celery tasks are thin adapters
+over the same functions, so both produce the same resources.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fhir_microsystems._findings import Findings
+from fhir_microsystems._settings import Settings
+from fhir_microsystems.connect import is_url, make_client, open_source
+from fhir_microsystems.derive import ALL_COHORTS, Derivation, MicrosystemPeriod
+from fhir_microsystems.derive import derive as derive_microsystems
+from fhir_microsystems.derive.fhir_resources import careteam_id, group_id, microsystem_resources
+from fhir_microsystems.derive.records import EncounterRecord
+from fhir_microsystems.measures import (
+    EncounterFact,
+    MicrosystemContext,
+    ObservationFact,
+    PatientFact,
+    Timelines,
+    compute_measures,
+)
+from fhir_microsystems.observations import extract_observation
+from fhir_microsystems.periods import to_utc
+from fhir_microsystems.reports import InvalidReportError, build_measure_report
+from fhir_microsystems.sources import NdjsonSource, ReferenceIndex, Source
+
+from . import _codec
+from ._outputs import merge_parts, put_all, safe_name, write_part
+from ._spec import RunSpec
+from ._store import Store
+
+log = logging.getLogger(__name__)
+
+#: Findings kept in full per stage partition (the rest are counted).
+FINDINGS_KEPT = 2_000
+ALL_OBSERVATIONS = "observations:all"
+
+
+def _key(run_id: str, *parts: str) -> str:
+    return ":".join(("fhirms", run_id, *parts))
+
+
+def _utc_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+
+
+def _source(spec: RunSpec, settings: Settings | None = None) -> Source:
+    since = datetime.fromisoformat(spec.since) if spec.since else None
+    return open_source(spec.source, settings, since=since)
+
+
+# -- plan -----------------------------------------------------------------------------------
+
+
+def plan(spec: RunSpec, store: Store, run_id: str) -> list[str]:
+    """Observation partitions: one per NDJSON file, or the whole search on a server."""
+    if is_url(spec.source):
+        partitions = [ALL_OBSERVATIONS]
+    else:
+        source = _source(spec)
+        assert isinstance(source, NdjsonSource)
+        files = source.files("Observation")
+        partitions = [f"observations:{p.name}" for p in files] or [ALL_OBSERVATIONS]
+    store.put(_key(run_id, "plan"), orjson.dumps(partitions))
+    return partitions
+
+
+# -- extract --------------------------------------------------------------------------------
+
+
+def _observations(spec: RunSpec, partition: str, source: Source) -> Iterator[dict[str, Any]]:
+    if partition == ALL_OBSERVATIONS or not isinstance(source, NdjsonSource):
+        yield from source.iter_resources("Observation")
+        return
+    name = partition.split(":", 1)[1]
+    for path in source.files("Observation"):
+        if path.name == name:
+            yield from source.iter_file(path, "Observation")
+
+
+def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[str, int]:
+    """Reduce one partition's Observations to compact facts, bucketed by month (UTC)."""
+    source = _source(spec)
+    index = ReferenceIndex.build(source, types=("Patient",))
+    findings = source.findings
+    buckets: dict[str, list[ObservationFact]] = {}
+    read = 0
+
+    def resolve(reference: Any) -> str | None:
+        return index.resolve(reference, where="Observation", field="subject", record=False)
+
+    for resource in _observations(spec, partition, source):
+        read += 1
+        fact = extract_observation(resource, findings, resolve=resolve)
+        if fact is None or fact.effective is None:
+            continue
+        buckets.setdefault(fact.effective.strftime("%Y-%m"), []).append(fact)
+    for month, facts in buckets.items():
+        store.put(_key(run_id, "obs", partition, month), _codec.dumps(facts))
+    store.put(_key(run_id, "obs-months", partition), orjson.dumps(sorted(buckets)))
+    store.put(_key(run_id, "findings", "extract", partition), _codec.findings_to(findings))
+    return {"resources": read, "findings": findings.total, "retries": _retries(source)}
+
+
+def _retries(source: Source) -> int:
+    client = getattr(source, "client", None)
+    return int(getattr(getattr(client, "stats", None), "retries", 0))
+
+
+# -- derive ---------------------------------------------------------------------------------
+
+
+def _fact(rec: EncounterRecord) -> EncounterFact:
+    return EncounterFact(
+        key=rec.key,
+        patient=rec.patient,
+        cls=rec.class_code,
+        status=rec.status,
+        start=rec.start,
+        end=rec.end,
+        practitioners=rec.participants,
+        discharge_disposition=rec.discharge_disposition,
+    )
+
+
+def _patient_fact(index: ReferenceIndex, key: str) -> PatientFact:
+    info = index.patients.get(key)
+    if info is None:
+        return PatientFact(key=key)
+    birth: date | None = None
+    if info.birth_date and len(info.birth_date) >= 10:
+        try:
+            birth = date.fromisoformat(info.birth_date[:10])
+        except ValueError:
+            birth = None
+    deceased_at: datetime | None = None
+    if info.deceased_at:
+        try:
+            deceased_at = to_utc(datetime.fromisoformat(info.deceased_at))
+        except ValueError:
+            deceased_at = None
+    return PatientFact(key, info.gender, birth, deceased_at, info.deceased)
+
+
+def _data_end(derivation: Derivation) -> datetime:
+    latest: datetime | None = None
+    for rec in derivation.encounters.values():
+        for moment in (rec.start, rec.end):
+            if moment is not None and (latest is None or moment > latest):
+                latest = moment
+    return latest or datetime.now(UTC)
+
+
+def _context(
+    item: MicrosystemPeriod, derivation: Derivation, data_end: datetime, leads: set[str]
+) -> MicrosystemContext:
+    encounters = tuple(
+        _fact(derivation.encounters[k])
+        for k in sorted(item.encounter_ids)
+        if k in derivation.encounters
+    )
+    return MicrosystemContext(
+        id=item.id,
+        careteam_ref=f"CareTeam/{careteam_id(item)}",
+        group_ref=f"Group/{group_id(item)}",
+        organization=item.organization,
+        name=item.name,
+        period=(item.period.start, item.period.end),
+        members=frozenset(item.members),
+        core_members=item.core_members,
+        encounters=encounters,
+        patients=item.patients,
+        data_end=data_end,
+        stability=item.stability,
+        has_lead_role=item.explicit_careteam in leads if item.explicit_careteam else False,
+    )
+
+
+def measure_partition(item: MicrosystemPeriod) -> str:
+    return f"{item.period.label}|{item.organization or 'no-organization'}"
+
+
+def derive(spec: RunSpec, partitions: Iterable[str], store: Store, run_id: str) -> list[str]:
+    """Derive microsystems from the whole source and store one bundle per measure partition."""
+    del partitions  # the extract partitions are found again from the plan when measuring
+    source = _source(spec)
+    index = ReferenceIndex.build(source)
+    derivation = derive_microsystems(
+        source,
+        index,
+        start=_utc_date(spec.start),
+        end=_utc_date(spec.end),
+        period=spec.period,
+    )
+    data_end = _data_end(derivation)
+    leads: set[str] = set()
+    by_patient: dict[str, list[EncounterRecord]] = {}
+    for rec in derivation.encounters.values():
+        if rec.patient:
+            by_patient.setdefault(rec.patient, []).append(rec)
+    groups: dict[str, list[MicrosystemPeriod]] = {}
+    for period in derivation.periods:
+        for item in derivation.microsystems.get(period.label, ()):
+            groups.setdefault(measure_partition(item), []).append(item)
+    resources = microsystem_resources(
+        [i for items in groups.values() for i in items], canonical_base=spec.canonical_base
+    )
+    by_id = {r["id"]: r for r in resources}
+    for partition, items in sorted(groups.items()):
+        patients = sorted({p for item in items for p in item.patients})
+        bundle = {
+            "period": [items[0].period.start.isoformat(), items[0].period.end.isoformat()],
+            "contexts": [
+                _codec.context_to(_context(i, derivation, data_end, leads)) for i in items
+            ],
+            "timeline": [_fact(r) for p in patients for r in by_patient.get(p, ())],
+            "patients": [_patient_fact(index, p) for p in patients],
+            "resources": [
+                by_id[rid]
+                for item in items
+                for rid in (*_group_ids(item), careteam_id(item))
+                if rid in by_id
+            ],
+        }
+        store.put(_key(run_id, "ms", partition), _codec.dumps(bundle))
+    summary = _derivation_summary(derivation)
+    store.put(_key(run_id, "derivation"), _codec.dumps(summary))
+    store.put(_key(run_id, "findings", "derive"), _codec.findings_to(source.findings))
+    return sorted(groups)
+
+
+def _group_ids(item: MicrosystemPeriod) -> list[str]:
+    return [group_id(item, cohort) for cohort in ALL_COHORTS]
+
+
+def _derivation_summary(derivation: Derivation) -> dict[str, Any]:
+    rows = []
+    for period in derivation.periods:
+        for item in derivation.microsystems.get(period.label, ()):
+            rows.append(
+                {
+                    "period": period.label,
+                    "id": item.id,
+                    "name": item.name,
+                    "organization": item.organization,
+                    "core": len(item.core_members),
+                    "occasional": len(item.occasional_members),
+                    "patients": len(item.patients),
+                    "encounters": len(item.encounter_ids),
+                    "stability": item.stability,
+                    "joins": sum(1 for e in item.events if e.kind == "join"),
+                    "leaves": sum(1 for e in item.events if e.kind == "leave"),
+                }
+            )
+    return {
+        "periods": [p.label for p in derivation.periods],
+        "microsystems": rows,
+        "encounters_read": derivation.stats.get("encounters-read", 0),
+        "encounters_attributed": derivation.encounters_attributed,
+        "unattributed": dict(derivation.unattributed),
+    }
+
+
+# -- measure --------------------------------------------------------------------------------
+
+
+def _month_labels(period: tuple[datetime, datetime]) -> list[str]:
+    start, end = period
+    labels = []
+    year, month = start.year, start.month
+    while datetime(year, month, 1, tzinfo=UTC) < end:
+        labels.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return labels
+
+
+def measure(
+    spec: RunSpec,
+    partition: str,
+    store: Store,
+    run_id: str,
+    *,
+    generated_at: datetime | None = None,
+    settings: Settings | None = None,
+) -> dict[str, int]:
+    """Compute every measure of one partition's microsystems and write their resources."""
+    blob = store.get(_key(run_id, "ms", partition))
+    if blob is None:
+        raise LookupError(f"no derivation stored for partition {partition!r} of run {run_id}")
+    bundle = orjson.loads(blob)
+    contexts = [_codec.context_from(c) for c in bundle["contexts"]]
+    patients = {p["key"]: _codec.patient_from(p) for p in bundle["patients"]}
+    timelines = Timelines(encounters=(_codec.encounter_from(e) for e in bundle["timeline"]))
+    wanted = set(patients)
+    for fact in _period_observations(store, run_id, contexts[0].period if contexts else None):
+        if fact.patient in wanted:
+            timelines.add_observation(fact)
+    findings = Findings(keep=FINDINGS_KEPT)
+    when = generated_at or max((c.data_end for c in contexts), default=datetime.now(UTC))
+    reports: list[dict[str, Any]] = []
+    for ctx in contexts:
+        for result in compute_measures(ctx, timelines, patients, findings=findings):
+            try:
+                reports.append(
+                    build_measure_report(
+                        result,
+                        ctx,
+                        generated_at=when,
+                        canonical_base=spec.canonical_base,
+                        evidence=spec.evidence,
+                    )
+                )
+            except InvalidReportError as exc:
+                findings.add(
+                    "invalid-report", ctx.careteam_ref, exc.details.get("field", ""), str(exc)
+                )
+    outputs: dict[str, list[dict[str, Any]]] = {"MeasureReport": reports}
+    for resource in bundle["resources"]:
+        outputs.setdefault(resource["resourceType"], []).append(resource)
+    if spec.out_dir:
+        write_part(Path(spec.out_dir), partition, outputs)
+    if spec.sink_url:
+        with make_client(spec.sink_url, settings) as client:
+            put_all(client, outputs)
+    store.put(
+        _key(run_id, "findings", "measure", safe_name(partition)), _codec.findings_to(findings)
+    )
+    store.put(_key(run_id, "reports", safe_name(partition)), _codec.dumps(_report_rows(reports)))
+    return {"reports": len(reports), "findings": findings.total}
+
+
+def _period_observations(
+    store: Store, run_id: str, period: tuple[datetime, datetime] | None
+) -> Iterator[ObservationFact]:
+    if period is None:
+        return
+    partitions = orjson.loads(store.get(_key(run_id, "plan")) or b"[]")
+    for month in _month_labels(period):
+        for partition in partitions:
+            blob = store.get(_key(run_id, "obs", partition, month))
+            if blob is None:
+                continue
+            for item in orjson.loads(blob):
+                fact = _codec.observation_from(item)
+                if fact.effective is not None and period[0] <= fact.effective < period[1]:
+                    yield fact
+
+
+def _report_rows(reports: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for report in reports:
+        group = report["group"][0]
+        score = group.get("measureScore", {}).get("value")
+        rows.append(
+            {
+                "measure": report["measure"].split("/Measure/")[-1].split("|")[0],
+                "microsystem": report["extension"][0]["valueReference"]["reference"],
+                "period": report["period"]["start"][:7],
+                "score": score,
+                "populations": {
+                    p["code"]["coding"][0]["code"]: p.get("count", 0)
+                    for p in group.get("population", ())
+                },
+            }
+        )
+    return rows
+
+
+# -- finalize -------------------------------------------------------------------------------
+
+
+def finalize(
+    spec: RunSpec,
+    partitions: Iterable[str],
+    measure_partitions: Iterable[str],
+    store: Store,
+    run_id: str,
+) -> dict[str, Any]:
+    """Merge part files, gather findings and results, write ``summary.json``."""
+    extract_parts = list(partitions)
+    measure_parts = [safe_name(p) for p in measure_partitions]
+    findings = _codec.findings_from(
+        [store.get(_key(run_id, "findings", "derive"))]
+        + [store.get(_key(run_id, "findings", "extract", p)) for p in extract_parts]
+        + [store.get(_key(run_id, "findings", "measure", p)) for p in measure_parts],
+        keep=FINDINGS_KEPT * 5,
+    )
+    derivation = orjson.loads(store.get(_key(run_id, "derivation")) or b"{}")
+    results = [
+        row
+        for p in measure_parts
+        for row in orjson.loads(store.get(_key(run_id, "reports", p)) or b"[]")
+    ]
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "spec": orjson.loads(spec.to_json()),
+        "derivation": derivation,
+        "results": results,
+        "findings": findings.summary(),
+    }
+    if spec.out_dir:
+        out = Path(spec.out_dir)
+        summary["files"] = merge_parts(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "findings.ndjson").write_bytes(
+            b"".join(orjson.dumps(f.to_dict()) + b"\n" for f in findings)
+        )
+        (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    return summary

@@ -1,0 +1,128 @@
+"""Encounters and patients: every encounter attributed or counted with a reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fhir_microsystems.derive import derive
+from fhir_microsystems.sources import ReferenceIndex
+
+from .test_derive_world import World, at, team_visits
+
+
+def _clinic(world: World) -> tuple[str, str, list[str]]:
+    org = world.org("o", "Clinic")
+    loc = world.location("l", "Clinic room", org)
+    staff = [world.practitioner(f"s{i}") for i in range(3)]
+    team_visits(world, staff, [world.patient("x")], days=range(1, 15), provider=org, location=loc)
+    return org, loc, staff
+
+
+def test_every_encounter_is_attributed_or_counted_with_a_reason() -> None:
+    world = World()
+    org, loc, staff = _clinic(world)
+    patient = world.patient("y")
+    by_location = world.encounter(patient, at(20), [], location=loc)
+    by_provider = world.encounter(patient, at(21), [], provider=org)
+    world.encounter(patient, at(22), [])
+    world.encounter(
+        patient, at(23), [], raw_participants=[{"individual": {"reference": "Practitioner/ghost"}}]
+    )
+    world.encounter(patient, at(2, month=2), staff)  # February: outside the period
+    world.encounter(patient, at(24), staff, status="cancelled")
+    world.encounter(patient, at(24), staff, status="entered-in-error")
+    result, findings = world.derive()
+    attribution = result.encounter_attribution["2025-03"]
+    (item,) = result.microsystems["2025-03"]
+    assert attribution[by_location] == item.id
+    assert attribution[by_provider] == item.id
+    assert result.unattributed == {
+        "no-participants-no-context": 1,
+        "unresolved-participants": 1,
+        "outside-periods": 1,
+        "status-cancelled": 1,
+        "status-entered-in-error": 1,
+    }
+    assert result.encounters_attributed + result.unattributed.total() == 21
+    assert result.stats["encounters-read"] == 21
+    assert findings.counts["unresolved-reference"] == 1
+    assert item.encounter_ids == frozenset(attribution)
+
+
+def test_encounter_goes_to_the_microsystem_with_most_participants_as_members() -> None:
+    world = World()
+    org = world.org("o", "Medicine")
+    a = [world.practitioner(f"a{i}") for i in range(4)]
+    b = [world.practitioner(f"b{i}") for i in range(4)]
+    team_visits(world, a, [world.patient("pa")], days=range(1, 20), provider=org)
+    team_visits(world, b, [world.patient("pb")], days=range(1, 20), provider=org)
+    mixed = world.encounter(world.patient("m"), at(25), [a[0], b[0], b[1]], provider=org)
+    result, _ = world.derive()
+    ward_b = next(m for m in result.microsystems["2025-03"] if b[0] in m.core_members)
+    assert result.encounter_attribution["2025-03"][mixed] == ward_b.id
+
+
+def test_patient_attributed_by_plurality_with_ties_to_the_most_recent() -> None:
+    world = World()
+    org = world.org("o", "Medicine")
+    a = [world.practitioner(f"a{i}") for i in range(3)]
+    b = [world.practitioner(f"b{i}") for i in range(3)]
+    team_visits(world, a, [world.patient("pa")], days=range(1, 20), provider=org)
+    team_visits(world, b, [world.patient("pb")], days=range(1, 20), provider=org)
+    plural, tied = world.patient("plural"), world.patient("tied")
+    for day in (3, 4):
+        world.encounter(plural, at(day), a, provider=org)
+    world.encounter(plural, at(25), b, provider=org)
+    world.encounter(tied, at(26), a, provider=org)
+    world.encounter(tied, at(5), b, provider=org)
+    result, _ = world.derive()
+    team_a = next(m for m in result.microsystems["2025-03"] if a[0] in m.members)
+    team_b = next(m for m in result.microsystems["2025-03"] if b[0] in m.members)
+    assert plural in team_a.patients and plural not in team_b.patients
+    assert tied in team_a.patients and tied not in team_b.patients
+
+
+def test_default_range_is_twelve_months_up_to_the_latest_encounter() -> None:
+    world = World()
+    org = world.org("o", "Clinic")
+    doc = world.practitioner("d")
+    world.encounter(world.patient("x"), datetime(2024, 1, 10, tzinfo=UTC), [doc], provider=org)
+    world.encounter(
+        world.patient("y"), datetime(2025, 6, 30, 23, 30, tzinfo=UTC), [doc], provider=org
+    )
+    source = world.source()
+    result = derive(source, ReferenceIndex.build(source))
+    assert [p.label for p in result.periods][0] == "2024-07"
+    assert [p.label for p in result.periods][-1] == "2025-06"
+    assert result.unattributed == {"outside-periods": 1}
+    assert result.encounters_attributed == 1
+
+
+def test_quarter_periods() -> None:
+    world = World()
+    org, _, _ = _clinic(world)
+    result, _ = world.derive(start=at(1, 0, month=1), end=at(1, 0, month=7), period="quarter")
+    assert [p.label for p in result.periods] == ["2025-Q1", "2025-Q2"]
+    assert len(result.encounter_attribution["2025-Q1"]) == 14
+
+
+def test_offsets_move_an_encounter_into_the_utc_month() -> None:
+    world = World()
+    org = world.org("o", "Clinic")
+    doc = world.practitioner("d")
+    enc = world.encounter(world.patient("x"), at(1), [doc], provider=org)
+    world.resources["Encounter"][-1]["period"] = {"start": "2025-03-31T22:30:00-05:00"}
+    result, _ = world.derive(end=at(1, 0, month=5))
+    assert enc in result.encounter_attribution["2025-04"]
+    assert result.encounters[enc].start == datetime(2025, 4, 1, 3, 30, tzinfo=UTC)
+
+
+def test_bad_dates_are_findings_not_crashes() -> None:
+    world = World()
+    org = world.org("o", "Clinic")
+    doc = world.practitioner("d")
+    world.encounter(world.patient("x"), at(1), [doc], provider=org)
+    world.resources["Encounter"][-1]["period"] = {"start": "yesterday"}
+    result, findings = world.derive()
+    assert findings.counts["invalid-datetime"] == 1
+    assert result.unattributed == {"no-start": 1}

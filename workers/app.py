@@ -1,0 +1,40 @@
+"""The Celery application: ``celery -A workers.app worker`` (configured from FHIRMS_* env)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+from celery.signals import worker_ready
+
+from fhir_microsystems._settings import Settings
+from workers.config import broker_url, celery_config, mask_url, result_backend_url, settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(cfg: Settings | None = None, *, include_tasks: bool = True) -> Celery:
+    """A Celery app for ``cfg``; ``include_tasks=False`` for clients that only send by name."""
+    cfg = cfg or settings()
+    celery_app = Celery("fhirms", include=["workers.tasks"] if include_tasks else [])
+    celery_app.conf.update(celery_config(cfg))
+    return celery_app
+
+
+app = create_app()
+
+
+@worker_ready.connect
+def _announce(**_: object) -> None:
+    cfg = settings()
+    log.info(
+        "fhirms worker ready: broker=%s backend=%s visibility=%ss time limits=%s/%ss",
+        mask_url(broker_url(cfg)),
+        mask_url(result_backend_url(cfg)),
+        cfg.visibility_timeout_seconds,
+        cfg.task_soft_time_limit_seconds,
+        cfg.task_time_limit_seconds,
+    )
+
+
+__all__ = ["app", "create_app"]

@@ -1,0 +1,45 @@
+"""The Redis client for claim checks, locks, progress, markers and watermarks.
+
+Commands are retried with back-off across a short Redis outage (a restart): every write the
+workers make is idempotent or guarded (SET NX, compare-and-set scripts), so a command retried
+after a lost reply does no harm.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from workers.config import settings
+
+#: Errors after which a command is retried (and, past the retries, a task retried).
+REDIS_TRANSIENT: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+)
+
+
+def make_client(url: str) -> redis.Redis:
+    """A client riding out ~30 s of outage: 20 attempts, back-off capped at 2 s."""
+    return redis.Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 20),
+        retry_on_error=list(REDIS_TRANSIENT),
+        socket_timeout=30,
+        socket_connect_timeout=5,
+        socket_keepalive=True,
+        health_check_interval=10,
+    )
+
+
+@functools.cache
+def client() -> redis.Redis:
+    """The process-wide client (its pool reconnects by itself after a fork)."""
+    return make_client(settings().redis_url)
+
+
+__all__ = ["REDIS_TRANSIENT", "client", "make_client"]
