@@ -24,7 +24,7 @@ def create_app(cfg: Settings | None = None, *, include_tasks: bool = True) -> Ce
 app = create_app()
 
 
-@worker_ready.connect
+@worker_ready.connect  # type: ignore[untyped-decorator]
 def _announce(**_: object) -> None:
     cfg = settings()
     log.info(

@@ -9,6 +9,7 @@ slot and runs coalesce per scope, so even two leaders would not duplicate work.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -65,10 +66,8 @@ class LeaderScheduler(Scheduler):  # type: ignore[misc]
 
     def close(self) -> None:
         if self._lock is not None:
-            try:
+            with contextlib.suppress(redis.RedisError):
                 self._lock.release()
-            except redis.RedisError:
-                pass
         super().close()
 
 

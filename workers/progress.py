@@ -91,7 +91,7 @@ class RunRegistry:
         args: list[str | int] = [",".join(s.value for s in allowed_from), "status", to.value]
         for name, value in fields.items():
             args += [name, value]
-        return int(self.client.eval(_TRANSITION, 1, run_key(run_id), *args)) == 1  # type: ignore[arg-type]
+        return int(self.client.eval(_TRANSITION, 1, run_key(run_id), *args)) == 1
 
     def set_fields(self, run_id: str, **fields: str | int) -> None:
         key = run_key(run_id)
@@ -136,7 +136,7 @@ class RunRegistry:
             if amount:
                 args += [name, int(amount)]
         keys = [marker_key(run_id, step, partition), run_key(run_id)]
-        return int(self.client.eval(_COMPLETE, 2, *keys, *args)) == 1  # type: ignore[arg-type]
+        return int(self.client.eval(_COMPLETE, 2, *keys, *args)) == 1
 
     def dispatched(self, run_id: str, step: str, attempt: int) -> bool:
         """Whether the fan-out after ``step`` was sent for this attempt of the run."""
@@ -163,8 +163,6 @@ class RunRegistry:
         pipe.expire(key, self.marker_ttl)
         count, _ = pipe.execute()
         return int(count)
-
-
 
 
 def registry_for(client: redis.Redis, cfg: Settings) -> RunRegistry:

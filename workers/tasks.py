@@ -41,11 +41,11 @@ log = get_task_logger(__name__)
 Result = dict[str, Any]
 
 
-class DeliveryLimitExceeded(FatalError):
+class DeliveryLimitError(FatalError):
     """A task was delivered ``max_deliveries`` times without finishing (worker lost each time)."""
 
 
-class RunNotActive(Exception):
+class RunNotActiveError(Exception):
     """The run finished, failed or was superseded: the step is skipped."""
 
 
@@ -114,14 +114,14 @@ def _scope_lock(info: RunInfo) -> RedisLock:
 
 
 def active_run(run_id: str, attempt: int | None = None) -> RunInfo:
-    """The run if it may still progress (and ``attempt`` is current); else RunNotActive."""
+    """The run if it may still progress (and ``attempt`` is current); else RunNotActiveError."""
     info = registry().get(run_id)
     if info is None:
         raise FatalError(f"unknown run {run_id} (never registered, or expired)", run_id=run_id)
     if info.status.terminal:
-        raise RunNotActive(f"run {run_id} is {info.status.value}")
+        raise RunNotActiveError(f"run {run_id} is {info.status.value}")
     if attempt is not None and attempt < info.attempt:
-        raise RunNotActive(f"attempt {attempt} of run {run_id} superseded by {info.attempt}")
+        raise RunNotActiveError(f"attempt {attempt} of run {run_id} superseded by {info.attempt}")
     return info
 
 
@@ -143,7 +143,7 @@ def run_step(
     deliveries = reg.count_delivery(task.request.id, int(task.request.retries or 0))
     limit = settings().max_deliveries
     if deliveries > limit:
-        raise DeliveryLimitExceeded(
+        raise DeliveryLimitError(
             f"delivered {deliveries} times without finishing (its worker was lost each time: "
             f"killed, out of memory, or past the hard time limit); limit {limit}",
             step=step,
@@ -166,12 +166,12 @@ def run_step(
 
 
 def _skippable(fn: Callable[..., Result]) -> Callable[..., Result]:
-    """Turn RunNotActive into a logged no-op result."""
+    """Turn RunNotActiveError into a logged no-op result."""
 
     def wrapper(self: Task, run_id: str, *args: Any) -> Result:
         try:
             return fn(self, run_id, *args)
-        except RunNotActive as exc:
+        except RunNotActiveError as exc:
             log.info("skipped %s: %s", self.name, exc)
             return {"skipped": str(exc)}
 
@@ -201,7 +201,7 @@ def _require_done(run_id: str, step: str, partitions: list[str]) -> None:
         raise TemporaryError(f"{missing} {step} partitions of run {run_id} not complete yet")
 
 
-@app.task(bind=True, base=RunTask, name="fhirms.start")
+@app.task(bind=True, base=RunTask, name="fhirms.start")  # type: ignore[untyped-decorator]
 @_skippable
 def start(self: Task, run_id: str, attempt: int) -> Result:
     """Plan the extract partitions and fan out ``chord(extract...) -> derive``."""
@@ -227,7 +227,7 @@ def start(self: Task, run_id: str, attempt: int) -> Result:
     return {"partitions": len(plan["partitions"])}
 
 
-@app.task(bind=True, base=RunTask, name="fhirms.extract")
+@app.task(bind=True, base=RunTask, name="fhirms.extract")  # type: ignore[untyped-decorator]
 @_skippable
 def extract(self: Task, run_id: str, partition: str) -> Result:
     """Read one source partition into the claim-check store."""
@@ -247,7 +247,7 @@ def extract(self: Task, run_id: str, partition: str) -> Result:
     )
 
 
-@app.task(bind=True, base=RunTask, name="fhirms.derive")
+@app.task(bind=True, base=RunTask, name="fhirms.derive")  # type: ignore[untyped-decorator]
 @_skippable
 def derive(self: Task, run_id: str, attempt: int) -> Result:
     """Join the extract partitions, derive, fan out ``chord(measure...) -> finalize``."""
@@ -276,7 +276,7 @@ def derive(self: Task, run_id: str, attempt: int) -> Result:
     return {"partitions": len(derived["partitions"])}
 
 
-@app.task(bind=True, base=RunTask, name="fhirms.measure")
+@app.task(bind=True, base=RunTask, name="fhirms.measure")  # type: ignore[untyped-decorator]
 @_skippable
 def measure(self: Task, run_id: str, partition: str) -> Result:
     """Compute and write the outputs of one microsystem-period partition."""
@@ -296,7 +296,7 @@ def measure(self: Task, run_id: str, partition: str) -> Result:
     )
 
 
-@app.task(bind=True, base=RunTask, name="fhirms.finalize")
+@app.task(bind=True, base=RunTask, name="fhirms.finalize")  # type: ignore[untyped-decorator]
 @_skippable
 def finalize(self: Task, run_id: str, attempt: int) -> Result:
     """Merge outputs, store the summary, mark the run succeeded, advance its watermark."""
@@ -324,7 +324,7 @@ def finalize(self: Task, run_id: str, attempt: int) -> Result:
     return {"run_id": run_id, "status": "succeeded"}
 
 
-@app.task(bind=True, base=RunTask, name="fhirms.incremental", acks_late=False)
+@app.task(bind=True, base=RunTask, name="fhirms.incremental", acks_late=False)  # type: ignore[untyped-decorator]
 def incremental(self: Task) -> Result:
     """Beat tick: re-assess the recent periods of FHIRMS_SOURCE from its watermark."""
     cfg = settings()
@@ -378,7 +378,7 @@ _ONE_SECOND = datetime(2000, 1, 1, 0, 0, 1) - datetime(2000, 1, 1)
 
 
 __all__ = [
-    "DeliveryLimitExceeded",
+    "DeliveryLimitError",
     "RunTask",
     "derive",
     "extract",

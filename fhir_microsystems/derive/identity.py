@@ -40,6 +40,10 @@ class Identity:
     merged_from: tuple[str, ...]
 
 
+def _core(members: Mapping[str, Member]) -> frozenset[str]:
+    return frozenset(k for k, m in members.items() if m.core)
+
+
 def jaccard(a: frozenset[str] | set[str], b: frozenset[str] | set[str]) -> float:
     """Size of the intersection over size of the union (1.0 for two empty sets)."""
     union = len(a | b)
@@ -53,8 +57,10 @@ def new_id(organization: str | None, period_label: str, basis: frozenset[str]) -
 
 
 def _events(now: Mapping[str, Member], before: Mapping[str, Member]) -> tuple[MembershipEvent, ...]:
-    joins = [MembershipEvent("join", p, now[p].core) for p in sorted(set(now) - set(before))]
-    leaves = [MembershipEvent("leave", p, before[p].core) for p in sorted(set(before) - set(now))]
+    """Joins: core now, no member at all before. Leaves: core before, no member now.
+    (Moving between core and occasional, or floating in and out, is not an event.)"""
+    joins = [MembershipEvent("join", p) for p in sorted(_core(now) - set(before))]
+    leaves = [MembershipEvent("leave", p) for p in sorted(_core(before) - set(now))]
     return (*joins, *leaves)
 
 

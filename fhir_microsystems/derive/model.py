@@ -48,11 +48,11 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class MembershipEvent:
-    """A clinician joined or left a microsystem since its previous appearance."""
+    """A clinician joined a microsystem's core without having been a member before, or left
+    it from the core; moving between core and occasional is not an event."""
 
     kind: EventKind
     practitioner: str
-    core: bool  # core in the period where the clinician is (join) / was (leave) a member
 
 
 @dataclass(frozen=True)

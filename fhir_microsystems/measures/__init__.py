@@ -23,6 +23,7 @@ from ._inputs import (
     PatientTimelines,
     Timelines,
 )
+from ._resource import measure_resource, shipped_measures
 from ._result import Case, GroupResult, MeasureResult, PopulationCount, Stratum, age_band
 
 __all__ = [
@@ -49,4 +50,6 @@ __all__ = [
     "compute_measure",
     "compute_measures",
     "measure_definition",
+    "measure_resource",
+    "shipped_measures",
 ]

@@ -118,6 +118,22 @@ def measure_resource(
     return resource
 
 
+def shipped_measures(
+    *, canonical_base: str | None = None, version: str | None = None
+) -> list[dict[str, Any]]:
+    """The Measure resources of every catalog measure (what ``profiles/`` ships)."""
+    from ._catalog import DEFAULT_CANONICAL_BASE, MEASURE_VERSION, MEASURES
+
+    return [
+        measure_resource(
+            d,
+            canonical_base=canonical_base or DEFAULT_CANONICAL_BASE,
+            version=version or MEASURE_VERSION,
+        )
+        for d in MEASURES
+    ]
+
+
 __all__ = [
     "CQFM",
     "IMPROVEMENT",
@@ -127,5 +143,6 @@ __all__ = [
     "UCUM",
     "coding",
     "measure_resource",
+    "shipped_measures",
     "stratifier_concept",
 ]

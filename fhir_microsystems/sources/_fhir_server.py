@@ -68,20 +68,14 @@ class FhirServerSource:
         return sorted(self.client.capabilities().resources)
 
     def iter_resources(self, resource_type: str) -> Iterator[Resource]:
-        params: list[tuple[str, str]] = []
         date_param = DATE_PARAMS.get(resource_type)
-        if self.window and date_param:
-            start, end = self.window
-            if start is not None:
-                params.append((date_param, "ge" + start.isoformat()))
-            if end is not None:
-                params.append((date_param, "lt" + end.isoformat()))
+        ranges = {date_param: self.window} if self.window and date_param else None
         yielded: set[str] = set()
         restarts = 0
         while True:
             try:
                 for resource in self.client.search(
-                    resource_type, params, count=self.page_size, since=self.since
+                    resource_type, count=self.page_size, since=self.since, date_ranges=ranges
                 ):
                     rid = resource.get("id")
                     if restarts and isinstance(rid, str) and rid in yielded:

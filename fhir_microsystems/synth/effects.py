@@ -29,7 +29,7 @@ def draw_effects(rng: random.Random, hospital: Hospital) -> dict[str, Effect]:
         effects[micro.key] = Effect(
             systolic=round(rng.uniform(-6.0, 6.0), 1),
             hba1c=round(rng.uniform(-0.5, 0.5), 2),
-            los=round(rng.uniform(0.8, 1.25), 2),
-            readmission=round(rng.uniform(0.7, 1.4), 2),
+            los=round(rng.uniform(0.85, 1.15), 2),
+            readmission=round(rng.uniform(0.75, 1.3), 2),
         )
     return effects

@@ -103,11 +103,18 @@ def generate(
                 writer.write(role)
         teams_rng = derive_rng(seed, "careteams")
         states = team_states(
-            teams_rng, hospital.microsystems, config.careteam_stale_rate,
+            teams_rng,
+            hospital.microsystems,
+            config.careteam_stale_rate,
             config.careteam_partial_rate,
         )
         for team in unit_careteams(
-            teams_rng, plan, hospital.microsystems, states, months, clock.month_dates,
+            teams_rng,
+            plan,
+            hospital.microsystems,
+            states,
+            months,
+            clock.month_dates,
             lead_system,
         ):
             writer.write(team)
@@ -115,8 +122,9 @@ def generate(
             on_progress("structure", sum(writer.counts.values()))
         truth = GroundTruth(out_dir, clock)
         try:
-            flow = PatientFlow(seed, config, clock, micros, rosters, effects, writer.write,
-                               truth, lead_system)
+            flow = PatientFlow(
+                seed, config, clock, micros, rosters, effects, writer.write, truth, lead_system
+            )
             for index in range(patients):
                 flow.write(index)
                 if on_progress and (index + 1) % PROGRESS_EVERY == 0:
@@ -126,8 +134,13 @@ def generate(
         if on_progress and patients % PROGRESS_EVERY:
             on_progress("patients", patients)
     truth_path = truth.finish(
-        seed=seed, patients=patients, config=config, hospital=hospital, plan=plan,
-        rosters=rosters, effects=effects,
+        seed=seed,
+        patients=patients,
+        config=config,
+        hospital=hospital,
+        plan=plan,
+        rosters=rosters,
+        effects=effects,
     )
     manifest = write_manifest(out_dir, config.base_url, clock.utc(clock.end), writer.counts)
     counts = dict(writer.counts)

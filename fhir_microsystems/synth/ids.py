@@ -30,11 +30,8 @@ def luhn_npi(stem: str) -> str:
     digits = [int(char) for char in "80840" + stem]
     total = 0
     for position, digit in enumerate(reversed(digits)):
-        if position % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
+        doubled = digit * 2 if position % 2 == 0 else digit
+        total += doubled - 9 if doubled > 9 else doubled
     return stem + str((10 - total % 10) % 10)
 
 

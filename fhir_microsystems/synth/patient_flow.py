@@ -88,8 +88,14 @@ class PatientFlow:
             abated = self.clock.local(visit.end) if visit.end is not None else None
             assert visit.problem is not None
             self.emit(
-                acute_condition(condition_id, visit.problem, profile.key, encounter,
-                                self.clock.local(visit.start), abated)
+                acute_condition(
+                    condition_id,
+                    visit.problem,
+                    profile.key,
+                    encounter,
+                    self.clock.local(visit.start),
+                    abated,
+                )
             )
             diagnoses.append((condition_id, "CC" if visit.kind == "emergency" else "AD"))
             if visit.admitted_to:
@@ -103,14 +109,16 @@ class PatientFlow:
             diagnoses += [
                 (c.id, use) for c in (profile.diabetes, profile.hypertension) if c is not None
             ]
-        self.emit(self._builder.resource(rng, encounter_id, visit, profile, parts, style,
-                                         diagnoses))
+        self.emit(
+            self._builder.resource(rng, encounter_id, visit, profile, parts, style, diagnoses)
+        )
         month = self.clock.month_of(visit.start)
         self.truth.encounter(encounter_id, month, visit.micro)
         nurse = _first_nurse(parts)
         performer = style.staff(nurse.member, self.clock.month_of(nurse.start)) if nurse else None
-        self._observations.for_visit(rng, visit, profile, encounter, style,
-                                     self.effects[visit.micro], performer)
+        self._observations.for_visit(
+            rng, visit, profile, encounter, style, self.effects[visit.micro], performer
+        )
         return next_condition
 
     def _patient_careteam(
@@ -143,8 +151,16 @@ class PatientFlow:
             return
         style = draw_style(rng, self.config)
         self.emit(
-            patient_careteam(uuid_from(rng), profile.key, name, self.clock.local_date(start),
-                             members, micro.organization, style, self.lead_system)
+            patient_careteam(
+                uuid_from(rng),
+                profile.key,
+                name,
+                self.clock.local_date(start),
+                members,
+                micro.organization,
+                style,
+                self.lead_system,
+            )
         )
 
 

@@ -8,13 +8,9 @@
 // transactions are all-or-nothing.
 import crypto from 'node:crypto';
 import {
-  allOk,
-  badRequest,
-  created,
   getStatus,
   multipleMatches,
   normalizeOperationOutcome,
-  notFound,
   OperationOutcomeError,
   parseSearchRequest,
 } from '@medplum/core';
@@ -704,4 +700,3 @@ function rewritePlaceholders(value, placeholders) {
   return value;
 }
 
-export { allOk, badRequest, created, notFound };

@@ -1,5 +1,5 @@
 // TestRepository: Medplum's MemoryRepository plus what a test server needs:
-//  - validateResource() on every create/update (also the ones FhirRouter and the
+//  - validateResource() + required code bindings on every create/update (also the ones FhirRouter and the
 //    repository's conditional helpers perform internally),
 //  - server-assigned meta.versionId / meta.lastUpdated on every write,
 //  - an undo journal so that transactions are all-or-nothing,

@@ -1,0 +1,109 @@
+"""The in-process run: every encounter accounted for, valid outputs, idempotent reruns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fhir.resources.R4B.careteam import CareTeam
+from fhir.resources.R4B.group import Group
+from fhir.resources.R4B.measurereport import MeasureReport
+
+from fhir_microsystems.pipeline import MemoryStore, RunSpec, derive, plan, run_in_process
+from fhir_microsystems.reports import validate_measure_report
+
+MODELS = {"CareTeam": CareTeam, "Group": Group, "MeasureReport": MeasureReport}
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def synthea_run(
+    synthea_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("synthea-out")
+    summary = run_in_process(RunSpec(source=str(synthea_dir), out_dir=str(out)))
+    return out, summary
+
+
+def test_every_encounter_is_attributed_or_counted(synthea_run: tuple[Path, dict[str, Any]]) -> None:
+    _, summary = synthea_run
+    derivation = summary["derivation"]
+    assert derivation["encounters_read"] == 2484  # SOURCE.md
+    assert derivation["encounters_attributed"] + sum(derivation["unattributed"].values()) == 2484
+    assert derivation["encounters_attributed"] > 0
+
+
+def test_outputs_are_valid_r4_and_consistent(synthea_run: tuple[Path, dict[str, Any]]) -> None:
+    out, summary = synthea_run
+    resources = {t: _lines(out / f"{t}.ndjson") for t in MODELS}
+    assert summary["files"] == {t: len(v) for t, v in resources.items()}
+    for rtype, items in resources.items():
+        ids = [r["id"] for r in items]
+        assert len(ids) == len(set(ids)), f"duplicate {rtype} ids"
+        for resource in items:
+            MODELS[rtype].model_validate(resource)
+    careteams = {f"CareTeam/{r['id']}" for r in resources["CareTeam"]}
+    groups = {f"Group/{r['id']}" for r in resources["Group"]}
+    for report in resources["MeasureReport"]:
+        validate_measure_report(report, proportion=False)
+        assert report["subject"]["reference"] in groups
+        assert report["extension"][0]["valueReference"]["reference"] in careteams
+    # Eight measures per microsystem-period.
+    assert len(resources["MeasureReport"]) == 8 * len(resources["CareTeam"])
+
+
+def test_rerun_writes_identical_files(
+    synthea_dir: Path, tmp_path: Path, synthea_run: tuple[Path, dict[str, Any]]
+) -> None:
+    first, _ = synthea_run
+    run_in_process(RunSpec(source=str(synthea_dir), out_dir=str(tmp_path)))
+    run_in_process(RunSpec(source=str(synthea_dir), out_dir=str(tmp_path)))  # again, same dir
+    for rtype in MODELS:
+        assert (tmp_path / f"{rtype}.ndjson").read_bytes() == (
+            first / f"{rtype}.ndjson"
+        ).read_bytes()
+
+
+def test_stages_are_idempotent(synthea_dir: Path) -> None:
+    spec = RunSpec(source=str(synthea_dir))
+    store = MemoryStore()
+    partitions = plan(spec, store, "r1")
+    assert partitions == ["observations:Observation.ndjson"]
+    first = derive(spec, partitions, store, "r1")
+    snapshot = dict(store.data)
+    assert derive(spec, partitions, store, "r1") == first
+    assert store.data == snapshot
+
+
+def test_bad_lines_are_reported_not_fatal(tmp_path: Path, synthea_dir: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in (
+        "Patient",
+        "Practitioner",
+        "Organization",
+        "Location",
+        "PractitionerRole",
+        "CareTeam",
+        "Condition",
+    ):
+        (src / f"{name}.ndjson").write_bytes((synthea_dir / f"{name}.ndjson").read_bytes())
+    encounters = (synthea_dir / "Encounter.ndjson").read_bytes().splitlines()
+    bad = encounters[:200] + [
+        b"{broken",
+        orjson.dumps({"resourceType": "Encounter", "id": "no-status", "class": {"code": "AMB"}}),
+    ]
+    (src / "Encounter.ndjson").write_bytes(b"\n".join(bad) + b"\n")
+    summary = run_in_process(RunSpec(source=str(src), out_dir=str(tmp_path / "out")))
+    findings = [
+        orjson.loads(x) for x in (tmp_path / "out" / "findings.ndjson").read_bytes().splitlines()
+    ]
+    kinds = {(f["kind"], f["where"]) for f in findings}
+    assert ("invalid-json", "Encounter.ndjson:201") in kinds
+    assert ("missing-field", "Encounter/no-status") in kinds
+    assert summary["derivation"]["encounters_read"] == 200

@@ -1,0 +1,349 @@
+"""CLI commands of the workers, registered by ``fhir_microsystems.cli`` (and ``python -m workers``).
+
+``worker`` and ``beat`` exec Celery's own programs with this project's defaults (extra
+arguments pass through); ``status`` and ``resume`` read and restart runs; ``dispatch_run`` is
+what ``fhir-microsystems run --celery`` calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fhir_microsystems._errors import FatalError
+from fhir_microsystems._settings import Settings
+from fhir_microsystems.runs import RunInfo, RunStatus
+
+#: typer settings for commands that pass unknown options through to Celery.
+PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+ProgressCallback = Callable[[RunInfo], None]
+
+
+# -- worker / beat ---------------------------------------------------------------------------
+
+
+def worker_argv(
+    cfg: Settings,
+    extra: Sequence[str] = (),
+    *,
+    concurrency: int | None = None,
+    loglevel: str | None = None,
+    pid: int | None = None,
+) -> list[str]:
+    """``celery -A workers.app worker`` with defaults; ``extra`` comes last (and wins)."""
+    from workers.config import QUEUE
+
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.app",
+        "worker",
+        "--loglevel",
+        loglevel or cfg.log_level,
+        "--concurrency",
+        str(concurrency or cfg.worker_concurrency),
+        "--queues",
+        QUEUE,
+        "--hostname",
+        f"fhirms-{pid or os.getpid()}@%h",
+        "--without-gossip",
+        "--task-events",
+        *extra,
+    ]
+
+
+def beat_argv(
+    cfg: Settings, extra: Sequence[str] = (), *, loglevel: str | None = None
+) -> list[str]:
+    """``celery -A workers.app beat`` with the leader-locked scheduler."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.app",
+        "beat",
+        "--loglevel",
+        loglevel or cfg.log_level,
+        "--scheduler",
+        "workers.beat:LeaderScheduler",
+        *extra,
+    ]
+
+
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", help="Worker processes.")
+    ] = None,
+    loglevel: Annotated[str | None, typer.Option("--loglevel", "-l", help="Log level.")] = None,
+) -> NoReturn:
+    """Run a Celery worker (extra options go to `celery worker`)."""
+    argv = worker_argv(Settings(), ctx.args, concurrency=concurrency, loglevel=loglevel)
+    os.execv(argv[0], argv)
+
+
+def beat(
+    ctx: typer.Context,
+    loglevel: Annotated[str | None, typer.Option("--loglevel", "-l", help="Log level.")] = None,
+) -> NoReturn:
+    """Run Celery beat, the incremental scheduler; run exactly one (extra options pass through)."""
+    argv = beat_argv(Settings(), ctx.args, loglevel=loglevel)
+    os.execv(argv[0], argv)
+
+
+# -- status / resume -------------------------------------------------------------------------
+
+
+def _render(info: RunInfo, summary: str | None) -> Table:
+    p = info.progress
+    table = Table(title=f"run {info.run_id}", show_header=False)
+    rows = [
+        ("status", info.status.value),
+        ("stage", p.stage),
+        ("attempt", str(info.attempt)),
+        ("created", info.created_at),
+        ("started", info.started_at or "-"),
+        ("finished", info.finished_at or "-"),
+        ("partitions", f"{p.partitions_done}/{p.partitions_total}"),
+        ("  extract", f"{p.extract_done}/{p.extract_total}"),
+        ("  measure", f"{p.measure_done}/{p.measure_total}"),
+        ("resources read", str(p.resources_read)),
+        ("reports written", str(p.reports_written)),
+        ("findings", str(p.findings)),
+        ("retries", str(p.retries)),
+    ]
+    if info.error:
+        rows.append(("error", info.error))
+    if summary:
+        rows.append(("summary", "available (--json)"))
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def status(
+    run_id: Annotated[str | None, typer.Argument(help="Run id; omitted: recent runs.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a run's status and progress (or the recent runs)."""
+    from workers.connections import make_client
+    from workers.progress import registry_for
+
+    cfg = Settings()
+    redis_client = make_client(cfg.redis_url)
+    registry = registry_for(redis_client, cfg)
+    console = Console()
+    try:
+        if run_id is None:
+            runs = registry.recent(20)
+            if as_json:
+                console.print_json(json.dumps([r.to_dict() for r in runs]))
+                return
+            table = Table("run", "status", "stage", "partitions", "reports", "findings", "retries")
+            for r in runs:
+                p = r.progress
+                table.add_row(
+                    r.run_id,
+                    r.status.value,
+                    p.stage,
+                    f"{p.partitions_done}/{p.partitions_total}",
+                    str(p.reports_written),
+                    str(p.findings),
+                    str(p.retries),
+                )
+            console.print(table)
+            return
+        info = registry.get(run_id)
+        if info is None:
+            console.print(f"unknown run {run_id} (never started, or expired)")
+            raise typer.Exit(2)
+        summary = registry.summary(run_id)
+        if as_json:
+            out = info.to_dict()
+            out["summary"] = json.loads(summary) if summary else None
+            console.print_json(json.dumps(out))
+        else:
+            console.print(_render(info, summary))
+        if info.status is RunStatus.FAILED:
+            raise typer.Exit(1)
+    finally:
+        redis_client.close()
+
+
+def resume(
+    run_id: Annotated[str, typer.Argument(help="Run id of a failed run.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Restart a run that looks active (stuck).")
+    ] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Show progress.")] = True,
+) -> None:
+    """Resume a failed run on the workers: completed partitions are not redone."""
+    from workers.app import create_app
+    from workers.connections import make_client
+    from workers.dispatch import resume_run
+
+    cfg = Settings()
+    app = create_app(cfg, include_tasks=False)
+    redis_client = make_client(cfg.redis_url)
+    try:
+        info = resume_run(app, redis_client, cfg, run_id, force=force)
+        if wait and not info.status.terminal:
+            _wait(redis_client, cfg, run_id, None, True, None)
+    finally:
+        redis_client.close()
+        app.close()
+
+
+# -- dispatch --------------------------------------------------------------------------------
+
+
+def dispatch_run(
+    spec: Any,
+    wait: bool = True,
+    progress: ProgressCallback | None = None,
+    *,
+    show_progress: bool = True,
+    timeout: float | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Send ``spec`` (a ``RunSpec``) to the workers; with ``wait``, follow it and return the
+    summary of ``finalize`` plus ``"run"`` (run id, status, progress, coalesced).
+
+    A run of the same scope already active is joined instead of started (``coalesced``).
+    ``progress`` is called with each :class:`RunInfo` snapshot; ``show_progress`` draws a
+    rich progress bar on stderr. Raises :class:`FatalError` if the run fails.
+    """
+    from workers.app import create_app
+    from workers.connections import make_client
+    from workers.dispatch import start_run
+    from workers.progress import registry_for
+
+    cfg = settings or Settings()
+    app = create_app(cfg, include_tasks=False)
+    redis_client = make_client(cfg.redis_url)
+    try:
+        dispatched = start_run(app, redis_client, cfg, spec)
+        run = {"run_id": dispatched.run_id, "coalesced": dispatched.coalesced}
+        if not wait:
+            return {"run": {**run, "status": RunStatus.QUEUED.value}}
+        info = _wait(redis_client, cfg, dispatched.run_id, progress, show_progress, timeout)
+        run.update(status=info.status.value, progress=info.to_dict()["progress"])
+        if info.status is RunStatus.FAILED:
+            raise FatalError(
+                f"run {info.run_id} failed: {info.error} (resume: fhir-microsystems resume "
+                f"{info.run_id})",
+                run_id=info.run_id,
+            )
+        raw = registry_for(redis_client, cfg).summary(info.run_id)
+        summary: dict[str, Any] = json.loads(raw) if raw else {}
+        summary["run"] = run
+        return summary
+    finally:
+        redis_client.close()
+        app.close()
+
+
+def _wait(
+    redis_client: Any,
+    cfg: Settings,
+    run_id: str,
+    progress: ProgressCallback | None,
+    show_progress: bool,
+    timeout: float | None,
+) -> RunInfo:
+    from workers.dispatch import wait_for_run
+
+    if not show_progress:
+        return wait_for_run(redis_client, cfg, run_id, on_progress=progress, timeout=timeout)
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(f"run {run_id}", total=None, detail="queued")
+
+        def update(info: RunInfo) -> None:
+            p = info.progress
+            bar.update(
+                task,
+                total=p.partitions_total or None,
+                completed=p.partitions_done,
+                description=f"run {run_id} {p.stage}",
+                detail=(
+                    f"{p.resources_read} read, {p.reports_written} reports, "
+                    f"{p.findings} findings, {p.retries} retries"
+                ),
+            )
+            if progress is not None:
+                progress(info)
+
+        info = wait_for_run(redis_client, cfg, run_id, on_progress=update, timeout=timeout)
+    if info.status is RunStatus.FAILED:
+        console.print(f"[red]run {run_id} failed:[/red] {info.error}")
+    return info
+
+
+# -- health (container healthchecks) --------------------------------------------------------
+
+
+def health(
+    target: Annotated[str, typer.Argument(help="worker | beat | redis")] = "worker",
+) -> None:
+    """Exit 0 if this host's worker answers a ping / a beat leads / Redis answers."""
+    from workers.connections import make_client
+
+    cfg = Settings()
+    if target == "worker":
+        from workers.app import create_app
+
+        app = create_app(cfg, include_tasks=False)
+        try:
+            replies = app.control.ping(timeout=5.0) or []
+        finally:
+            app.close()
+        host = socket.gethostname()
+        ok = any(name.endswith(f"@{host}") for reply in replies for name in reply)
+    elif target in ("beat", "redis"):
+        redis_client = make_client(cfg.redis_url)
+        try:
+            ok = bool(redis_client.ping())
+            if target == "beat":
+                from workers.beat import LEADER_KEY
+
+                ok = ok and bool(redis_client.exists(LEADER_KEY))
+        finally:
+            redis_client.close()
+    else:
+        raise typer.BadParameter("target must be worker, beat or redis")
+    if not ok:
+        raise typer.Exit(1)
+
+
+__all__ = [
+    "PASSTHROUGH",
+    "beat",
+    "beat_argv",
+    "dispatch_run",
+    "health",
+    "resume",
+    "status",
+    "worker",
+    "worker_argv",
+]
