@@ -113,3 +113,17 @@ class Settings(BaseSettings):
 
 
 __all__ = ["Settings"]
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from the fields above."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "" if default in (None, "") else str(default)
+        lines.append(f"| `FHIRMS_{name.upper()}` | `{shown}` | {field.description} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -1,7 +1,8 @@
 """The claim-check store in Redis: bulk intermediate data between stages, never via the broker.
 
 Messages carry a run id and a partition id; the data they refer to is here, under
-``fhirms:{run_id}:cc:{key}``, written with ``SET key value EX ttl``. Why Redis: it is already
+``fhirms:{run_id}:...`` (the library namespaces its keys so; a key outside the run's namespace
+is put inside it), written with ``SET key value EX ttl``. Why Redis: it is already
 the broker and result backend (one service to run), a value is written in one atomic command
 (a redelivered task overwrites rather than duplicates), and the TTL bounds what an abandoned
 run leaves behind. Redis must run with ``maxmemory-policy noeviction`` so data is never
@@ -27,21 +28,21 @@ class RedisStore:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         self.client = client
-        self.prefix = f"{run_prefix(run_id)}cc:"
+        self.prefix = run_prefix(run_id)
         self.ttl_seconds = ttl_seconds
+
+    def key(self, key: str) -> str:
+        """The Redis key of ``key``: inside the run's namespace."""
+        return key if key.startswith(self.prefix) else f"{self.prefix}cc:{key}"
 
     def put(self, key: str, data: bytes) -> None:
         try:
-            self.client.set(self.prefix + key, data, ex=self.ttl_seconds)
-        except redis.ResponseError as exc:
-            if "OOM" in str(exc):
-                raise TemporaryError(
-                    "claim-check store full (Redis maxmemory reached)", key=key
-                ) from exc
-            raise
+            self.client.set(self.key(key), data, ex=self.ttl_seconds)
+        except redis.exceptions.OutOfMemoryError as exc:
+            raise TemporaryError("claim-check store full (Redis maxmemory reached)") from exc
 
     def get(self, key: str) -> bytes | None:
-        value = self.client.get(self.prefix + key)
+        value = self.client.get(self.key(key))
         return None if value is None else bytes(value)  # type: ignore[arg-type]
 
 

@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,9 +22,6 @@ from rich.table import Table
 from fhir_microsystems._errors import FatalError
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.runs import RunInfo, RunStatus
-
-#: typer settings for commands that pass unknown options through to Celery.
-PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 ProgressCallback = Callable[[RunInfo], None]
 
@@ -84,23 +81,16 @@ def beat_argv(
 
 
 def worker(
-    ctx: typer.Context,
-    concurrency: Annotated[
-        int | None, typer.Option("--concurrency", "-c", help="Worker processes.")
-    ] = None,
-    loglevel: Annotated[str | None, typer.Option("--loglevel", "-l", help="Log level.")] = None,
+    args: Sequence[str] = (), *, concurrency: int | None = None, loglevel: str | None = None
 ) -> NoReturn:
-    """Run a Celery worker (extra options go to `celery worker`)."""
-    argv = worker_argv(Settings(), ctx.args, concurrency=concurrency, loglevel=loglevel)
+    """Replace this process by a Celery worker (``args`` go to ``celery worker``)."""
+    argv = worker_argv(Settings(), args, concurrency=concurrency, loglevel=loglevel)
     os.execv(argv[0], argv)
 
 
-def beat(
-    ctx: typer.Context,
-    loglevel: Annotated[str | None, typer.Option("--loglevel", "-l", help="Log level.")] = None,
-) -> NoReturn:
-    """Run Celery beat, the incremental scheduler; run exactly one (extra options pass through)."""
-    argv = beat_argv(Settings(), ctx.args, loglevel=loglevel)
+def beat(args: Sequence[str] = (), *, loglevel: str | None = None) -> NoReturn:
+    """Replace this process by Celery beat (run exactly one; ``args`` go to ``celery beat``)."""
+    argv = beat_argv(Settings(), args, loglevel=loglevel)
     os.execv(argv[0], argv)
 
 
@@ -134,11 +124,8 @@ def _render(info: RunInfo, summary: str | None) -> Table:
     return table
 
 
-def status(
-    run_id: Annotated[str | None, typer.Argument(help="Run id; omitted: recent runs.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Show a run's status and progress (or the recent runs)."""
+def status(run_id: str | None = None, as_json: bool = False) -> None:
+    """Print a run's status and progress (or the recent runs); exit 1 if failed, 2 if unknown."""
     from workers.connections import make_client
     from workers.progress import registry_for
 
@@ -183,14 +170,11 @@ def status(
         redis_client.close()
 
 
-def resume(
-    run_id: Annotated[str, typer.Argument(help="Run id of a failed run.")],
-    force: Annotated[
-        bool, typer.Option("--force", help="Restart a run that looks active (stuck).")
-    ] = False,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Show progress.")] = True,
-) -> None:
-    """Resume a failed run on the workers: completed partitions are not redone."""
+def resume(run_id: str, force: bool = False, wait: bool = True) -> None:
+    """Resume a failed run on the workers (completed partitions are not redone).
+
+    ``force`` restarts a run that looks active (e.g. stuck); ``wait`` shows its progress.
+    """
     from workers.app import create_app
     from workers.connections import make_client
     from workers.dispatch import resume_run
@@ -250,6 +234,10 @@ def dispatch_run(
         raw = registry_for(redis_client, cfg).summary(info.run_id)
         summary: dict[str, Any] = json.loads(raw) if raw else {}
         summary["run"] = run
+        summary.setdefault(
+            "counts",
+            {"resources": info.progress.resources_read, "reports": info.progress.reports_written},
+        )
         return summary
     finally:
         redis_client.close()
@@ -303,9 +291,7 @@ def _wait(
 # -- health (container healthchecks) --------------------------------------------------------
 
 
-def health(
-    target: Annotated[str, typer.Argument(help="worker | beat | redis")] = "worker",
-) -> None:
+def health(target: str = "worker") -> None:
     """Exit 0 if this host's worker answers a ping / a beat leads / Redis answers."""
     from workers.connections import make_client
 
@@ -337,7 +323,6 @@ def health(
 
 
 __all__ = [
-    "PASSTHROUGH",
     "beat",
     "beat_argv",
     "dispatch_run",

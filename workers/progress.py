@@ -4,10 +4,10 @@ Layout (every key expires; ``run_record_ttl_seconds`` or ``claim_check_ttl_secon
 
 - ``fhirms:run:{run_id}``: hash of :meth:`RunInfo.to_fields` (status, spec, counters);
 - ``fhirms:runs``: sorted set of run ids by creation time;
-- ``fhirms:{run_id}:done:{step}:{partition}``: completion marker holding the step's result;
-  set together with the progress increments in one script, so a redelivered step counts once;
-- ``fhirms:{run_id}:dispatched:{step}:{attempt}``: a fan-out was sent for this attempt;
-- ``fhirms:{run_id}:summary``: the finalize summary (JSON);
+- ``fhirms:run:{run_id}:done:{step}:{partition}``: completion marker holding the step's
+  result; set with the progress increments in one script, so a redelivered step counts once;
+- ``fhirms:run:{run_id}:dispatched:{step}:{attempt}``: a fan-out was sent for this attempt;
+- ``fhirms:run:{run_id}:summary``: the finalize summary (JSON);
 - ``fhirms:delivery:{task_id}:{retries}``: deliveries of one task attempt.
 """
 
@@ -45,11 +45,11 @@ def run_key(run_id: str) -> str:
 
 
 def marker_key(run_id: str, step: str, partition: str) -> str:
-    return f"fhirms:{run_id}:done:{step}:{partition}"
+    return f"fhirms:run:{run_id}:done:{step}:{partition}"
 
 
 def _dispatch_key(run_id: str, step: str, attempt: int) -> str:
-    return f"fhirms:{run_id}:dispatched:{step}:{attempt}"
+    return f"fhirms:run:{run_id}:dispatched:{step}:{attempt}"
 
 
 class RunRegistry:
@@ -148,10 +148,10 @@ class RunRegistry:
 
     # -- summaries
     def put_summary(self, run_id: str, summary_json: str) -> None:
-        self.client.set(f"fhirms:{run_id}:summary", summary_json, ex=self.ttl)
+        self.client.set(f"fhirms:run:{run_id}:summary", summary_json, ex=self.ttl)
 
     def summary(self, run_id: str) -> str | None:
-        value = self.client.get(f"fhirms:{run_id}:summary")
+        value = self.client.get(f"fhirms:run:{run_id}:summary")
         return None if value is None else value.decode()  # type: ignore[union-attr]
 
     # -- deliveries

@@ -213,7 +213,7 @@ def start(self: Task, run_id: str, attempt: int) -> Result:
         run_id,
         "plan",
         "-",
-        lambda spec, _store: {"partitions": list(pipeline().plan(spec))},
+        lambda spec, st: {"partitions": list(pipeline().plan(spec, st, run_id))},
         lambda r: {"extract_total": len(r["partitions"])},
     )
     if not reg.dispatched(run_id, "plan", info.attempt):
@@ -285,7 +285,7 @@ def measure(self: Task, run_id: str, partition: str) -> Result:
         run_id,
         "measure",
         partition,
-        lambda spec, st: dict(pipeline().measure(spec, partition, st, run_id)),
+        lambda spec, st: dict(pipeline().measure(spec, partition, st, run_id, settings=settings())),
         lambda r: _counts(
             r,
             "measure_done",
@@ -301,12 +301,14 @@ def measure(self: Task, run_id: str, partition: str) -> Result:
 def finalize(self: Task, run_id: str, attempt: int) -> Result:
     """Merge outputs, store the summary, mark the run succeeded, advance its watermark."""
     active_run(run_id, attempt)
-    _require_done(run_id, "measure", _partitions(run_id, "derive"))
+    extracted = _partitions(run_id, "plan")
+    measured = _partitions(run_id, "derive")
+    _require_done(run_id, "measure", measured)
     reg = registry()
     reg.set_fields(run_id, stage="finalize")
 
     def work(spec: Any, st: RedisStore) -> Result:
-        summary = dict(pipeline().finalize(spec, st, run_id))
+        summary = dict(pipeline().finalize(spec, extracted, measured, st, run_id))
         reg.put_summary(run_id, json.dumps(summary, default=str))
         return {"summary": True}
 

@@ -126,9 +126,7 @@ def by_careteam(teams: Iterable[ExplicitTeam], period: Period) -> dict[str, str]
     return out
 
 
-def detected_events(
-    derivation: Derivation, truth: GroundTruth
-) -> set[tuple[str, str, str, str]]:
+def detected_events(derivation: Derivation, truth: GroundTruth) -> set[tuple[str, str, str, str]]:
     """Derived core joins/leaves, each microsystem mapped to the ground-truth one holding
     most of its core members in that month."""
     out: set[tuple[str, str, str, str]] = set()

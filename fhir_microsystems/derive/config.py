@@ -84,6 +84,10 @@ class DerivationConfig:
     core_min_share: float = 0.05
     #: Least number of such encounters to be core.
     core_min_encounters: int = 3
+    #: Least encounters relative to the microsystem's median member (members with at least
+    #: one encounter) to be core: a floater covering a few shifts of a small ward is not core
+    #: there even if those few shifts are a large share of the ward's encounters. 0 disables.
+    core_min_relative: float = 0.5
     #: Least encounters in the period for a clinician to be listed as a member at all.
     member_min_encounters: int = 1
 
@@ -109,6 +113,7 @@ class DerivationConfig:
             "shift_min_place_overlap",
             "careteam_min_cover",
             "core_min_share",
+            "core_min_relative",
             "identity_min_jaccard",
             "lineage_min_overlap",
         ):

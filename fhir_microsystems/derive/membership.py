@@ -157,6 +157,9 @@ def _members(
     explicit = set(cluster.explicit_members)
     if not config.include_idle_explicit_members:
         explicit &= set(tally.per_person)
+    counts = sorted(tally.per_person.values())
+    median = counts[len(counts) // 2] if counts else 0
+    floor = max(config.core_min_encounters, config.core_min_relative * median)
     members: dict[str, Member] = {}
     for person in sorted(active | explicit):
         count = tally.per_person.get(person, 0)
@@ -170,7 +173,7 @@ def _members(
         )
         members[person] = Member(
             practitioner=person,
-            core=count >= config.core_min_encounters and share >= config.core_min_share,
+            core=count >= floor and share >= config.core_min_share,
             discipline=discipline_of(
                 person, organization, index, cluster.explicit_members.get(person)
             ),

@@ -132,19 +132,21 @@ class Derivation:
         return {m.id: m.cohorts for m in self.microsystems.get(period_label, ())}
 
     def primary_microsystem(self, period_label: str) -> dict[str, str]:
-        """Practitioner -> the microsystem they took part in most in the period (core first)."""
-        best: dict[str, tuple[bool, int, str]] = {}
+        """Practitioner -> their home microsystem in the period: one whose explicit CareTeam
+        lists them and where they worked, else where they are core, else where they took the
+        largest share of the encounters (ties: lowest id)."""
+        best: dict[str, tuple[bool, bool, float, str]] = {}
         for item in self.microsystems.get(period_label, ()):
             for key, member in item.members.items():
-                rank = (member.core, member.encounters, item.id)
+                rank = (member.evidence == "both", member.core, member.encounter_share, item.id)
                 current = best.get(key)
                 if (
                     current is None
-                    or (rank[0], rank[1]) > (current[0], current[1])
-                    or ((rank[0], rank[1]) == (current[0], current[1]) and rank[2] < current[2])
+                    or rank[:3] > current[:3]
+                    or (rank[:3] == current[:3] and rank[3] < current[3])
                 ):
                     best[key] = rank
-        return {key: rank[2] for key, rank in sorted(best.items())}
+        return {key: rank[3] for key, rank in sorted(best.items())}
 
     @property
     def encounters_attributed(self) -> int:

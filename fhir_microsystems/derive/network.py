@@ -168,8 +168,8 @@ def merge_entangled(parts: list[set[str]], graph: nx.Graph, min_ratio: float) ->
         volume[i] += volume[j]
         alive.discard(j)
         merged: dict[tuple[int, int], float] = {}
-        for (a, b), weight in between.items():
-            a, b = (i if a == j else a), (i if b == j else b)
+        for (first, second), weight in between.items():
+            a, b = (i if first == j else first), (i if second == j else second)
             if a != b:
                 key = (a, b) if a < b else (b, a)
                 merged[key] = merged.get(key, 0.0) + weight
@@ -177,11 +177,11 @@ def merge_entangled(parts: list[set[str]], graph: nx.Graph, min_ratio: float) ->
 
 
 __all__ = [
-    "merge_entangled",
     "Context",
     "PairCounts",
     "build_network",
     "communities",
     "count_pairs",
     "home_contexts",
+    "merge_entangled",
 ]

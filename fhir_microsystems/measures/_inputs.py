@@ -6,7 +6,6 @@ The derivation builds these; the measures never see FHIR resources. Keys are can
 
 from __future__ import annotations
 
-from bisect import insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -129,10 +128,14 @@ def _encounter_order(fact: EncounterFact) -> tuple[bool, datetime | None, str]:
     return (fact.start is None, fact.start, fact.key)
 
 
-class Timelines:
-    """An in-memory :class:`PatientTimelines` built from facts."""
+def _observation_order(fact: ObservationFact) -> tuple[bool, datetime | None, str]:
+    return (fact.effective is None, fact.effective, fact.key)
 
-    __slots__ = ("_encounters", "_observations")
+
+class Timelines:
+    """An in-memory :class:`PatientTimelines` built from facts (sorted lazily, on first read)."""
+
+    __slots__ = ("_encounters", "_observations", "_unsorted")
 
     def __init__(
         self,
@@ -141,6 +144,7 @@ class Timelines:
     ) -> None:
         self._encounters: dict[str, list[EncounterFact]] = {}
         self._observations: dict[str, list[ObservationFact]] = {}
+        self._unsorted: set[tuple[str, str]] = set()
         for encounter in encounters:
             self.add_encounter(encounter)
         for observation in observations:
@@ -148,20 +152,30 @@ class Timelines:
 
     def add_encounter(self, fact: EncounterFact) -> None:
         if fact.patient is not None:
-            insort(self._encounters.setdefault(fact.patient, []), fact, key=_encounter_order)
+            self._encounters.setdefault(fact.patient, []).append(fact)
+            self._unsorted.add(("e", fact.patient))
 
     def add_observation(self, fact: ObservationFact) -> None:
-        insort(
-            self._observations.setdefault(fact.patient, []),
-            fact,
-            key=lambda o: (o.effective is None, o.effective, o.key),
-        )
+        self._observations.setdefault(fact.patient, []).append(fact)
+        self._unsorted.add(("o", fact.patient))
 
     def encounters_of(self, patient: str) -> Sequence[EncounterFact]:
-        return self._encounters.get(patient, ())
+        facts = self._encounters.get(patient)
+        if facts is None:
+            return ()
+        if ("e", patient) in self._unsorted:
+            facts.sort(key=_encounter_order)
+            self._unsorted.discard(("e", patient))
+        return facts
 
     def observations_of(self, patient: str) -> Sequence[ObservationFact]:
-        return self._observations.get(patient, ())
+        facts = self._observations.get(patient)
+        if facts is None:
+            return ()
+        if ("o", patient) in self._unsorted:
+            facts.sort(key=_observation_order)
+            self._unsorted.discard(("o", patient))
+        return facts
 
 
 __all__ = [

@@ -9,8 +9,9 @@ over the same functions, so both produce the same resources.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,14 @@ from fhir_microsystems.measures import (
 )
 from fhir_microsystems.observations import extract_observation
 from fhir_microsystems.periods import to_utc
-from fhir_microsystems.reports import InvalidReportError, build_measure_report
+from fhir_microsystems.reports import (
+    InvalidReportError,
+    StaffScore,
+    assess_microsystem,
+    build_assessment_report,
+    build_measure_report,
+    fold_questionnaire_responses,
+)
 from fhir_microsystems.sources import NdjsonSource, ReferenceIndex, Source
 
 from . import _codec
@@ -207,6 +215,7 @@ def derive(spec: RunSpec, partitions: Iterable[str], store: Store, run_id: str) 
         period=spec.period,
     )
     data_end = _data_end(derivation)
+    staff = _staff_scores(spec, source, index, derivation)
     leads: set[str] = set()
     by_patient: dict[str, list[EncounterRecord]] = {}
     for rec in derivation.encounters.values():
@@ -229,6 +238,12 @@ def derive(spec: RunSpec, partitions: Iterable[str], store: Store, run_id: str) 
             ],
             "timeline": [_fact(r) for p in patients for r in by_patient.get(p, ())],
             "patients": [_patient_fact(index, p) for p in patients],
+            # One period per partition: staff scores by microsystem id.
+            "staff": {
+                i.id: staff[(i.id, i.period.label)]
+                for i in items
+                if (i.id, i.period.label) in staff
+            },
             "resources": [
                 by_id[rid]
                 for item in items
@@ -241,6 +256,71 @@ def derive(spec: RunSpec, partitions: Iterable[str], store: Store, run_id: str) 
     store.put(_key(run_id, "derivation"), _codec.dumps(summary))
     store.put(_key(run_id, "findings", "derive"), _codec.findings_to(source.findings))
     return sorted(groups)
+
+
+def _staff_scores(
+    spec: RunSpec, source: Source, index: ReferenceIndex, derivation: Derivation
+) -> dict[tuple[str, str], dict[str, StaffScore]]:
+    """Fold staff QuestionnaireResponses into the microsystem-periods their authors were in.
+
+    A response counts for every microsystem its author (a Practitioner or PractitionerRole)
+    was a member of in the period containing ``authored``; responses without an author, a
+    date, or a matching membership are findings.
+    """
+    if "QuestionnaireResponse" not in source.resource_types():
+        return {}
+    memberships: dict[tuple[str, str], list[str]] = {}
+    for period in derivation.periods:
+        for item in derivation.microsystems.get(period.label, ()):
+            for practitioner in item.members:
+                memberships.setdefault((practitioner, period.label), []).append(item.id)
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    findings = source.findings
+    for response in source.iter_resources("QuestionnaireResponse"):
+        where = f"QuestionnaireResponse/{response['id']}"
+        author = index.practitioner(
+            index.resolve(response.get("author"), where=where, field="QuestionnaireResponse.author")
+        )
+        authored = response.get("authored")
+        label = _period_of(derivation, authored) if isinstance(authored, str) else None
+        if author is None or label is None:
+            findings.add(
+                "unassignable-response",
+                where,
+                "QuestionnaireResponse.author"
+                if author is None
+                else "QuestionnaireResponse.authored",
+                "no clinician author, or authored outside the assessed periods",
+            )
+            continue
+        targets = memberships.get((author, label))
+        if not targets:
+            findings.add(
+                "unassignable-response",
+                where,
+                "QuestionnaireResponse.author",
+                "author is in no microsystem",
+            )
+            continue
+        for ms_id in targets:
+            grouped.setdefault((ms_id, label), []).append(response)
+    return {
+        key: fold_questionnaire_responses(
+            items, findings=findings, canonical_base=spec.canonical_base
+        )
+        for key, items in sorted(grouped.items())
+    }
+
+
+def _period_of(derivation: Derivation, authored: str) -> str | None:
+    try:
+        moment = to_utc(datetime.fromisoformat(authored))
+    except ValueError:
+        return None
+    for period in derivation.periods:
+        if moment in period:
+            return period.label
+    return None
 
 
 def _group_ids(item: MicrosystemPeriod) -> list[str]:
@@ -312,22 +392,38 @@ def measure(
     findings = Findings(keep=FINDINGS_KEPT)
     when = generated_at or max((c.data_end for c in contexts), default=datetime.now(UTC))
     reports: list[dict[str, Any]] = []
+    staff = {
+        key: {code: StaffScore(**score) for code, score in scores.items()}
+        for key, scores in bundle["staff"].items()
+    }
     for ctx in contexts:
-        for result in compute_measures(ctx, timelines, patients, findings=findings):
+        results = compute_measures(ctx, timelines, patients, findings=findings)
+        assessment = assess_microsystem(ctx, results, timelines, staff=staff.get(ctx.id))
+        builds: list[Callable[[], dict[str, Any]]] = [
+            partial(
+                build_measure_report,
+                result,
+                ctx,
+                generated_at=when,
+                canonical_base=spec.canonical_base,
+                evidence=spec.evidence,
+            )
+            for result in results
+        ]
+        builds.append(
+            partial(
+                build_assessment_report,
+                assessment,
+                ctx,
+                generated_at=when,
+                canonical_base=spec.canonical_base,
+            )
+        )
+        for build in builds:
             try:
-                reports.append(
-                    build_measure_report(
-                        result,
-                        ctx,
-                        generated_at=when,
-                        canonical_base=spec.canonical_base,
-                        evidence=spec.evidence,
-                    )
-                )
-            except InvalidReportError as exc:
-                findings.add(
-                    "invalid-report", ctx.careteam_ref, exc.details.get("field", ""), str(exc)
-                )
+                reports.append(build())
+            except InvalidReportError as exc:  # never written; reported with the field
+                findings.add("invalid-report", ctx.careteam_ref, exc.field, str(exc))
     outputs: dict[str, list[dict[str, Any]]] = {"MeasureReport": reports}
     for resource in bundle["resources"]:
         outputs.setdefault(resource["resourceType"], []).append(resource)

@@ -1,17 +1,49 @@
 """MeasureReports of microsystem measures and assessments: building, validation, evidence."""
 
+from ._assessment import (
+    DATA_INDICATORS,
+    DIMENSIONS,
+    Assessment,
+    DimensionScore,
+    Indicator,
+    assess_microsystem,
+)
+from ._assessment_report import assessment_measure_resource, build_assessment_report
 from ._build import build_measure_report
 from ._common import InvalidReportError, instant, report_identity, rounded
 from ._evidence import evidence_list, listed_keys
+from ._profiles import measurereport_profile, shipped_profiles
+from ._questionnaire import (
+    CHARACTERISTICS,
+    Characteristic,
+    StaffScore,
+    fold_questionnaire_responses,
+    questionnaire_resource,
+)
 from ._validate import validate_measure_report
 
 __all__ = [
+    "CHARACTERISTICS",
+    "DATA_INDICATORS",
+    "DIMENSIONS",
+    "Assessment",
+    "Characteristic",
+    "DimensionScore",
+    "Indicator",
     "InvalidReportError",
+    "StaffScore",
+    "assess_microsystem",
+    "assessment_measure_resource",
+    "build_assessment_report",
     "build_measure_report",
     "evidence_list",
+    "fold_questionnaire_responses",
     "instant",
     "listed_keys",
+    "measurereport_profile",
+    "questionnaire_resource",
     "report_identity",
     "rounded",
+    "shipped_profiles",
     "validate_measure_report",
 ]

@@ -9,6 +9,8 @@ from typing import Any
 from fhir_microsystems._errors import ConfigurationError
 
 DEFAULT_BASE_URL = "https://synthetic-hospital.example/fhir"
+#: Probabilities whose names do not end in _rate, _share or _noise.
+_AT_MOST_ONE = {"continuity", "noise", "staff_turnover", "ed_mortality", "inpatient_mortality"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,7 @@ class SynthConfig:
                 item.name.endswith(("_rate", "_share", "_noise"))
                 and isinstance(value, float)
                 and value > 1
-            ) or (item.name in {"continuity", "noise", "staff_turnover"} and value > 1):
+            ) or (item.name in _AT_MOST_ONE and value > 1):
                 raise ConfigurationError(f"synth knob {item.name} must be <= 1", knob=item.name)
         if self.ed_los_median_hours <= 0 or self.inpatient_los_median_days <= 0:
             raise ConfigurationError("length-of-stay medians must be > 0")

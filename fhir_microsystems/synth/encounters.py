@@ -33,6 +33,10 @@ from .vocab import (
 )
 
 DAY_START, NIGHT_START = 7 * 60, 19 * 60
+#: Minutes outgoing and incoming ED shifts overlap at a handover.
+HANDOVER_OVERLAP = 30
+#: A stay must last this long past a shift change for the incoming shift to take over.
+HANDOVER_GRACE = 60
 _ADMIT_SOURCES = {
     "emd": "From accident/emergency department",
     "gp": "General Practitioner referral",
@@ -119,50 +123,39 @@ class EncounterBuilder:
             parts.append(Participation(kind, member, start, end))
 
     def _emergency(self, rng: random.Random, visit: Visit) -> list[Participation]:
+        """Staff of the arrival shift; the next shift takes over if the stay runs on."""
         parts: list[Participation] = []
         start, end = visit.start, visit.end
         shift = self.shift_of(start)
-        boundary = self.next_boundary(start)
-        crosses = end is None or end > boundary
-        first_end = boundary + 30 if crosses else end
-        if end is not None and first_end is not None:
-            first_end = min(first_end, end)
-        self._add(parts, "ATND", self.pick(rng, start, "ed", "physician", shift), start, first_end)
+        other = "night" if shift == "day" else "day"
+
+        def add(kind: str, discipline: str, on: str, begin: int, until: int | None) -> None:
+            self._add(parts, kind, self.pick(rng, begin, "ed", discipline, on), begin, until)
+
+        first = self.next_boundary(start)
+        second = self.next_boundary(first + 1)
+        # Patients leaving within the hour after a shift change stay with the outgoing team.
+        handover = end is None or end > first + HANDOVER_GRACE
+        again = handover and (end is None or end > second + HANDOVER_GRACE)
+        until = first + HANDOVER_OVERLAP if handover else end
+        add("ATND", "physician", shift, start, until)
         if rng.random() < 0.2:
-            self._add(
-                parts, "ATND", self.pick(rng, start, "ed", "physician", shift), start, first_end
-            )
+            add("ATND", "physician", shift, start, until)
         for _ in range(1 + (rng.random() < 0.45)):
-            self._add(parts, "SPRF", self.pick(rng, start, "ed", "nurse", shift), start, first_end)
+            add("SPRF", "nurse", shift, start, until)
         if rng.random() < 0.22:
-            self._add(
-                parts, "ATND", self.pick(rng, start, "ed", "physician", "both"), start, first_end
-            )
+            add("ATND", "physician", "both", start, until)
         if shift == "day" and rng.random() < 0.1:
-            self._add(
-                parts, "SPRF", self.pick(rng, start, "ed", "pharmacist", "day"), start, first_end
-            )
+            add("SPRF", "pharmacist", "day", start, until)
         if shift == "day" and rng.random() < 0.06:
-            self._add(
-                parts, "PART", self.pick(rng, start, "ed", "social-worker", "day"), start, first_end
-            )
-        if crosses and (end is None or end > boundary):
-            other = "night" if shift == "day" else "day"
-            second = self.next_boundary(boundary + 1)
-            second_end = end if end is None or end <= second + 30 else second + 30
-            self._add(
-                parts, "SPRF", self.pick(rng, boundary, "ed", "nurse", other), boundary, second_end
-            )
+            add("PART", "social-worker", "day", start, until)
+        if handover:
+            later = second + HANDOVER_OVERLAP if again else end
+            add("SPRF", "nurse", other, first, later)
             if rng.random() < 0.6:
-                self._add(
-                    parts,
-                    "ATND",
-                    self.pick(rng, boundary, "ed", "physician", other),
-                    boundary,
-                    second_end,
-                )
-            if end is not None and end > second:
-                self._add(parts, "SPRF", self.pick(rng, second, "ed", "nurse", shift), second, end)
+                add("ATND", "physician", other, first, later)
+        if again:
+            add("SPRF", "nurse", shift, second, end)
         if visit.admitted_to and end is not None:
             consult = max(start, end - 90)
             self._add(
@@ -196,7 +189,7 @@ class EncounterBuilder:
         if rng.random() < social:
             self._add(parts, "PART", self.pick(rng, middle, ward, "social-worker"), middle, end)
         if profile.cancer and rng.random() < 0.5:
-            oncologist = profile.oncologist or self.pick(rng, middle, "oncology", "physician")
+            oncologist = self._own(rng, profile.oncologist, middle, "oncology")
             self._add(parts, "CON", oncologist, middle, middle + 60)
         elif rng.random() < 0.08:
             others = [
@@ -225,6 +218,8 @@ class EncounterBuilder:
         parts: list[Participation] = []
         start, end = visit.start, visit.end
         profile.oncologist = self._own(rng, profile.oncologist, start, "oncology")
+        if profile.named_oncologist is None and profile.oncologist is not None:
+            profile.named_oncologist = (profile.oncologist, self.clock.month_of(start))
         if visit.variant == "chemo":
             self._add(parts, "PPRF", self.pick(rng, start, "oncology", "nurse"), start, end)
             if rng.random() < 0.3:
@@ -234,7 +229,7 @@ class EncounterBuilder:
         elif visit.variant == "mdt":
             self._add(parts, "PPRF", profile.oncologist, start, end)
             if rng.random() < 0.4:
-                self._add(parts, "CON", self.pick(rng, start, "oncology", "physician"), start, end)
+                self._add(parts, "SPRF", self.pick(rng, start, "oncology", "physician"), start, end)
             for discipline in ("nurse", "pharmacist", "social-worker"):
                 if rng.random() < 0.8:
                     self._add(
@@ -242,10 +237,17 @@ class EncounterBuilder:
                     )
         elif rng.random() < 0.15:
             self._add(parts, "PPRF", self.pick(rng, start, "oncology", "nurse"), start, end)
-        elif rng.random() < 0.85:
-            self._add(parts, "PPRF", profile.oncologist, start, end)
         else:
-            self._add(parts, "PPRF", self.pick(rng, start, "oncology", "physician"), start, end)
+            own = rng.random() < 0.85
+            clinician = (
+                profile.oncologist if own else self.pick(rng, start, "oncology", "physician")
+            )
+            self._add(parts, "PPRF", clinician, start, end)
+            for discipline in ("pharmacist", "social-worker"):
+                if rng.random() < 0.04:
+                    self._add(
+                        parts, "SPRF", self.pick(rng, start, "oncology", discipline), start, end
+                    )
         return parts
 
     def _primary_care(
@@ -340,7 +342,7 @@ class EncounterBuilder:
 
     def _participant(self, part: Participation, style: RefStyle) -> dict[str, Any]:
         period = {"start": self.clock.local(part.start)}
-        if part.end is not None:
+        if part.end is not None and part.end <= self.clock.end:
             period["end"] = self.clock.local(part.end)
         month = self.clock.month_of(part.start)
         return {

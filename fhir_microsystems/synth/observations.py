@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .clock import Clock
@@ -11,7 +12,6 @@ from .config import SynthConfig
 from .effects import Effect
 from .ids import uuid_from
 from .patients import PatientProfile
-from .references import RefStyle
 from .timeline import Visit
 from .vocab import (
     BP_PANEL,
@@ -38,11 +38,23 @@ _CATEGORIES = {
         ("survey", "Survey"),
     )
 }
+_ABSENT = {"coding": [coding(DATA_ABSENT, "unknown", "Unknown")], "text": "Unknown"}
+#: HbA1c is measured again once the last result is older than this (minutes).
+HBA1C_INTERVAL = 80 * 1440
 
 
-def quantity(value: float | int, unit: str) -> dict[str, Any]:
+def quantity(value: float, unit: str) -> dict[str, Any]:
     """A UCUM Quantity."""
     return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who and which encounter the Observations are about, as the feed writes them."""
+
+    patient: str
+    encounter: str
+    performer: str | None
 
 
 class ObservationWriter:
@@ -57,73 +69,73 @@ class ObservationWriter:
         self.missing_system = config.noisy(config.missing_system_noise)
         self.wrong_unit = config.noisy(config.wrong_unit_noise)
 
+    def when(self, rng: random.Random, minute: int) -> str:
+        """effectiveDateTime: local with offset, or (lab-style feeds) UTC."""
+        if rng.random() < self.config.utc_timestamp_share:
+            return self.clock.utc(minute)
+        return self.clock.local(minute)
+
     def _code(self, rng: random.Random, system: str, code: tuple[str, str]) -> dict[str, Any]:
         entry = {"system": system, "code": code[0], "display": code[1]}
         if rng.random() < self.missing_system:
             del entry["system"]
         return {"coding": [entry], "text": code[1]}
 
-    def _base(
+    def _observation(
         self,
         rng: random.Random,
         category: str,
         code: dict[str, Any],
-        profile: PatientProfile,
-        encounter: str,
-        minute: int,
-        style: RefStyle,
+        subject: Subject,
+        when: str,
+        performer: bool = False,
     ) -> dict[str, Any]:
-        when = (
-            self.clock.utc(minute)
-            if rng.random() < self.config.utc_timestamp_share
-            else self.clock.local(minute)
-        )
-        return {
+        resource: dict[str, Any] = {
             "resourceType": "Observation",
             "id": uuid_from(rng),
             "status": "final",
             "category": _CATEGORIES[category],
             "code": code,
-            "subject": {"reference": style.local(profile.key)},
-            "encounter": {"reference": style.local(encounter)},
+            "subject": {"reference": subject.patient},
+            "encounter": {"reference": subject.encounter},
             "effectiveDateTime": when,
         }
+        if performer and subject.performer:
+            resource["performer"] = [{"reference": subject.performer}]
+        return resource
 
     def _single(
         self,
         rng: random.Random,
         category: str,
         code: dict[str, Any],
-        value: dict[str, Any] | None,
-        context: tuple[PatientProfile, str, int, RefStyle],
-        performer: str | None = None,
+        value: dict[str, Any],
+        subject: Subject,
+        when: str,
+        performer: bool = False,
     ) -> None:
-        profile, encounter, minute, style = context
-        resource = self._base(rng, category, code, profile, encounter, minute, style)
-        if performer:
-            resource["performer"] = [{"reference": performer}]
-        if value is not None and rng.random() >= self.missing_value:
+        """One Observation with a value (now and then, as noise, without one)."""
+        resource = self._observation(rng, category, code, subject, when, performer)
+        if rng.random() >= self.missing_value:
             resource.update(value)
         elif rng.random() < 0.5:
-            resource["dataAbsentReason"] = {
-                "coding": [coding(DATA_ABSENT, "unknown", "Unknown")],
-                "text": "Unknown",
-            }
+            resource["dataAbsentReason"] = _ABSENT
         self.emit(resource)
 
     def blood_pressure(
         self,
         rng: random.Random,
-        context: tuple[PatientProfile, str, int, RefStyle],
+        subject: Subject,
+        minute: int,
+        profile: PatientProfile,
         effect: Effect,
-        performer: str | None,
     ) -> None:
-        """A BP panel (85354-9) or, sometimes, a standalone systolic/diastolic pair."""
-        profile = context[0]
+        """A BP panel (85354-9) or a standalone systolic/diastolic pair at the same time."""
         mean = 136.0 if profile.hypertension else 121.0
         systolic = round(rng.gauss(mean + effect.systolic + (profile.age - 50) * 0.2, 13))
         diastolic = round(systolic * 0.58 + rng.gauss(8, 6))
         systolic, diastolic = max(80, min(230, systolic)), max(40, min(140, diastolic))
+        when = self.when(rng, minute)
         if rng.random() < self.config.bp_split_share:
             for code, value in ((SYSTOLIC, systolic), (DIASTOLIC, diastolic)):
                 self._single(
@@ -131,74 +143,58 @@ class ObservationWriter:
                     "vital-signs",
                     self._code(rng, LOINC, code),
                     {"valueQuantity": quantity(value, "mm[Hg]")},
-                    context,
-                    performer,
+                    subject,
+                    when,
+                    performer=True,
                 )
             return
-        profile_, encounter, minute, style = context
-        resource = self._base(
-            rng, "vital-signs", self._code(rng, LOINC, BP_PANEL), profile_, encounter, minute, style
+        resource = self._observation(
+            rng, "vital-signs", self._code(rng, LOINC, BP_PANEL), subject, when, performer=True
         )
-        if performer:
-            resource["performer"] = [{"reference": performer}]
         resource["component"] = [
-            {
-                "code": self._code(rng, LOINC, SYSTOLIC),
-                "valueQuantity": quantity(systolic, "mm[Hg]"),
-            },
-            {
-                "code": self._code(rng, LOINC, DIASTOLIC),
-                "valueQuantity": quantity(diastolic, "mm[Hg]"),
-            },
+            {"code": self._code(rng, LOINC, code), "valueQuantity": quantity(value, "mm[Hg]")}
+            for code, value in ((SYSTOLIC, systolic), (DIASTOLIC, diastolic))
         ]
         self.emit(resource)
 
-    def heart_rate(
-        self, rng: random.Random, context: tuple[PatientProfile, str, int, RefStyle]
-    ) -> None:
+    def heart_rate(self, rng: random.Random, subject: Subject, minute: int) -> None:
         value = max(40, min(180, round(rng.gauss(82, 14))))
+        code = self._code(rng, LOINC, HEART_RATE)
         self._single(
             rng,
             "vital-signs",
-            self._code(rng, LOINC, HEART_RATE),
+            code,
             {"valueQuantity": quantity(value, "/min")},
-            context,
+            subject,
+            self.when(rng, minute),
+            performer=True,
         )
 
-    def pain(
-        self, rng: random.Random, context: tuple[PatientProfile, str, int, RefStyle], mean: float
-    ) -> None:
+    def pain(self, rng: random.Random, subject: Subject, minute: int, mean: float) -> None:
         value = max(0, min(10, round(rng.gauss(mean, 2.2))))
+        code = self._code(rng, LOINC, PAIN)
         self._single(
             rng,
             "vital-signs",
-            self._code(rng, LOINC, PAIN),
+            code,
             {"valueQuantity": quantity(value, "{score}")},
-            context,
+            subject,
+            self.when(rng, minute),
         )
 
-    def hba1c(
-        self,
-        rng: random.Random,
-        context: tuple[PatientProfile, str, int, RefStyle],
-        effect: Effect,
-    ) -> None:
+    def hba1c(self, rng: random.Random, subject: Subject, minute: int, effect: Effect) -> None:
         """HbA1c in % (now and then, as noise, in mmol/mol under the same code)."""
         percent = max(4.5, min(14.0, rng.gauss(7.3 + effect.hba1c, 1.2)))
         if rng.random() < self.wrong_unit:
             value = quantity(round((percent - 2.15) * 10.929), "mmol/mol")
         else:
             value = quantity(round(percent, 1), "%")
+        code = self._code(rng, LOINC, HBA1C)
         self._single(
-            rng, "laboratory", self._code(rng, LOINC, HBA1C), {"valueQuantity": value}, context
+            rng, "laboratory", code, {"valueQuantity": value}, subject, self.when(rng, minute)
         )
 
-    def experience(
-        self,
-        rng: random.Random,
-        context: tuple[PatientProfile, str, int, RefStyle],
-        effect: Effect,
-    ) -> None:
+    def experience(self, rng: random.Random, subject: Subject, minute: int, effect: Effect) -> None:
         """'Would recommend' 0-10 (local code system), answered after the visit."""
         score = max(0, min(10, round(rng.gauss(8.0 - effect.systolic / 6, 1.8))))
         code = {
@@ -207,50 +203,47 @@ class ObservationWriter:
             ],
             "text": EXPERIENCE[1],
         }
-        self._single(rng, "survey", code, {"valueInteger": score}, context)
+        self._single(
+            rng, "survey", code, {"valueInteger": score}, subject, self.clock.local(minute)
+        )
 
     def for_visit(
         self,
         rng: random.Random,
         visit: Visit,
         profile: PatientProfile,
-        encounter: str,
-        style: RefStyle,
+        subject: Subject,
         effect: Effect,
-        nurse: str | None,
     ) -> None:
         """All Observations of ``visit``."""
         start, end = visit.start, visit.end
-        performer = nurse if nurse and rng.random() < 0.5 else None
-        first = (profile, encounter, start + rng.randint(5, 20), style)
+        first = start + rng.randint(5, 20)
         if visit.kind == "emergency":
-            self.blood_pressure(rng, first, effect, performer)
-            self.heart_rate(rng, first)
-            self.pain(rng, first, 5.0)
+            self.blood_pressure(rng, subject, first, profile, effect)
+            self.heart_rate(rng, subject, first)
+            self.pain(rng, subject, first, 5.0)
         elif visit.kind == "inpatient-ward":
-            self.pain(rng, first, 4.0)
+            self.pain(rng, subject, first, 4.0)
+            self.blood_pressure(rng, subject, first, profile, effect)
             stop = end if end is not None else self.clock.end
-            day = self.clock.local_midnight(start) + 1440 + 8 * 60
-            readings = 0
-            self.blood_pressure(rng, first, effect, performer)
-            while day < stop and readings < 10:
-                self.blood_pressure(
-                    rng, (profile, encounter, day + rng.randrange(90), style), effect, performer
-                )
-                day += 1440
-                readings += 1
+            morning = self.clock.local_midnight(start) + 1440 + 8 * 60
+            for day in range(10):
+                reading = morning + day * 1440 + rng.randrange(90)
+                if reading >= stop:
+                    break
+                self.blood_pressure(rng, subject, reading, profile, effect)
         else:
-            self.blood_pressure(rng, first, effect, performer)
+            self.blood_pressure(rng, subject, first, profile, effect)
             if visit.kind == "oncology":
-                self.pain(rng, first, 3.0)
+                self.pain(rng, subject, first, 3.0)
         if (
             profile.diabetes
             and visit.kind != "emergency"
-            and start - profile.last_hba1c > 80 * 1440
+            and (start - profile.last_hba1c > HBA1C_INTERVAL)
         ):
             profile.last_hba1c = start
-            self.hba1c(rng, first, effect)
+            self.hba1c(rng, subject, first, effect)
         if end is not None and rng.random() < self.config.survey_rate:
             answered = end + rng.randint(60, 4320)
             if answered < self.clock.end:
-                self.experience(rng, (profile, encounter, answered, style), effect)
+                self.experience(rng, subject, answered, effect)

@@ -13,7 +13,7 @@ from .effects import Effect
 from .encounters import EncounterBuilder, Participation
 from .hospital import Microsystem
 from .ids import derive_rng, uuid_from
-from .observations import ObservationWriter
+from .observations import ObservationWriter, Subject
 from .patients import PatientProfile, acute_condition, condition_resource, make_profile
 from .patients import patient_resource as build_patient
 from .references import draw_style
@@ -109,16 +109,23 @@ class PatientFlow:
             diagnoses += [
                 (c.id, use) for c in (profile.diabetes, profile.hypertension) if c is not None
             ]
-        self.emit(
-            self._builder.resource(rng, encounter_id, visit, profile, parts, style, diagnoses)
+        resource = self._builder.resource(
+            rng, encounter_id, visit, profile, parts, style, diagnoses
         )
+        self.emit(resource)
+        if "participant" in resource:
+            for part in parts:
+                if part.type != "CON":
+                    self.rosters.record(self.clock.month_of(part.start), visit.micro, part.member)
         month = self.clock.month_of(visit.start)
         self.truth.encounter(encounter_id, month, visit.micro)
-        nurse = _first_nurse(parts)
-        performer = style.staff(nurse.member, self.clock.month_of(nurse.start)) if nurse else None
-        self._observations.for_visit(
-            rng, visit, profile, encounter, style, self.effects[visit.micro], performer
+        nurse = _first_nurse(parts) if rng.random() < 0.5 else None
+        subject = Subject(
+            style.local(profile.key),
+            style.local(encounter),
+            style.staff(nurse.member, self.clock.month_of(nurse.start)) if nurse else None,
         )
+        self._observations.for_visit(rng, visit, profile, subject, self.effects[visit.micro])
         return next_condition
 
     def _patient_careteam(
@@ -128,10 +135,10 @@ class PatientFlow:
         if rng.random() >= self.config.patient_careteam_rate:
             return
         members: list[tuple[Staff, int, bool]] = []
-        if profile.oncologist and "oncology" in first_seen:
+        if profile.named_oncologist and "oncology" in first_seen:
             start, micro = first_seen["oncology"], self.micros["oncology"]
-            month = self.clock.month_of(start)
-            members.append((profile.oncologist, month, True))
+            oncologist, month = profile.named_oncologist
+            members.append((oncologist, month, True))
             nurses = self.rosters.core(month, "oncology", "nurse")
             if nurses:
                 members.append((nurses[rng.randrange(len(nurses))], month, False))
@@ -140,8 +147,7 @@ class PatientFlow:
             name = "Oncology care team"
         elif profile.named_physician and profile.team:
             member, month = profile.named_physician
-            start, micro = self.clock.month_starts[month], self.micros[profile.team]
-            start = max(start, first_seen.get("primary-care", start))
+            start, micro = first_seen["primary-care"], self.micros[profile.team]
             members.append((member, month, True))
             nurses = self.rosters.core(month, profile.team, "nurse")
             if nurses:

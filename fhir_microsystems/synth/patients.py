@@ -54,8 +54,10 @@ class PatientProfile:
     team: str | None = None
     physician: Staff | None = None
     oncologist: Staff | None = None
-    #: The physician named as generalPractitioner (set at the first primary-care month).
+    #: The physician named as generalPractitioner, and the month of the first visit.
     named_physician: tuple[Staff, int] | None = None
+    #: The oncologist of the first oncology visit, and its month.
+    named_oncologist: tuple[Staff, int] | None = None
     deceased_at: int | None = None
     last_hba1c: int = -(10**9)
 

@@ -12,8 +12,8 @@ class Rosters:
     """Monthly core lists per (microsystem, discipline, ED shift) and floaters per unit.
 
     Core staff are taken in rotation (so every core member works), with some random picks;
-    a floater covering the unit fills a slot with probability ``cover_rate``. Which
-    floaters actually covered a unit in a month is recorded in :attr:`occasional`.
+    a floater covering the unit fills a slot with probability ``cover_rate``. Who worked in
+    a unit other than their home (consultants aside) is recorded with :meth:`record`.
     """
 
     def __init__(self, plan: StaffPlan, months: int, cover_rate: float) -> None:
@@ -34,6 +34,11 @@ class Rosters:
                     if cover != home:
                         self._floaters[(month, cover, member.discipline)].append(member)
 
+    def record(self, month: int, micro: str, member: Staff) -> None:
+        """Note that ``member`` worked in ``micro`` in ``month`` (occasional if not home)."""
+        if member.home[month] != micro:
+            self.occasional[(month, micro)].add(member.index)
+
     def core(self, month: int, micro: str, discipline: str, shift: str = "") -> list[Staff]:
         """Core staff of ``micro`` in ``month`` (ED: of one shift; "" = any shift)."""
         return self._core.get((month, micro, discipline, shift), [])
@@ -45,9 +50,7 @@ class Rosters:
         floaters = self._floaters.get((month, micro, discipline))
         core = self._core.get((month, micro, discipline, shift))
         if floaters and (not core or rng.random() < self.cover_rate):
-            member = floaters[rng.randrange(len(floaters))]
-            self.occasional[(month, micro)].add(member.index)
-            return member
+            return floaters[rng.randrange(len(floaters))]
         if not core:
             return None
         if rng.random() < 0.25:

@@ -93,17 +93,15 @@ class StaffPlan:
     events: list[Event]
 
     def core(self, month: int, micro: str) -> list[Staff]:
+        """Who has ``micro`` as home in ``month``."""
         return [member for member in self.staff if member.home[month] == micro]
 
 
 class _Planner:
-    def __init__(
-        self, rng: random.Random, hospital: Hospital, months: int, month_dates: list[str]
-    ) -> None:
+    def __init__(self, rng: random.Random, hospital: Hospital, months: int) -> None:
         self.rng = rng
         self.hospital = hospital
         self.months = months
-        self.month_dates = month_dates
         self.npis = NpiFactory(rng)
         self.kinds = {micro.key: micro.kind for micro in hospital.microsystems}
         self.staff: list[Staff] = []
@@ -161,7 +159,7 @@ def plan_staff(
     replace_rate: float,
 ) -> StaffPlan:
     """Initial rosters from :data:`TEMPLATES`, floaters, then monthly turnover events."""
-    planner = _Planner(rng, hospital, months, month_dates)
+    planner = _Planner(rng, hospital, months)
     micros = hospital.by_key()
     for micro in hospital.microsystems:
         for discipline, shift, count in TEMPLATES[micro.kind]:

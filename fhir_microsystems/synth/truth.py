@@ -63,7 +63,7 @@ class GroundTruth:
         for month, label in enumerate(clock.labels):
             entry: dict[str, Any] = {}
             for micro in hospital.microsystems:
-                core = [m for m in plan.staff if m.home[month] == micro.key]
+                core = plan.core(month, micro.key)
                 occasional = [
                     plan.staff[index] for index in sorted(rosters.occasional[(month, micro.key)])
                 ]

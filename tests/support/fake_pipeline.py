@@ -103,7 +103,7 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def plan(spec: RunSpec) -> list[str]:
+def plan(spec: RunSpec, store: Any, run_id: str) -> list[str]:
     Control(_out(spec)).enter("plan", "-")
     return [f"p{i}" for i in range(_shape(spec)[0])]
 
@@ -128,7 +128,7 @@ def derive(spec: RunSpec, partitions: list[str], store: Any, run_id: str) -> lis
     return ms
 
 
-def measure(spec: RunSpec, ms_partition: str, store: Any, run_id: str) -> dict[str, int]:
+def measure(spec: RunSpec, ms_partition: str, store: Any, run_id: str, **_: Any) -> dict[str, int]:
     Control(_out(spec)).enter("measure", ms_partition)
     raw = store.get("derived")
     if raw is None:
@@ -139,10 +139,14 @@ def measure(spec: RunSpec, ms_partition: str, store: Any, run_id: str) -> dict[s
     return {"reports": 1, "findings": 0}
 
 
-def finalize(spec: RunSpec, store: Any, run_id: str) -> dict[str, Any]:
+def finalize(
+    spec: RunSpec, partitions: list[str], measured: list[str], store: Any, run_id: str
+) -> dict[str, Any]:
     Control(_out(spec)).enter("finalize", "-")
     parts_dir = _out(spec) / ".parts"
     parts = [json.loads(p.read_text()) for p in sorted(parts_dir.glob("*.json"))]
-    summary = {"reports": len(parts), "ids": [p["id"] for p in parts]}
+    if sorted(p["partition"] for p in parts) != sorted(measured):
+        raise FatalError("parts do not match the measure partitions")
+    summary = {"reports": len(parts), "ids": [p["id"] for p in parts], "extracted": partitions}
     _atomic_write(_out(spec) / "result.json", json.dumps({"summary": summary, "parts": parts}))
     return summary

@@ -92,15 +92,14 @@ def test_default_range_is_twelve_months_up_to_the_latest_encounter() -> None:
     )
     source = world.source()
     result = derive(source, ReferenceIndex.build(source))
-    assert [p.label for p in result.periods][0] == "2024-07"
-    assert [p.label for p in result.periods][-1] == "2025-06"
+    assert (result.periods[0].label, result.periods[-1].label) == ("2024-07", "2025-06")
     assert result.unattributed == {"outside-periods": 1}
     assert result.encounters_attributed == 1
 
 
 def test_quarter_periods() -> None:
     world = World()
-    org, _, _ = _clinic(world)
+    _clinic(world)
     result, _ = world.derive(start=at(1, 0, month=1), end=at(1, 0, month=7), period="quarter")
     assert [p.label for p in result.periods] == ["2025-Q1", "2025-Q2"]
     assert len(result.encounter_attribution["2025-Q1"]) == 14

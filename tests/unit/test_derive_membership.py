@@ -127,7 +127,7 @@ def test_practitioner_roles_resolve_to_practitioners() -> None:
 
 def test_floater_is_an_occasional_member_of_the_ward_it_covers() -> None:
     world = World()
-    a, b, medicine = _two_wards(world, shared_location=False)
+    a, _, medicine = _two_wards(world, shared_location=False)
     floater = world.practitioner("f")
     world.encounter(
         world.patient("pf"), at(15), [floater, a[0], a[1]], klass="IMP", provider=medicine

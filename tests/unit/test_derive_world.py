@@ -19,6 +19,10 @@ def at(day: int, hour: int = 10, month: int = 3, year: int = 2025) -> datetime:
     return datetime(year, month, day, hour, tzinfo=UTC)
 
 
+MARCH_START = at(1, 0)
+APRIL_START = at(1, 0, month=4)
+
+
 class World:
     """Builds FHIR resources as plain dicts; ``derive()`` runs the derivation over them."""
 
@@ -164,8 +168,8 @@ class World:
         self,
         config: DerivationConfig | None = None,
         *,
-        start: datetime | None = at(1, 0),
-        end: datetime | None = at(1, 0, month=4),
+        start: datetime | None = MARCH_START,
+        end: datetime | None = APRIL_START,
         period: Any = "month",
     ) -> tuple[Derivation, Findings]:
         source = self.source()

@@ -53,8 +53,12 @@ def test_outputs_are_valid_r4_and_consistent(synthea_run: tuple[Path, dict[str, 
         validate_measure_report(report, proportion=False)
         assert report["subject"]["reference"] in groups
         assert report["extension"][0]["valueReference"]["reference"] in careteams
-    # Eight measures per microsystem-period.
-    assert len(resources["MeasureReport"]) == 8 * len(resources["CareTeam"])
+    # Eight measures and one assessment per microsystem-period.
+    assert len(resources["MeasureReport"]) == 9 * len(resources["CareTeam"])
+    assessments = [
+        r for r in resources["MeasureReport"] if "/Measure/microsystem-assessment|" in r["measure"]
+    ]
+    assert len(assessments) == len(resources["CareTeam"])
 
 
 def test_rerun_writes_identical_files(
