@@ -29,9 +29,20 @@ def hospital(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(hospital: Path) -> Any:
     with FhirTestServer() as srv:
         with make_client(srv.base_url) as client:
-            report = load_directory(hospital, client)
-        assert report.ok, report.failures
+            srv.load_report = load_directory(hospital, client)  # type: ignore[attr-defined]
         yield srv
+
+
+def test_every_generated_resource_validates_on_the_server(server: Any, hospital: Path) -> None:
+    """The server validates every write: all of a generated hospital must be accepted."""
+    report = server.load_report
+    assert report.failures == []
+    assert report.findings.total == 0
+    manifest = orjson.loads((hospital / "manifest.json").read_bytes())
+    expected = {item["type"]: item["count"] for item in manifest["output"]}
+    assert dict(report.loaded) == expected
+    for rtype, count in expected.items():
+        assert server.count(rtype) == count
 
 
 def _ids(path: Path) -> dict[str, dict[str, Any]]:
