@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     # -- where data comes from and goes to
     source: str = Field("", description="NDJSON directory or FHIR base URL to read from.")
     sink_url: str = Field("", description="FHIR base URL to write results to (empty: none).")
+    source_base_aliases: str = Field(
+        "",
+        description="Comma-separated other base URLs of the source: absolute references to "
+        "them count as local (a server behind a proxy, data loaded from another server).",
+    )
     out_dir: Path = Field(Path("out"), description="Directory for NDJSON outputs.")
     canonical_base: str = Field(
         "https://fhir-microsystems.org/fhir",
@@ -59,6 +64,14 @@ class Settings(BaseSettings):
     claim_check_ttl_seconds: int = Field(
         7 * 24 * 3600, description="Lifetime of intermediate data in the claim-check store."
     )
+
+    @property
+    def base_aliases(self) -> tuple[str, ...]:
+        """``source_base_aliases`` as a tuple of URLs without trailing slashes."""
+        return tuple(
+            u.strip().rstrip("/") for u in self.source_base_aliases.split(",") if u.strip()
+        )
+
     log_level: str = Field("WARNING", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
     visibility_timeout_seconds: int = Field(
         3600,

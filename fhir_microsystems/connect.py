@@ -71,14 +71,20 @@ def open_source(
 ) -> Source:
     """An NDJSON directory or a FHIR server, by the form of ``location``."""
     settings = settings or Settings()
+    source: FhirServerSource | NdjsonSource
     if is_url(location):
-        return FhirServerSource(
+        source = FhirServerSource(
             make_client(location, settings),
             page_size=settings.page_size,
             since=since,
             window=window,
         )
-    path = Path(location)
-    if not path.is_dir():
-        raise ConfigurationError(f"source {location!r} is neither a directory nor an http(s) URL")
-    return NdjsonSource(path)
+    else:
+        path = Path(location)
+        if not path.is_dir():
+            raise ConfigurationError(
+                f"source {location!r} is neither a directory nor an http(s) URL"
+            )
+        source = NdjsonSource(path)
+    source.base_urls = (*source.base_urls, *settings.base_aliases)
+    return source

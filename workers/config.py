@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import functools
 import re
+import ssl
+import time
 from typing import Any
+
+from celery.beat import BeatLazyFunc
 
 from fhir_microsystems._errors import ConfigurationError
 from fhir_microsystems._settings import Settings
@@ -71,8 +75,9 @@ def celery_config(cfg: Settings) -> dict[str, Any]:
         "health_check_interval": 10,
         "retry_on_timeout": True,
     }
+    url = broker_url(cfg)
     config: dict[str, Any] = {
-        "broker_url": broker_url(cfg),
+        "broker_url": url,
         "result_backend": result_backend_url(cfg),
         "broker_transport_options": transport,
         "result_backend_transport_options": {
@@ -131,7 +136,19 @@ def celery_config(cfg: Settings) -> dict[str, Any]:
         "timezone": "UTC",
         "enable_utc": True,
     }
+    scheme = url.split("://", 1)[0].lower()
+    if scheme in ("redis", "rediss"):
+        # kombu's Redis transport with the fix for a broker restart with tasks in flight
+        config["broker_transport"] = "workers.transport:Transport"
+    if scheme == "rediss":
+        # the scheme is no longer what turns TLS on: do it here, verifying certificates
+        config["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     return config
+
+
+def scheduled_now() -> float:
+    """When beat sends a tick (evaluated by beat at send time, carried in the message)."""
+    return time.time()
 
 
 def beat_schedule(cfg: Settings) -> dict[str, Any]:
@@ -142,6 +159,7 @@ def beat_schedule(cfg: Settings) -> dict[str, Any]:
         "fhirms-incremental": {
             "task": "fhirms.incremental",
             "schedule": float(cfg.incremental_interval_seconds),
+            "kwargs": {"scheduled_at": BeatLazyFunc(scheduled_now)},
             "options": {"expires": float(cfg.incremental_interval_seconds)},
         }
     }

@@ -310,6 +310,9 @@ def finalize(self: Task, run_id: str, attempt: int) -> Result:
     def work(spec: Any, st: RedisStore) -> Result:
         summary = dict(pipeline().finalize(spec, extracted, measured, st, run_id))
         reg.put_summary(run_id, json.dumps(summary, default=str))
+        findings = summary.get("findings")
+        if isinstance(findings, dict) and isinstance(findings.get("total"), int):
+            reg.set_fields(run_id, findings=findings["total"])  # derive's findings included
         return {"summary": True}
 
     run_step(self, run_id, "finalize", "-", work, lambda _r: {})
@@ -327,12 +330,16 @@ def finalize(self: Task, run_id: str, attempt: int) -> Result:
 
 
 @app.task(bind=True, base=RunTask, name="fhirms.incremental", acks_late=False)  # type: ignore[untyped-decorator]
-def incremental(self: Task) -> Result:
-    """Beat tick: re-assess the recent periods of FHIRMS_SOURCE from its watermark."""
+def incremental(self: Task, scheduled_at: float | None = None) -> Result:
+    """Beat tick: re-assess the recent periods of FHIRMS_SOURCE from its watermark.
+
+    ``scheduled_at`` (epoch seconds, set by beat) names the interval slot of the tick: a
+    second tick for the same slot (a second beat) is a no-op.
+    """
     cfg = settings()
-    interval = cfg.incremental_interval_seconds
+    interval = max(1, cfg.incremental_interval_seconds)
     now = datetime.now(UTC)
-    slot = int(now.timestamp() // interval) if interval > 0 else 0
+    slot = int((scheduled_at if scheduled_at is not None else now.timestamp()) // interval)
     ticks = client().hincrby("fhirms:beat:ticks", str(slot), 1)
     client().expire("fhirms:beat:ticks", max(3600, interval * 48))
     if ticks > 1:

@@ -35,6 +35,7 @@ class ExplicitMember:
     start: datetime | None
     end: datetime | None
     role: tuple[str, str, str] | None  # (system, code, display)
+    lead: bool = False  # a role coding designates the team lead
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,10 @@ class ExplicitTeam:
     def practitioners(self) -> frozenset[str]:
         return frozenset(m.practitioner for m in self.members)
 
+    def lead_in(self, period: Period) -> str | None:
+        """The designated lead whose participant period overlaps ``period``, if any."""
+        return next((m.practitioner for m in self.members_in(period) if m.lead), None)
+
 
 def _time(value: Any, key: str, field: str, findings: Findings, upper: bool) -> datetime | None:
     if value is None:
@@ -101,6 +106,15 @@ def _first_coding(concepts: Any) -> tuple[str, str, str] | None:
                     str(coding.get("display") or ""),
                 )
     return None
+
+
+def _has_code(concepts: Any, codes: frozenset[str]) -> bool:
+    """Whether any coding of a list of CodeableConcepts has one of ``codes``."""
+    for concept in concepts if isinstance(concepts, list) else ():
+        for coding in concept.get("coding") or () if isinstance(concept, dict) else ():
+            if isinstance(coding, dict) and coding.get("code") in codes:
+                return True
+    return False
 
 
 def _is_patient_team(subject: Any) -> bool:
@@ -139,7 +153,11 @@ def explicit_team(
             continue
         start, end = _period(participant.get("period"), key, f"{field}.period", findings)
         members[practitioner] = ExplicitMember(
-            practitioner, start, end, _first_coding(participant.get("role"))
+            practitioner,
+            start,
+            end,
+            _first_coding(participant.get("role")),
+            _has_code(participant.get("role"), config.lead_role_codes),
         )
     if len(members) < config.careteam_min_practitioners:
         return None

@@ -23,6 +23,9 @@ class DerivationConfig:
     #: Days before a period's start whose encounters also feed that period's network (the
     #: network is sparse in a single month; membership itself still uses the period only).
     lookback_days: int = 30
+    #: Weight of look-back evidence relative to the period's own (staff who moved at the
+    #: period start should be tied to their new team, not their old one).
+    lookback_weight: float = 0.25
     #: Two clinicians share a patient if both saw the patient within this many days.
     shared_patient_window_days: int = 90
     #: Shared patients a year that make a tie (Barnett 2011); scaled to the network window
@@ -42,10 +45,11 @@ class DerivationConfig:
     #: Louvain resolution (higher = smaller communities) and seed (determinism).
     resolution: float = 1.0
     seed: int = 42
-    #: Merge two communities of one context when the tie weight between them is at least
-    #: this share of the smaller one's total tie weight (modularity over-splits a team whose
-    #: staff rotate; distinct teams share only a floater's few ties). 0 disables.
-    merge_min_cut_ratio: float = 0.3
+    #: Merge two communities of one context when the tie weight between them, less the part
+    #: carried by the single most bridging clinician, is at least this share of the smaller
+    #: one's total tie weight (modularity over-splits a team whose staff rotate; distinct
+    #: teams are tied mostly through one floater or shared clinician). 0 disables.
+    merge_min_cut_ratio: float = 0.18
 
     # -- organisational context -------------------------------------------------------------
     #: Detect communities separately inside each clinician's home context (the most specific
@@ -76,8 +80,13 @@ class DerivationConfig:
     #: A CareTeam is team evidence with at least this many practitioners and no Patient
     #: subject (a patient's own care team, e.g. Synthea's one per CarePlan, is not a unit).
     careteam_min_practitioners: int = 2
-    #: List explicit CareTeam members who had no encounter in the period (occasional).
-    include_idle_explicit_members: bool = True
+    #: ``CareTeam.participant.role`` codes (any code system) that designate the team lead
+    #: (the assessment's leadership indicator); the synthetic hospital writes ``lead``.
+    lead_role_codes: frozenset[str] = frozenset({"lead", "team-lead", "teamlead"})
+    #: List explicit CareTeam members who had no encounter in the period (as occasional
+    #: members). Off by default: unit CareTeams are often stale (leavers still listed); the
+    #: idle ones are counted in ``Derivation.stats["explicit-members-idle"]``.
+    include_idle_explicit_members: bool = False
 
     # -- membership -------------------------------------------------------------------------
     #: Least share of the microsystem's period encounters a member takes part in to be core.
@@ -109,6 +118,7 @@ class DerivationConfig:
     def __post_init__(self) -> None:
         for name in (
             "merge_min_cut_ratio",
+            "lookback_weight",
             "shift_max_hour_overlap",
             "shift_min_place_overlap",
             "careteam_min_cover",

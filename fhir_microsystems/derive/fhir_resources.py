@@ -69,7 +69,9 @@ def group_id(item: MicrosystemPeriod, cohort: str = ATTRIBUTED) -> str:
     return f"{item.id}-{item.period.label}-{cohort}"
 
 
-def _participant(member: Member, period: Period, canonical_base: str) -> dict[str, Any]:
+def _participant(
+    member: Member, period: Period, canonical_base: str, lead: bool = False
+) -> dict[str, Any]:
     membership = "core-member" if member.core else "occasional-member"
     roles: list[dict[str, Any]] = []
     if member.discipline is not None:
@@ -80,6 +82,8 @@ def _participant(member: Member, period: Period, canonical_base: str) -> dict[st
             coding["display"] = member.discipline.display
         roles.append({"coding": [coding]})
     roles.append({"coding": [_coding(canonical_base, membership, _MEMBERSHIP_DISPLAY[membership])]})
+    if lead:
+        roles.append({"coding": [_coding(canonical_base, "team-lead", "Team lead")]})
     span = fhir_period(period)
     if member.first_seen is not None:
         span["start"] = _instant(member.first_seen)
@@ -110,7 +114,9 @@ def careteam_resource(
         "name": item.name,
         "subject": {"reference": f"Group/{group_id(item)}"},
         "period": fhir_period(item.period),
-        "participant": [_participant(m, item.period, base) for m in members],
+        "participant": [
+            _participant(m, item.period, base, lead=m.practitioner == item.lead) for m in members
+        ],
     }
     if item.organization:
         resource["managingOrganization"] = [{"reference": item.organization}]

@@ -30,6 +30,8 @@ class Draft:
     location: str | None
     members: dict[str, Member]
     encounters: int
+    #: Explicit CareTeam members without encounters, left out (``include_idle_...``).
+    idle_explicit: int = 0
 
     @property
     def core(self) -> frozenset[str]:
@@ -138,11 +140,10 @@ def assemble(
             or (cluster.team.organization if cluster.team else None)
             or cluster.context[0]
         )
-        members = _members(cluster, tally, organization, index, config)
+        members, idle = _members(cluster, tally, organization, index, config)
         if members:
-            drafts.append(
-                Draft(cluster, organization, _plurality(tally.locations), members, tally.encounters)
-            )
+            location = _plurality(tally.locations)
+            drafts.append(Draft(cluster, organization, location, members, tally.encounters, idle))
     return drafts
 
 
@@ -152,9 +153,10 @@ def _members(
     organization: str | None,
     index: ReferenceIndex,
     config: DerivationConfig,
-) -> dict[str, Member]:
+) -> tuple[dict[str, Member], int]:
     active = {p for p, n in tally.per_person.items() if n >= config.member_min_encounters}
     explicit = set(cluster.explicit_members)
+    idle = len(explicit - set(tally.per_person))
     if not config.include_idle_explicit_members:
         explicit &= set(tally.per_person)
     counts = sorted(tally.per_person.values())
@@ -183,7 +185,7 @@ def _members(
             encounter_share=share,
             evidence=evidence,
         )
-    return members
+    return members, idle if not config.include_idle_explicit_members else 0
 
 
 __all__ = ["Draft", "assemble", "discipline_of", "preliminary_cluster"]

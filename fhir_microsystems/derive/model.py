@@ -63,8 +63,9 @@ class MicrosystemPeriod:
     ``organization`` is the Organization it sits in (its mesosystem), ``location`` the
     Location of most of its encounters. ``patients`` are the patients attributed to it;
     ``cohorts`` maps cohort code (see :mod:`.cohorts`) to patient keys. ``stability`` is the
-    Jaccard index of the core memberships of this and the previous period (None when it did
-    not exist then); ``split_from``/``merged_from`` name earlier microsystems it came from.
+    Jaccard index of the core memberships of this and the previous period (all members when
+    a period has no core member; None when it did not exist in the previous period);
+    ``split_from``/``merged_from`` name previous-period microsystems it came from.
     """
 
     id: str
@@ -82,6 +83,8 @@ class MicrosystemPeriod:
     merged_from: tuple[str, ...]
     first_period: str
     cohorts: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: The explicit CareTeam's designated lead in this period, when they are a member.
+    lead: str | None = None
 
     @property
     def core_members(self) -> frozenset[str]:

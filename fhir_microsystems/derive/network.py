@@ -8,10 +8,10 @@ inside each clinician's home organisational context.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import combinations
 
 import networkx as nx
@@ -26,55 +26,69 @@ Context = tuple[str | None, str | None]  # (organisation, location or None)
 
 @dataclass
 class PairCounts:
-    """Shared encounters and shared patients of each clinician pair (keys sorted)."""
+    """Shared encounters and shared patients of each clinician pair (keys sorted), and the
+    tie weight they add up to (look-back evidence discounted)."""
 
     encounters: Counter[tuple[str, str]] = field(default_factory=Counter)
     patients: Counter[tuple[str, str]] = field(default_factory=Counter)
+    weights: defaultdict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
 
 
-def count_pairs(records: Iterable[EncounterRecord], config: DerivationConfig) -> PairCounts:
-    """Count shared encounters and shared patients over ``records``."""
+def count_pairs(
+    records: Iterable[EncounterRecord],
+    config: DerivationConfig,
+    recent_from: datetime | None = None,
+) -> PairCounts:
+    """Count shared encounters and shared patients over ``records``; evidence from before
+    ``recent_from`` weighs ``lookback_weight`` times as much as recent evidence."""
     counts = PairCounts()
     visits: dict[str, list[tuple[float, str]]] = {}
+    recent = recent_from.timestamp() if recent_from is not None else float("-inf")
     for rec in records:
         people = sorted(rec.participants)
+        stamp = rec.start.timestamp() if rec.start is not None else recent
+        factor = 1.0 if stamp >= recent else config.lookback_weight
         if 2 <= len(people) <= config.max_participants_per_encounter:
-            counts.encounters.update(combinations(people, 2))
+            for pair in combinations(people, 2):
+                counts.encounters[pair] += 1
+                counts.weights[pair] += factor * config.weight_shared_encounter
         if rec.patient is not None and rec.start is not None:
-            stamp = rec.start.timestamp()
             visits.setdefault(rec.patient, []).extend((stamp, p) for p in people)
     window = timedelta(days=config.shared_patient_window_days).total_seconds()
     for seen in visits.values():
         seen.sort()
-        pairs: set[tuple[str, str]] = set()
+        pairs: dict[tuple[str, str], float] = {}
         for i, (t_i, p_i) in enumerate(seen):
             for t_j, p_j in seen[i + 1 :]:
                 if t_j - t_i > window:
                     break
                 if p_i != p_j:
-                    pairs.add((p_i, p_j) if p_i < p_j else (p_j, p_i))
-        counts.patients.update(pairs)
+                    pair = (p_i, p_j) if p_i < p_j else (p_j, p_i)
+                    factor = 1.0 if t_j >= recent else config.lookback_weight
+                    pairs[pair] = max(pairs.get(pair, 0.0), factor)
+        for pair, factor in pairs.items():
+            counts.patients[pair] += 1
+            counts.weights[pair] += factor * config.weight_shared_patient
     return counts
 
 
 def build_network(
-    records: Sequence[EncounterRecord], config: DerivationConfig, window_days: float
+    records: Sequence[EncounterRecord],
+    config: DerivationConfig,
+    window_days: float,
+    recent_from: datetime | None = None,
 ) -> nx.Graph:
     """Weighted tie graph of every clinician in ``records`` (isolated ones included)."""
-    counts = count_pairs(records, config)
+    counts = count_pairs(records, config, recent_from)
     patient_threshold = config.shared_patient_threshold(window_days)
     graph = nx.Graph()
     graph.add_nodes_from(sorted({p for rec in records for p in rec.participants}))
-    for pair in sorted(set(counts.encounters) | set(counts.patients)):
+    for pair in sorted(counts.weights):
         shared_encounters = counts.encounters.get(pair, 0)
         shared_patients = counts.patients.get(pair, 0)
         if shared_encounters < config.min_shared_encounters and shared_patients < patient_threshold:
             continue
-        weight = (
-            shared_encounters * config.weight_shared_encounter
-            + shared_patients * config.weight_shared_patient
-        )
-        graph.add_edge(*pair, weight=weight)
+        graph.add_edge(*pair, weight=counts.weights[pair])
     return graph
 
 
@@ -118,62 +132,85 @@ def communities(
         groups.setdefault(ctx, []).append(node)
     found: list[set[str]] = []
     for ctx in sorted(groups, key=str):
-        sub = graph.subgraph(sorted(groups[ctx]))
+        sub = graph.subgraph(sorted(groups[ctx])).copy()
         if sub.number_of_edges() == 0:
             found.extend({n} for n in sub.nodes)
             continue
-        parts = nx.community.louvain_communities(
-            sub, weight="weight", resolution=config.resolution, seed=config.seed
-        )
-        found.extend(
-            merge_entangled([set(part) for part in parts], sub, config.merge_min_cut_ratio)
-        )
+        found.extend(merge_entangled(louvain(sub, config), sub, config.merge_min_cut_ratio))
     found.sort(key=min)
     return found
+
+
+def louvain(graph: nx.Graph, config: DerivationConfig) -> list[set[str]]:
+    """Seeded Louvain that gives the same communities in every process.
+
+    Louvain iterates sets of nodes, whose order for strings depends on the per-process hash
+    seed; on a copy with the nodes numbered in sorted order it is reproducible.
+    """
+    names = sorted(graph.nodes)
+    number = {name: i for i, name in enumerate(names)}
+    numbered = nx.Graph()
+    numbered.add_nodes_from(range(len(names)))
+    numbered.add_weighted_edges_from(
+        sorted(
+            (min(number[u], number[v]), max(number[u], number[v]), w)
+            for u, v, w in graph.edges(data="weight", default=1.0)
+        )
+    )
+    parts = nx.community.louvain_communities(
+        numbered, weight="weight", resolution=config.resolution, seed=config.seed
+    )
+    return sorted(({names[i] for i in part} for part in parts), key=min)
 
 
 def merge_entangled(parts: list[set[str]], graph: nx.Graph, min_ratio: float) -> list[set[str]]:
     """Undo modularity splits of one tightly knit team.
 
-    Modularity splits any sparse team (a ward whose staff rotate through shifts forms a
+    Modularity splits any sparse team (an ED whose staff rotate through shifts forms a
     ring, not a clique). Two communities are merged, most entangled pair first, while the
-    weight of the ties between them is at least ``min_ratio`` of the smaller one's total
-    tie weight (volume): distinct microsystems share only a floater's few ties.
+    weight of the ties between them, less the share of the single clinician who carries
+    most of it, is at least ``min_ratio`` of the smaller one's total tie weight (volume).
+    Distinct microsystems are tied mostly through a floater or a shared clinician, which
+    the discount removes; halves of one team are tied through many of their members.
     """
     parts = [set(p) for p in parts]
-    if min_ratio <= 0 or len(parts) < 2:
+    if min_ratio <= 0:
         return parts
+    while len(parts) > 1:
+        best = _most_entangled(parts, graph, min_ratio)
+        if best is None:
+            break
+        i, j = best
+        parts[i] |= parts[j]
+        del parts[j]
+    return parts
+
+
+def _most_entangled(
+    parts: list[set[str]], graph: nx.Graph, min_ratio: float
+) -> tuple[int, int] | None:
     owner = {node: i for i, part in enumerate(parts) for node in part}
     volume = [0.0] * len(parts)
-    between: dict[tuple[int, int], float] = {}
+    between: Counter[tuple[int, int]] = Counter()
+    carried: dict[tuple[int, int], Counter[str]] = {}
     for u, v, weight in graph.edges(data="weight", default=1.0):
         i, j = owner[u], owner[v]
         volume[i] += weight
         volume[j] += weight
         if i != j:
             key = (i, j) if i < j else (j, i)
-            between[key] = between.get(key, 0.0) + weight
-    alive = set(range(len(parts)))
-    while True:
-        best, best_ratio = None, min_ratio
-        for (i, j), weight in sorted(between.items()):
-            smaller = min(volume[i], volume[j])
-            ratio = weight / smaller if smaller else 0.0
-            if ratio >= best_ratio:
-                best, best_ratio = (i, j), ratio
-        if best is None:
-            return [parts[i] for i in sorted(alive)]
-        i, j = best
-        parts[i] |= parts[j]
-        volume[i] += volume[j]
-        alive.discard(j)
-        merged: dict[tuple[int, int], float] = {}
-        for (first, second), weight in between.items():
-            a, b = (i if first == j else first), (i if second == j else second)
-            if a != b:
-                key = (a, b) if a < b else (b, a)
-                merged[key] = merged.get(key, 0.0) + weight
-        between = merged
+            between[key] += weight
+            by_node = carried.setdefault(key, Counter())
+            by_node[u] += weight
+            by_node[v] += weight
+    best, best_ratio = None, min_ratio
+    for key in sorted(between):
+        smaller = min(volume[key[0]], volume[key[1]])
+        robust = between[key] - max(carried[key].values())
+        ratio = robust / smaller if smaller else 0.0
+        if ratio >= best_ratio:
+            best, best_ratio = key, ratio
+    return best
 
 
 __all__ = [
@@ -183,5 +220,6 @@ __all__ = [
     "communities",
     "count_pairs",
     "home_contexts",
+    "louvain",
     "merge_entangled",
 ]

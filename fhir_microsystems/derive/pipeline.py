@@ -81,7 +81,7 @@ def derive(
     )
     known: dict[str, Known] = {}
     stamps = [rec.start.timestamp() for rec in usable if rec.start is not None]
-    inputs = _Inputs(usable, stamps, teams, spells, index, config)
+    inputs = _Inputs(usable, stamps, teams, spells, index, config, stats)
     for number, current in enumerate(periods):
         items, attribution, missing = _derive_period(current, number, inputs, known)
         derivation.microsystems[current.label] = items
@@ -98,6 +98,13 @@ def derive(
             sum(missing.values()),
         )
     return derivation
+
+
+def _lead(draft: Draft, period: Period) -> str | None:
+    """The explicit team's lead in ``period`` when the lead is a member of the draft."""
+    team = draft.cluster.team
+    lead = team.lead_in(period) if team else None
+    return lead if lead in draft.members else None
 
 
 def _basis(item: MicrosystemPeriod) -> frozenset[str]:
@@ -164,6 +171,7 @@ class _Inputs:
     spells: dict[str, list[ConditionSpell]]
     index: ReferenceIndex
     config: DerivationConfig
+    stats: Counter[str]
 
 
 def _derive_period(
@@ -178,7 +186,7 @@ def _derive_period(
     window, period_records = usable[lo:hi], usable[mid:hi]
     window_days = (current.end - window_start).total_seconds() / 86400
     homes = home_contexts(window, index, config)
-    graph = build_network(window, config, window_days)
+    graph = build_network(window, config, window_days, current.start)
     clusters = make_clusters(communities(graph, homes, config), homes)
     clusters = join_by_careteams(clusters, teams_in_force(teams, current), current, config)
     clusters = join_shifts(clusters, activity_profiles(window), config)
@@ -186,6 +194,7 @@ def _derive_period(
         assemble(period_records, clusters, index, config),
         key=lambda d: (d.organization or "", sorted(d.basis)),
     )
+    inputs.stats["explicit-members-idle"] += sum(d.idle_explicit for d in drafts)
     identities = assign_identities(
         [DraftView(d.organization, d.basis, d.members) for d in drafts],
         known,
@@ -205,6 +214,7 @@ def _derive_period(
             patients=frozenset(),
             encounter_ids=frozenset(),
             explicit_careteam=draft.cluster.team.key if draft.cluster.team else None,
+            lead=_lead(draft, current),
             stability=ident.stability,
             events=ident.events,
             split_from=ident.split_from,

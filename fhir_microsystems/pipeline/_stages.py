@@ -174,7 +174,7 @@ def _data_end(derivation: Derivation) -> datetime:
 
 
 def _context(
-    item: MicrosystemPeriod, derivation: Derivation, data_end: datetime, leads: set[str]
+    item: MicrosystemPeriod, derivation: Derivation, data_end: datetime
 ) -> MicrosystemContext:
     encounters = tuple(
         _fact(derivation.encounters[k])
@@ -194,7 +194,7 @@ def _context(
         patients=item.patients,
         data_end=data_end,
         stability=item.stability,
-        has_lead_role=item.explicit_careteam in leads if item.explicit_careteam else False,
+        has_lead_role=item.lead is not None,
     )
 
 
@@ -216,7 +216,6 @@ def derive(spec: RunSpec, partitions: Iterable[str], store: Store, run_id: str) 
     )
     data_end = _data_end(derivation)
     staff = _staff_scores(spec, source, index, derivation)
-    leads: set[str] = set()
     by_patient: dict[str, list[EncounterRecord]] = {}
     for rec in derivation.encounters.values():
         if rec.patient:
@@ -233,9 +232,7 @@ def derive(spec: RunSpec, partitions: Iterable[str], store: Store, run_id: str) 
         patients = sorted({p for item in items for p in item.patients})
         bundle = {
             "period": [items[0].period.start.isoformat(), items[0].period.end.isoformat()],
-            "contexts": [
-                _codec.context_to(_context(i, derivation, data_end, leads)) for i in items
-            ],
+            "contexts": [_codec.context_to(_context(i, derivation, data_end)) for i in items],
             "timeline": [_fact(r) for p in patients for r in by_patient.get(p, ())],
             "patients": [_patient_fact(index, p) for p in patients],
             # One period per partition: staff scores by microsystem id.

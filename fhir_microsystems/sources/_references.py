@@ -113,7 +113,10 @@ class ReferenceIndex:
         types: Iterable[str] = INDEXED_TYPES,
     ) -> ReferenceIndex:
         """Read the small types of ``source`` once and index them."""
-        index = cls(base_urls=source.base_urls, findings=findings or source.findings)
+        index = cls(
+            base_urls=source.base_urls,
+            findings=source.findings if findings is None else findings,
+        )
         for resource_type in types:
             for resource in source.iter_resources(resource_type):
                 index.add(resource)

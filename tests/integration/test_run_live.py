@@ -55,8 +55,11 @@ def _all(server: FhirTestServer, rtype: str) -> list[dict[str, Any]]:
 
 
 def test_server_source_equals_ndjson_source(
-    server: FhirTestServer, hospital: Path, tmp_path: Path
+    server: FhirTestServer, hospital: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The hospital's absolute references name its original server: declare it an alias.
+    base = orjson.loads((hospital / "manifest.json").read_bytes())["request"].rsplit("/$", 1)[0]
+    monkeypatch.setenv("FHIRMS_SOURCE_BASE_ALIASES", base)
     run_in_process(RunSpec(source=str(hospital), out_dir=str(tmp_path / "files")))
     run_in_process(RunSpec(source=server.base_url, out_dir=str(tmp_path / "rest")))
     for rtype in ("CareTeam", "Group", "MeasureReport"):

@@ -158,13 +158,14 @@ def test_explicit_team_members_without_encounters_are_occasional_explicit_member
     idle = world.practitioner("idle")
     team_visits(world, staff, [world.patient("x")], days=range(1, 20), provider=org)
     world.careteam("onc-team", [*staff, idle], org=org)
-    result, _ = world.derive()
+    result, _ = world.derive(DerivationConfig(include_idle_explicit_members=True))
     (item,) = result.microsystems["2025-03"]
     assert item.members[idle].evidence == "explicit"
     assert item.members[idle].core is False
     assert item.members[staff[0]].evidence == "both"
-    result, _ = world.derive(DerivationConfig(include_idle_explicit_members=False))
+    result, _ = world.derive()
     assert idle not in result.microsystems["2025-03"][0].members
+    assert result.stats["explicit-members-idle"] == 1
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Benchmarks of fhir-microsystems: ``scripts/bench`` (full) and ``scripts/bench --quick``."""
