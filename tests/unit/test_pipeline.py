@@ -98,7 +98,8 @@ def test_bad_lines_are_reported_not_fatal(tmp_path: Path, synthea_dir: Path) -> 
     ):
         (src / f"{name}.ndjson").write_bytes((synthea_dir / f"{name}.ndjson").read_bytes())
     encounters = (synthea_dir / "Encounter.ndjson").read_bytes().splitlines()
-    bad = encounters[:200] + [
+    bad = [
+        *encounters[:200],
         b"{broken",
         orjson.dumps({"resourceType": "Encounter", "id": "no-status", "class": {"code": "AMB"}}),
     ]

@@ -22,13 +22,21 @@ def _write(path: Path, lines: list[object | bytes]) -> None:
             fh.write(b"\n")
 
 
+def _practitioner(rid: str, npi: str) -> dict[str, object]:
+    return {
+        "resourceType": "Practitioner",
+        "id": rid,
+        "identifier": [{"system": NPI, "value": npi}],
+    }
+
+
 @pytest.fixture
 def bulk_dir(tmp_path: Path) -> Path:
     _write(
         tmp_path / "Practitioner.ndjson",
         [
-            {"resourceType": "Practitioner", "id": "p1", "identifier": [{"system": NPI, "value": "111"}]},
-            {"resourceType": "Practitioner", "id": "p2", "identifier": [{"system": NPI, "value": "222"}]},
+            _practitioner("p1", "111"),
+            _practitioner("p2", "222"),
         ],
     )  # fmt: skip
     _write(
@@ -57,7 +65,7 @@ def bulk_dir(tmp_path: Path) -> Path:
     _write(
         tmp_path / "Encounter.000.ndjson",
         [
-            {"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"code": "EMER"}},
+            {"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"code": "X"}},
             b"{not json",
             {"resourceType": "Encounter", "id": "e2", "class": {"code": "AMB"}},
         ],
