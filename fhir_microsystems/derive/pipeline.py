@@ -130,7 +130,9 @@ def _periods(
     latest = max(starts)
     if start is not None:
         return split_periods(start, period_containing(latest, granularity).end, granularity)
-    return trailing_periods(latest, granularity)
+    # The trailing year, but no periods before the data begin (they would be empty).
+    first = period_containing(min(starts), granularity).start
+    return [p for p in trailing_periods(latest, granularity) if p.end > first]
 
 
 def _usable(

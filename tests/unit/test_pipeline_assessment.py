@@ -39,6 +39,8 @@ def hospital(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_lead_and_staff_responses_reach_the_assessment(hospital: Path, tmp_path: Path) -> None:
     first = run_in_process(RunSpec(source=str(hospital), out_dir=str(tmp_path / "a")))
+    # Default window: the trailing year, clipped to the months that hold data.
+    assert first["derivation"]["periods"] == ["2025-01", "2025-02"]
     teams = _lines(tmp_path / "a" / "CareTeam.ndjson")
     led = [
         t
