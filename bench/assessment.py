@@ -198,7 +198,8 @@ def _frame_name(frame: Any) -> str:
             if f"/{prefix}" in path:
                 path = prefix + path.split(f"/{prefix}", 1)[1]
                 break
-    return f"{frame.function} ({path}:{frame.line_no})"
+    name = f"{frame.class_name}.{frame.function}" if frame.class_name else frame.function
+    return f"{name} ({path}:{frame.line_no})"
 
 
 # -- in the driver ------------------------------------------------------------------------
@@ -306,7 +307,8 @@ def _short(resources: int) -> str:
 def profile(directory: Path, results: Path, interval: float) -> dict[str, Any]:
     """The pyinstrument profile of comparison 1's job (its own child process)."""
     log(f"profile: pyinstrument child on {directory.name}")
-    return run_child("profile", str(directory), str(results), str(interval)).data
+    result = run_child("profile", str(directory), str(results), str(interval)).data
+    return {**result, "resources": resource_count(directory), "interval": interval}
 
 
 __all__ = [

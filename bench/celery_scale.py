@@ -10,6 +10,7 @@ before each two-worker run and stopped after it, so one- and two-worker runs alt
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import redis
@@ -113,6 +115,7 @@ def compare_celery(directory: Path, parts: int, repeats: int) -> Row:
     one: list[float] = []
     two: list[float] = []
     measures = 0
+    steps: list[dict[str, tuple[int, float]]] = []
     with tempfile.TemporaryDirectory(prefix="bench-celery-") as tmp:
         work = Path(tmp)
         log("5: reference in-process run on the partitioned input")
@@ -123,12 +126,13 @@ def compare_celery(directory: Path, parts: int, repeats: int) -> Row:
         with redis_server(work / "redis") as url:
             cfg = settings_for(url, WORKER_ENV)
             logs = work / "logs"
-            with CeleryWorker(url, logs, concurrency=1, env=WORKER_ENV):
+            with CeleryWorker(url, logs, concurrency=1, env=WORKER_ENV) as first:
                 for n in range(repeats):
                     log(f"5: one worker, run {n + 1}/{repeats}")
                     seconds, summary = _dispatch(source, work / f"one-{n}", cfg)
                     _same_reports(summary, reports)
                     measures = summary["run"]["progress"].get("measure_total", 0)
+                    steps.append(task_seconds(first.log(), summary["run"]["run_id"]))
                     one.append(seconds)
                     with CeleryWorker(url, logs, concurrency=1, env=WORKER_ENV):
                         log(f"5: two workers, run {n + 1}/{repeats}")
@@ -154,7 +158,37 @@ def compare_celery(directory: Path, parts: int, repeats: int) -> Row:
         f" in-process run of the same input writes ({inprocess:.1f} s in-process). Times run"
         " from dispatch to the run's end as seen by dispatch_run (status polled every 0.5 s)."
     )
+    row.notes.append(_amdahl(steps))
     return row
+
+
+def task_seconds(log_text: str, run_id: str) -> dict[str, tuple[int, float]]:
+    """Tasks and busy seconds per step of one run, from a worker's INFO log."""
+    found: dict[str, tuple[int, float]] = {}
+    for step, seconds in re.findall(
+        rf"run {re.escape(run_id)} (\w+)\[.*?\] done in ([\d.]+)s", log_text
+    ):
+        count, total = found.get(step, (0, 0.0))
+        found[step] = (count + 1, total + float(seconds))
+    return found
+
+
+def _amdahl(steps: list[dict[str, tuple[int, float]]]) -> str:
+    """The one-worker runs' busy time per step and the two-worker bound it implies."""
+    if not steps or not steps[0]:
+        return "No per-step task times found in the worker log."
+    names = ("plan", "extract", "derive", "measure", "finalize")
+    busy = {name: median(s.get(name, (0, 0.0))[1] for s in steps) for name in names}
+    tasks = {name: steps[0].get(name, (0, 0.0))[0] for name in names}
+    parallel = busy["extract"] + busy["measure"]
+    serial = sum(busy.values()) - parallel
+    bound = (serial + parallel) / (serial + parallel / 2) if serial + parallel else 0.0
+    shown = ", ".join(f"{name} {busy[name]:.1f} s ({tasks[name]})" for name in names)
+    return (
+        f"One-worker busy time per step (tasks; worker log, 0.1 s per task): {shown}."
+        f" With plan, derive and finalize serial, two workers can at best reach {bound:.2f}x"
+        " (Amdahl, ignoring dispatch)."
+    )
 
 
 def _same_reports(summary: dict[str, Any], reports: int) -> None:

@@ -118,7 +118,9 @@ def profile_tables(profile: dict[str, Any]) -> str:
         return "\n".join(lines)
 
     return (
-        f"Profiled run: {profile['seconds']:.1f} s under pyinstrument.\n\n"
+        f"`run_in_process` on {profile['resources']:,} resources: {profile['seconds']:.1f} s"
+        f" under pyinstrument (sampling every {profile['interval'] * 1000:g} ms, which slows"
+        " the run down; shares are what count).\n\n"
         "Project functions by inclusive time (the function and what it calls):\n\n"
         + table(profile["inclusive"], "function (inclusive)")
         + "\n\nAll functions by self time (time in the function's own code):\n\n"

@@ -40,11 +40,12 @@ class Plan:
     partitions: int  # Observation files of comparison 5
     sample: int  # resources per type model-validated in comparison 2 (0: all)
     page_size: int
+    profile: int  # patients of the profiled run (comparison 1's job)
     profile_interval: float
 
 
-FULL = Plan("full", 3, 65_000, 6_500, 2_000, 6_500, 8, 5_000, 200, 0.005)
-QUICK = Plan("quick", 1, 2_000, 700, 700, 700, 4, 1_000, 200, 0.002)
+FULL = Plan("full", 3, 65_000, 6_500, 3_300, 6_500, 8, 5_000, 200, 65_000, 0.005)
+QUICK = Plan("quick", 1, 2_000, 700, 700, 700, 4, 1_000, 200, 700, 0.002)
 COMPARISONS = ("1", "2", "3", "4", "5")
 
 
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         if "1" in only and not args.no_profile:
             try:
                 profile = assessment.profile(
-                    data.hospital(data_dir, plan.large), results_dir, plan.profile_interval
+                    data.hospital(data_dir, plan.profile), results_dir, plan.profile_interval
                 )
             except Exception as exc:
                 traceback.print_exc()

@@ -120,7 +120,7 @@ def celery_config(cfg: Settings) -> dict[str, Any]:
             "interval_step": 0.5,
             "interval_max": 2.0,
         },
-        "result_expires": cfg.run_record_ttl_seconds,
+        "result_expires": cfg.claim_check_ttl_seconds,
         "result_extended": True,
         "worker_prefetch_multiplier": 1,
         "worker_max_tasks_per_child": cfg.worker_max_tasks_per_child,

@@ -326,6 +326,7 @@ def finalize(self: Task, run_id: str, attempt: int) -> Result:
             mark = with_overlap(started, settings().watermark_overlap_seconds)
             Watermarks(client()).advance(scope, mark)
         _scope_lock(info).release()
+        log.info("run %s succeeded; %d claim checks deleted", run_id, store(run_id).purge())
     return {"run_id": run_id, "status": "succeeded"}
 
 

@@ -32,7 +32,7 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 def tick_counts(client: redis.Redis) -> dict[int, int]:
     raw = client.hgetall(TICKS)
-    return {int(k): int(v) for k, v in raw.items()}  # type: ignore[union-attr]
+    return {int(k): int(v) for k, v in raw.items()}
 
 
 def leader_pid(client: redis.Redis) -> int | None:

@@ -51,7 +51,7 @@ def test_claim_check_sets_ttl_and_namespaces_keys(client: redis.Redis) -> None:
     assert store.get("fhirms:run1:plan") == b"[1]"
     assert store.get("missing") is None
     assert client.exists("fhirms:run1:cc:obs:p1", "fhirms:run1:plan") == 2
-    assert 0 < int(client.ttl("fhirms:run1:cc:obs:p1")) <= 100  # type: ignore[arg-type]
+    assert 0 < int(client.ttl("fhirms:run1:cc:obs:p1")) <= 100
 
 
 def test_claim_check_expires(client: redis.Redis) -> None:
@@ -63,7 +63,7 @@ def test_claim_check_expires(client: redis.Redis) -> None:
 
 def test_full_redis_is_a_temporary_fault(client: redis.Redis) -> None:
     store = RedisStore(client, "run3", ttl_seconds=60)
-    used = int(client.info("memory")["used_memory"])  # type: ignore[index]
+    used = int(client.info("memory")["used_memory"])
     client.config_set("maxmemory", used + 200_000)
     try:
         with pytest.raises(TemporaryError, match="full"):

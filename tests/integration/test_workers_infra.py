@@ -141,6 +141,7 @@ def test_run_completes_and_status_is_readable_while_running_and_after(
     assert [p["total"] for p in parts(out)] == [30] * 4
     assert executions(out) == every_step_once()
     assert client.get(scope_lock_key(fake_spec(out).scope_key())) is None
+    assert client.keys(f"fhirms:{run_id}:*") == []  # claim checks deleted on success
 
 
 def test_kill_9_of_a_pool_process_requeues_its_task(
@@ -267,6 +268,7 @@ def test_fatal_fault_fails_the_run_clearly_and_resume_finishes_it(
             assert failed is not None and failed.status is RunStatus.FAILED
             assert "fhirms.measure[m2]" in failed.error
             assert client.get(scope_lock_key(fake_spec(out).scope_key())) is None
+            assert client.exists(f"fhirms:{run_id}:cc:derived")  # kept for the resume
             control.clear("fatal", "measure", "m2")
             resume_run(app, client, cfg, run_id)
             info = wait_done(client, cfg, run_id)

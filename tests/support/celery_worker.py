@@ -16,7 +16,7 @@ from itertools import count
 from pathlib import Path
 from types import TracebackType
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from fhir_microsystems._settings import Settings
 from workers.cli import beat_argv, worker_argv
@@ -63,7 +63,7 @@ def settings_for(redis_url: str, overrides: Mapping[str, str] | None = None) -> 
     """Settings equal to what a worker started with ``worker_env`` reads."""
     values = {**TEST_ENV, **(overrides or {})}
     kwargs = {k.removeprefix("FHIRMS_").lower(): v for k, v in values.items()}
-    return Settings(redis_url=redis_url, **kwargs)
+    return Settings.model_validate({**kwargs, "redis_url": redis_url})
 
 
 class _Process:

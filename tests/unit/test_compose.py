@@ -179,7 +179,7 @@ def test_env_example_defaults_make_valid_worker_settings() -> None:
     values = {k: v for k, v in _env_example().items() if k.startswith("FHIRMS_")}
     known = {f"FHIRMS_{n.upper()}": n for n in Settings.model_fields}
     kwargs = {known[k]: v for k, v in values.items() if k in known and v != ""}
-    config = celery_config(Settings(**kwargs))
+    config = celery_config(Settings.model_validate(kwargs))
     assert config["broker_transport_options"]["visibility_timeout"] > config["task_time_limit"]
 
 
