@@ -255,11 +255,28 @@ def beat(ctx: typer.Context) -> None:
 
 
 @app.command()
-def status(run_id: Annotated[str, typer.Argument(help="Run id printed by run --celery.")]) -> None:
-    """Show a run's status and progress (while it runs and after)."""
+def status(
+    run_id: Annotated[
+        str | None, typer.Argument(help="Run id printed by run --celery (none: recent runs).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a Celery run's status and progress (while it runs and after)."""
     from workers.cli import status as show_status
 
-    show_status(run_id)
+    show_status(run_id, as_json=as_json)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The failed run to resume.")],
+    force: Annotated[bool, typer.Option(help="Restart a run that looks active (stuck).")] = False,
+    wait: Annotated[bool, typer.Option(help="Follow its progress until done.")] = True,
+) -> None:
+    """Resume a failed Celery run: finished partitions are not redone."""
+    from workers.cli import resume as resume_run
+
+    resume_run(run_id, force=force, wait=wait)
 
 
 def main() -> None:

@@ -118,7 +118,7 @@ def _render(info: RunInfo, summary: str | None) -> Table:
     if info.error:
         rows.append(("error", info.error))
     if summary:
-        rows.append(("summary", "available (--json)"))
+        rows.append(("summary", "stored (JSON: python -m workers status RUN_ID --json)"))
     for key, value in rows:
         table.add_row(key, value)
     return table
@@ -269,15 +269,18 @@ def _wait(
 
         def update(info: RunInfo) -> None:
             p = info.progress
+            detail = (
+                f"{p.resources_read} read, {p.reports_written} reports, "
+                f"{p.findings} findings, {p.retries} retries"
+            )
+            if info.status is RunStatus.QUEUED:
+                detail = "queued: waiting for a worker (fhir-microsystems worker)"
             bar.update(
                 task,
                 total=p.partitions_total or None,
                 completed=p.partitions_done,
                 description=f"run {run_id} {p.stage}",
-                detail=(
-                    f"{p.resources_read} read, {p.reports_written} reports, "
-                    f"{p.findings} findings, {p.retries} retries"
-                ),
+                detail=detail,
             )
             if progress is not None:
                 progress(info)

@@ -189,3 +189,21 @@ def test_dockerfile_installs_package_as_non_root() -> None:
     assert "pip install ." in text
     assert re.search(r"^USER (?!root)", text, re.MULTILINE)
     assert '"workers"' in text
+
+
+def test_dockerfile_copies_what_the_package_build_needs() -> None:
+    copied = {  # the sources of every COPY (all words but the destination)
+        name
+        for line in DOCKERFILE.read_text().splitlines()
+        if line.startswith("COPY ")
+        for name in line.split()[1:-1]
+    }
+    assert {"pyproject.toml", "README.md", "fhir_microsystems", "workers"} <= copied
+    # a symlink inside the package (profiles_data -> ../profiles) needs its target copied too
+    for link in (REPO / "fhir_microsystems").rglob("*"):
+        if link.is_symlink():
+            target = link.resolve().relative_to(REPO).parts[0]
+            assert target in copied, f"{link.name} -> {target} is not copied into the image"
+    ignore = (REPO / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
+    for name in copied:
+        assert f"!{name}" in ignore, f"{name} is filtered out of the build context"

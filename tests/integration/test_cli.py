@@ -1,0 +1,60 @@
+"""The command line as a user runs it: ``run`` in-process and ``run --celery`` agree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fhir_microsystems.synth import generate
+from tests.support.celery_worker import CeleryWorker, worker_env
+from tests.support.redis_server import RedisTestServer
+
+pytestmark = pytest.mark.integration
+
+CLI = [sys.executable, "-m", "fhir_microsystems.cli"]
+OUTPUTS = ("CareTeam", "Group", "MeasureReport")
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_embedded_default_run(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRMS_")}
+    result = _cli(["run"], env, tmp_path)
+    out = tmp_path / "out"
+    for name in OUTPUTS:
+        assert (out / f"{name}.ndjson").stat().st_size > 0
+    assert (out / "demo-input" / "ground-truth.json").is_file()
+    assert "Clinical microsystems" in result.stdout
+    assert "Emergency Department" in result.stdout
+
+
+def test_celery_mode_writes_the_same_resources(
+    tmp_path: Path, redis_server: RedisTestServer, redis_url: str
+) -> None:
+    source = tmp_path / "hospital"
+    generate(source, seed=3, patients=150, months=2)
+    env = worker_env(redis_url)
+    _cli(["run", "--source", str(source), "--out", str(tmp_path / "local")], env, tmp_path)
+    with CeleryWorker(redis_url, tmp_path / "logs", concurrency=2):
+        result = _cli(
+            ["run", "--celery", "--source", str(source), "--out", str(tmp_path / "celery")],
+            env,
+            tmp_path,
+        )
+        status = _cli(["status"], env, tmp_path)
+    for name in OUTPUTS:
+        local = (tmp_path / "local" / f"{name}.ndjson").read_bytes()
+        assert local
+        assert (tmp_path / "celery" / f"{name}.ndjson").read_bytes() == local, name
+    assert "Clinical microsystems" in result.stdout
+    assert "succeeded" in status.stdout
