@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
+import re
+import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,6 +29,10 @@ from .data import resource_count, resource_files
 
 #: Repository-relative path prefix of the project's own code (for the profile tables).
 PROJECT_DIRS = ("fhir_microsystems/", "workers/")
+#: Up to the package of a library (site-packages) or stdlib module path.
+_LIBRARY_PATH = re.compile(r"^.*/(?:site-packages|lib/python3\.\d+)/")
+#: Frames of comprehensions repeat their caller's figure in the inclusive table.
+_COMPREHENSIONS = ("<listcomp>", "<genexpr>", "<dictcomp>", "<setcomp>", "<lambda>")
 
 
 # -- in the child -------------------------------------------------------------------------
@@ -92,13 +98,19 @@ def model_validation_cost(
     return {"seconds": estimate, "sampled": sampled, "invalid": invalid}
 
 
-def run_job(directory: Path, out_dir: Path) -> tuple[float, dict[str, Any]]:
+def run_job(
+    directory: Path, out_dir: Path, progress: Callable[[str, int, int], None] | None = None
+) -> tuple[float, dict[str, Any]]:
     """``run_in_process`` on ``directory``; seconds and the run summary."""
     from fhir_microsystems.pipeline import RunSpec, run_in_process
 
     began = time.perf_counter()
-    summary = run_in_process(RunSpec(source=str(directory), out_dir=str(out_dir)))
+    summary = run_in_process(RunSpec(source=str(directory), out_dir=str(out_dir)), progress)
     return time.perf_counter() - began, summary
+
+
+def _max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _check(summary: dict[str, Any], counts: dict[str, int]) -> dict[str, int]:
@@ -133,9 +145,18 @@ def child_assess(directory: str, sample: str) -> dict[str, Any]:
 
 def child_memory(directory: str) -> dict[str, Any]:
     """Comparison 3: only the job (the parent reads this process's ``ru_maxrss``)."""
+    import fhir_microsystems.pipeline  # noqa: F401 (imports count in the first mark)
+
+    high: dict[str, float] = {"imports": _max_rss_mib()}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == total:  # the high-water mark of RSS once each stage is over
+            high[stage] = _max_rss_mib()
+
     with tempfile.TemporaryDirectory(prefix="bench-out-") as out:
-        seconds, summary = run_job(Path(directory), Path(out))
-    return {"job": seconds, **summary["counts"]}
+        seconds, summary = run_job(Path(directory), Path(out), progress)
+    high["finalize"] = _max_rss_mib()
+    return {"job": seconds, "high_water": high, **summary["counts"]}
 
 
 def child_profile(directory: str, results: str, interval: str) -> dict[str, Any]:
@@ -178,7 +199,11 @@ def top_functions(root: Any, duration: float, limit: int = 15) -> dict[str, Any]
         return [[k, t, t / total] for t, k in rows]
 
     def project(name: str) -> bool:
-        return any(f"({d}" in name for d in PROJECT_DIRS) and "pipeline/_inprocess" not in name
+        return (
+            any(f"({d}" in name for d in PROJECT_DIRS)
+            and "pipeline/_inprocess" not in name
+            and not name.startswith(_COMPREHENSIONS)
+        )
 
     return {
         "seconds": total,
@@ -188,16 +213,11 @@ def top_functions(root: Any, duration: float, limit: int = 15) -> dict[str, Any]
 
 
 def _frame_name(frame: Any) -> str:
-    path = str(frame.file_path or "")
-    for marker in ("site-packages/", "/lib/python3"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
+    path = _LIBRARY_PATH.sub("", str(frame.file_path or ""))
+    for prefix in PROJECT_DIRS:
+        if f"/{prefix}" in path:
+            path = prefix + path.split(f"/{prefix}", 1)[1]
             break
-    else:
-        for prefix in PROJECT_DIRS:
-            if f"/{prefix}" in path:
-                path = prefix + path.split(f"/{prefix}", 1)[1]
-                break
     name = f"{frame.class_name}.{frame.function}" if frame.class_name else frame.function
     return f"{name} ({path}:{frame.line_no})"
 
@@ -270,11 +290,13 @@ def compare_memory(small: Path, large: Path, repeats: int) -> Row:
     """Row 3: peak RSS of the job on ``small`` and ``large``, each run a fresh process."""
     peaks: dict[Path, list[float]] = {small: [], large: []}
     seconds: dict[Path, list[float]] = {small: [], large: []}
+    marks: dict[Path, dict[str, float]] = {}
     for n in range(repeats):
         for directory in (small, large):
             log(f"3: memory child {n + 1}/{repeats} on {directory.name}")
             result = run_child("memory", str(directory))
             peaks[directory].append(result.peak_rss_mib)
+            marks.setdefault(directory, result.data["high_water"])
             seconds[directory].append(result.data["job"])
     big, little = resource_count(large), resource_count(small)
     row = Row(
@@ -293,9 +315,15 @@ def compare_memory(small: Path, large: Path, repeats: int) -> Row:
     row.notes.append(
         f"ru_maxrss of a fresh `python -m bench child memory` per run; job time"
         f" {Samples.of(seconds[large]).cell()} ({_short(big)}),"
-        f" {Samples.of(seconds[small]).cell()} ({_short(little)})."
+        f" {Samples.of(seconds[small]).cell()} ({_short(little)}). RSS high-water mark"
+        f" after imports and after each stage (first repeat): {_short(big)}"
+        f" {_stages(marks[large])}; {_short(little)} {_stages(marks[small])}."
     )
     return row
+
+
+def _stages(marks: dict[str, float]) -> str:
+    return ", ".join(f"{stage} {mib:.0f}" for stage, mib in marks.items()) + " MiB"
 
 
 def _short(resources: int) -> str:

@@ -3,8 +3,9 @@
 Generates its input with ``fhir_microsystems.synth.generate``, runs the five comparisons,
 prints the results table (absolute figures beside ratios, median and range over repeats)
 and writes it with notes, the machine and the profile to ``bench/results/``
-(``latest.md`` for a full run, ``quick.md`` for ``--quick``). Exit status 0 when every
-comparison ran (goals met or not), 1 when one failed.
+(``latest.md`` for a full run of all comparisons, ``quick.md`` for ``--quick``, ``full.md``
+for a partial full run). Exit status 0 when every comparison ran (goals met or not), 1 when
+one failed.
 """
 
 from __future__ import annotations

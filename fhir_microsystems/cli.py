@@ -24,8 +24,22 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 #: The embedded default: a small generated hospital (seed, patients, months).
-DEMO_SEED, DEMO_PATIENTS, DEMO_MONTHS = 7, 400, 6
+DEMO_SEED, DEMO_PATIENTS, DEMO_MONTHS = 7, 1000, 6
 DEMO_START = date(2025, 1, 1)
+
+
+#: Short column headings of the results table, in reading order.
+MEASURE_HEADERS = {
+    "volume": "encounters",
+    "ed-length-of-stay": "ED LOS min",
+    "ed-return-72h": "ED return 72h",
+    "inpatient-length-of-stay": "IP LOS d",
+    "readmission-30d": "readmit 30d",
+    "bp-control": "BP <140/90",
+    "hba1c-poor-control": "HbA1c >9",
+    "continuity-of-care": "COC index",
+    "microsystem-assessment": "assessment",
+}
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -87,19 +101,22 @@ def print_summary(summary: dict[str, Any]) -> None:
     console.print(table)
     results = [r for r in summary.get("results", []) if latest and r["period"] == latest]
     if results:
-        measures = sorted({r["measure"] for r in results})
+        names = {f"CareTeam/{row['id']}-{row['period']}": row["name"] for row in rows}
         by_ms: dict[str, dict[str, Any]] = {}
         for r in results:
             value = r["score"]
             if value is None and r["measure"] == "volume":
                 value = max(r["populations"].values(), default=0)
             by_ms.setdefault(r["microsystem"], {})[r["measure"]] = value
-        scores = Table(title=f"Measure scores, period {latest}")
-        scores.add_column("microsystem CareTeam")
-        for m in measures:
-            scores.add_column(m, justify="right")
-        for ms, values in sorted(by_ms.items()):
-            scores.add_row(ms.removeprefix("CareTeam/"), *(_fmt(values.get(m)) for m in measures))
+        scores = Table(title=f"Results, period {latest} (- : nothing to measure)")
+        scores.add_column("microsystem")
+        for header in MEASURE_HEADERS.values():
+            scores.add_column(header, justify="right")
+        for ms, values in sorted(by_ms.items(), key=lambda kv: names.get(kv[0], kv[0])):
+            scores.add_row(
+                names.get(ms, ms.removeprefix("CareTeam/")),
+                *(_fmt(values.get(m)) for m in MEASURE_HEADERS),
+            )
         console.print(scores)
     read = derivation.get("encounters_read", 0)
     attributed = derivation.get("encounters_attributed", 0)
