@@ -67,6 +67,10 @@ class DerivationConfig:
     #: Most overlap (sum of min of the hour-of-day activity distributions, 0..1) two
     #: communities may have to count as complementary shifts.
     shift_max_hour_overlap: float = 0.35
+    #: Most hour overlap for two communities that are both mostly core members of one
+    #: previous-period microsystem (its shifts, kept together through a month of uneven
+    #: rotas); never stricter than ``shift_max_hour_overlap``.
+    shift_max_hour_overlap_continuing: float = 0.5
     #: Least overlap of their dominant locations / encounter classes to join them.
     shift_min_place_overlap: float = 0.6
     #: Least encounters (in the network window) of each community to judge its hours.
@@ -105,6 +109,13 @@ class DerivationConfig:
     identity_min_jaccard: float = 0.3
     #: How many periods back a vanished microsystem can still be matched (a quiet month).
     identity_memory_periods: int = 2
+    #: Keep an id for a microsystem that no core-membership match claimed when it has the
+    #: same explicit team CareTeam (and organisation) as a recent one.
+    identity_by_careteam: bool = True
+    #: Otherwise keep it when the encounter-weighted overlap of all members (0..1, see
+    #: ``identity.weighted_overlap``) with a recent one of the same organisation reaches
+    #: this (small teams whose core crosses the core threshold month to month). 1 disables.
+    identity_min_weighted_overlap: float = 0.5
     #: Least share of a microsystem's core members coming from an earlier one to record
     #: lineage (split from / merged from).
     lineage_min_overlap: float = 0.3
@@ -120,11 +131,13 @@ class DerivationConfig:
             "merge_min_cut_ratio",
             "lookback_weight",
             "shift_max_hour_overlap",
+            "shift_max_hour_overlap_continuing",
             "shift_min_place_overlap",
             "careteam_min_cover",
             "core_min_share",
             "core_min_relative",
             "identity_min_jaccard",
+            "identity_min_weighted_overlap",
             "lineage_min_overlap",
         ):
             value = getattr(self, name)

@@ -2,7 +2,10 @@
 
 A period's microsystem keeps the id of an earlier one (seen in the last
 ``identity_memory_periods`` periods) when the Jaccard index of their core memberships is at
-least ``identity_min_jaccard``; pairs are matched greedily, best first. A new microsystem's
+least ``identity_min_jaccard``; pairs are matched greedily, best first (ties: same explicit
+CareTeam, then encounter-weighted member overlap). What is left keeps an id of the same
+organisation through the same explicit CareTeam or an encounter-weighted overlap of all
+members of at least ``identity_min_weighted_overlap``. A new microsystem's
 id is a hash of its organisation, its first period and its core members, so reruns over the
 same data give the same ids.
 """
@@ -26,6 +29,13 @@ class Known:
     members: Mapping[str, Member]
     period_index: int
     first_period: str
+    #: The explicit team CareTeam attached to it, if any.
+    careteam: str | None = None
+    #: Its organisation.
+    organization: str | None = None
+    #: Core members of the version before (a core member back after a quiet month is not
+    #: a join).
+    earlier: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +66,15 @@ def new_id(organization: str | None, period_label: str, basis: frozenset[str]) -
     return "ms-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _events(now: Mapping[str, Member], before: Mapping[str, Member]) -> tuple[MembershipEvent, ...]:
-    """Joins: core now, no member at all before. Leaves: core before, no member now.
-    (Moving between core and occasional, or floating in and out, is not an event.)"""
-    joins = [MembershipEvent("join", p) for p in sorted(_core(now) - set(before))]
+def _events(
+    now: Mapping[str, Member],
+    before: Mapping[str, Member],
+    earlier: frozenset[str] = frozenset(),
+) -> tuple[MembershipEvent, ...]:
+    """Joins: core now, no member at all before, and not core of the version before that
+    (back after a quiet month). Leaves: core before, no member now. (Moving between core
+    and occasional, or floating in and out, is not an event.)"""
+    joins = [MembershipEvent("join", p) for p in sorted(_core(now) - set(before) - earlier)]
     leaves = [MembershipEvent("leave", p) for p in sorted(_core(before) - set(now))]
     return (*joins, *leaves)
 
@@ -71,6 +86,60 @@ class DraftView:
     organization: str | None
     basis: frozenset[str]
     members: Mapping[str, Member]
+    careteam: str | None = None
+
+
+def weighted_overlap(a: Mapping[str, Member], b: Mapping[str, Member]) -> float:
+    """Overlap (0..1) of two member lists weighted by encounters: the sum over shared
+    members of the smaller of their shares of each list's member-encounters."""
+    total_a = sum(m.encounters for m in a.values())
+    total_b = sum(m.encounters for m in b.values())
+    if not total_a or not total_b:
+        return 0.0
+    return sum(
+        min(a[p].encounters / total_a, b[p].encounters / total_b) for p in a.keys() & b.keys()
+    )
+
+
+def _match(
+    drafts: Sequence[DraftView], recent: Sequence[Known], config: DerivationConfig
+) -> dict[int, Known]:
+    """Greedy matching of drafts to recent microsystems.
+
+    First by Jaccard of core memberships (at least ``identity_min_jaccard``; ties broken by
+    the same explicit CareTeam, then encounter-weighted overlap of all members, then
+    recency); then, for what is left, by the same explicit CareTeam or an encounter-weighted
+    overlap of all members of at least ``identity_min_weighted_overlap`` (small teams whose
+    two or three core members cross the core threshold from month to month).
+    """
+    scored = []
+    for i, d in enumerate(drafts):
+        for k in recent:
+            same_team = d.careteam is not None and d.careteam == k.careteam
+            weighted = weighted_overlap(d.members, k.members)
+            if not (d.basis & k.basis or same_team or weighted):
+                continue
+            scored.append((jaccard(d.basis, k.basis), same_team, weighted, k, i))
+    taken: dict[int, Known] = {}
+    used: set[str] = set()
+    first = sorted(scored, key=lambda s: (-s[0], -s[1], -s[2], -s[3].period_index, s[3].id, s[4]))
+    for score, _, _, k, i in first:
+        if score >= config.identity_min_jaccard and i not in taken and k.id not in used:
+            taken[i] = k
+            used.add(k.id)
+    if config.identity_min_weighted_overlap < 1.0 or config.identity_by_careteam:
+        second = sorted(
+            scored, key=lambda s: (-(s[1] and config.identity_by_careteam), -s[2], s[3].id, s[4])
+        )
+        for _, same_team, weighted, k, i in second:
+            if i in taken or k.id in used or k.organization != drafts[i].organization:
+                continue
+            if (same_team and config.identity_by_careteam) or (
+                weighted >= config.identity_min_weighted_overlap and weighted > 0
+            ):
+                taken[i] = k
+                used.add(k.id)
+    return taken
 
 
 def assign_identities(
@@ -84,21 +153,8 @@ def assign_identities(
     recent = [
         k for k in known.values() if period_index - k.period_index <= config.identity_memory_periods
     ]
-    pairs = sorted(
-        (
-            (-jaccard(d.basis, k.basis), -k.period_index, k.id, i)
-            for i, d in enumerate(drafts)
-            for k in recent
-            if d.basis & k.basis
-        ),
-    )
-    taken: dict[int, Known] = {}
-    used: set[str] = set()
-    for negative, _, known_id, i in pairs:
-        if -negative < config.identity_min_jaccard or i in taken or known_id in used:
-            continue
-        taken[i] = known[known_id]
-        used.add(known_id)
+    taken = _match(drafts, recent, config)
+    used = {k.id for k in taken.values()}
     out: list[Identity] = []
     ids_now: set[str] = set()
     for i, draft in enumerate(drafts):
@@ -121,7 +177,11 @@ def assign_identities(
                     if before is not None and before.period_index == period_index - 1
                     else None
                 ),
-                events=_events(draft.members, before.members) if before is not None else (),
+                events=(
+                    _events(draft.members, before.members, before.earlier)
+                    if before is not None
+                    else ()
+                ),
                 split_from=split_from,
                 merged_from=merged_from,
             )
@@ -153,4 +213,12 @@ def _lineage(
     return tuple(split_from), tuple(merged_from)
 
 
-__all__ = ["DraftView", "Identity", "Known", "assign_identities", "jaccard", "new_id"]
+__all__ = [
+    "DraftView",
+    "Identity",
+    "Known",
+    "assign_identities",
+    "jaccard",
+    "new_id",
+    "weighted_overlap",
+]

@@ -59,16 +59,19 @@ def join_by_careteams(
     period: Period,
     config: DerivationConfig,
 ) -> list[Cluster]:
-    """Merge the clusters each team in force mostly covers; attach the team to its cluster.
+    """Merge the clusters each team in force mostly covers; attach each team to one cluster.
 
     A cluster is covered when at least ``careteam_min_cover`` of its practitioners are on the
-    team; a team that covers no cluster is attached to the cluster holding at least that
-    share of the team, else it becomes a cluster of its own (explicit evidence only).
+    team and no other team in force lists as many of them (a community listed equally by
+    two teams, e.g. through a stale roster, is pulled into neither). Afterwards each cluster
+    gets at most one team and each team at most one cluster: the pairs sharing most
+    practitioners first, among clusters the team covers or holding at least
+    ``careteam_min_cover`` of the team. A team that covers no cluster and is not mostly held
+    by one becomes a cluster of its own (explicit evidence only).
     """
-    for team in teams:
-        listed = {m.practitioner: m for m in team.members_in(period)}
-        if not listed:
-            continue
+    rosters = [(team, {m.practitioner: m for m in team.members_in(period)}) for team in teams]
+    rosters = [(team, listed) for team, listed in rosters if listed]
+    for position, (_, listed) in enumerate(rosters):
         names = set(listed)
         covered = [
             c
@@ -76,26 +79,54 @@ def join_by_careteams(
             if c.practitioners
             and config.join_by_careteam
             and len(c.practitioners & names) / len(c.practitioners) >= config.careteam_min_cover
+            and _best_roster(c, rosters) == position
         ]
-        if not covered:
-            covered = [
-                c
-                for c in clusters
-                if len(c.practitioners & names) / len(names) >= config.careteam_min_cover
-            ][:1]
-        if covered:
-            head = covered[0]
-            for other in covered[1:]:
-                head.absorb(other)
-                clusters.remove(other)
-        else:
-            head = Cluster(set(), (team.organization, None))
+        head = covered[0] if covered else None
+        for other in covered[1:]:
+            assert head is not None
+            head.absorb(other)
+            clusters.remove(other)
+    candidates = []
+    for position, (team, listed) in enumerate(rosters):
+        names = set(listed)
+        for number, cluster in enumerate(clusters):
+            shared = len(cluster.practitioners & names)
+            if not shared:
+                continue
+            of_cluster = shared / len(cluster.practitioners)
+            if of_cluster >= config.careteam_min_cover or (
+                shared / len(names) >= config.careteam_min_cover
+            ):
+                candidates.append((-shared, -of_cluster, team.key, number, position))
+    placed: set[int] = set()
+    attached: set[int] = set()
+    for _, _, _, number, position in sorted(candidates):
+        if number in placed or position in attached or clusters[number].team is not None:
+            continue
+        placed.add(number)
+        attached.add(position)
+        team, listed = rosters[position]
+        clusters[number].team = team
+        clusters[number].explicit_members.update(listed)
+    considered = {position for *_, position in candidates}
+    for position, (team, listed) in enumerate(rosters):
+        if position not in considered:
+            head = Cluster(set(), (team.organization, None), team, dict(listed))
             clusters.append(head)
-        if head.team is None:
-            head.team = team
-        if head.team is team:
-            head.explicit_members.update(listed)
     return clusters
+
+
+def _best_roster(
+    cluster: Cluster, rosters: Sequence[tuple[ExplicitTeam, Mapping[str, ExplicitMember]]]
+) -> int | None:
+    """The roster listing most of the cluster's practitioners, None when two tie."""
+    counts = sorted(
+        ((len(cluster.practitioners & set(listed)), i) for i, (_, listed) in enumerate(rosters)),
+        reverse=True,
+    )
+    if not counts or (len(counts) > 1 and counts[0][0] == counts[1][0]):
+        return None
+    return counts[0][1]
 
 
 @dataclass
@@ -140,14 +171,20 @@ def join_shifts(
     clusters: list[Cluster],
     profiles: Mapping[str, _Profile],
     config: DerivationConfig,
+    previous: Mapping[str, str] | None = None,
 ) -> list[Cluster]:
     """Merge same-context clusters with complementary hours at the same place and setting.
 
+    ``previous`` maps practitioners to the microsystem they were core members of in the
+    previous period: two clusters mostly made of one previous microsystem's core members
+    are judged with the looser ``shift_max_hour_overlap_continuing`` (a unit's shifts that
+    were one microsystem last period are not split by a month of uneven rotas).
     Greedy: the most complementary qualifying pair first, until no pair qualifies.
     """
     if not config.join_shifts:
         return clusters
     merged = _cluster_profiles(clusters, profiles)
+    origins = [_origin(c, previous or {}) for c in clusters]
     while True:
         best: tuple[float, int, int] | None = None
         for i, a in enumerate(clusters):
@@ -159,8 +196,11 @@ def join_shifts(
                 if b.context != a.context or pb.encounters < config.shift_min_encounters:
                     continue
                 hours = _overlap(pa.hours, pb.hours)
+                limit = config.shift_max_hour_overlap
+                if origins[i] is not None and origins[i] == origins[j]:
+                    limit = max(limit, config.shift_max_hour_overlap_continuing)
                 if (
-                    hours <= config.shift_max_hour_overlap
+                    hours <= limit
                     and _overlap(pa.places, pb.places) >= config.shift_min_place_overlap
                     and _overlap(pa.classes, pb.classes) >= config.shift_min_place_overlap
                     and (best is None or hours < best[0])
@@ -173,6 +213,17 @@ def join_shifts(
         merged[i].add(merged[j])
         del clusters[j]
         del merged[j]
+        del origins[j]
+
+
+def _origin(cluster: Cluster, previous: Mapping[str, str]) -> str | None:
+    """The previous-period microsystem more than half of the cluster's practitioners were
+    core members of, if any."""
+    tally = Counter(previous[p] for p in cluster.practitioners if p in previous)
+    if not tally:
+        return None
+    best, count = min(tally.items(), key=lambda item: (-item[1], item[0]))
+    return best if 2 * count > len(cluster.practitioners) else None
 
 
 def _cluster_profiles(

@@ -88,7 +88,16 @@ def derive(
         derivation.encounter_attribution[current.label] = attribution
         unattributed.update(missing)
         for item in items:
-            known[item.id] = Known(item.id, _basis(item), item.members, number, item.first_period)
+            known[item.id] = Known(
+                item.id,
+                _basis(item),
+                item.members,
+                number,
+                item.first_period,
+                item.explicit_careteam,
+                item.organization,
+                known[item.id].basis if item.id in known else frozenset(),
+            )
         stats["microsystem-periods"] += len(items)
         log.info(
             "period %s: %d microsystems, %d encounters attributed, %d not",
@@ -191,14 +200,28 @@ def _derive_period(
     graph = build_network(window, config, window_days, current.start)
     clusters = make_clusters(communities(graph, homes, config), homes)
     clusters = join_by_careteams(clusters, teams_in_force(teams, current), current, config)
-    clusters = join_shifts(clusters, activity_profiles(window), config)
+    previous = {
+        person: k.id
+        for k in sorted(known.values(), key=lambda k: k.id, reverse=True)
+        if k.period_index == number - 1
+        for person in k.basis
+    }
+    clusters = join_shifts(clusters, activity_profiles(window), config, previous)
     drafts = sorted(
         assemble(period_records, clusters, index, config),
         key=lambda d: (d.organization or "", sorted(d.basis)),
     )
     inputs.stats["explicit-members-idle"] += sum(d.idle_explicit for d in drafts)
     identities = assign_identities(
-        [DraftView(d.organization, d.basis, d.members) for d in drafts],
+        [
+            DraftView(
+                d.organization,
+                d.basis,
+                d.members,
+                d.cluster.team.key if d.cluster.team else None,
+            )
+            for d in drafts
+        ],
         known,
         number,
         current.label,
