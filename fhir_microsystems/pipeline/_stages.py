@@ -42,7 +42,7 @@ from fhir_microsystems.reports import (
     build_measure_report,
     fold_questionnaire_responses,
 )
-from fhir_microsystems.sources import NdjsonSource, ReferenceIndex, Source
+from fhir_microsystems.sources import FhirServerSource, NdjsonSource, ReferenceIndex, Source
 
 from . import _codec
 from ._outputs import merge_parts, put_all, safe_name, write_part
@@ -54,6 +54,18 @@ log = logging.getLogger(__name__)
 #: Findings kept in full per stage partition (the rest are counted).
 FINDINGS_KEPT = 2_000
 ALL_OBSERVATIONS = "observations:all"
+#: Resource types a run reads from a server.
+SOURCE_TYPES = (
+    "Organization",
+    "Location",
+    "Practitioner",
+    "PractitionerRole",
+    "Patient",
+    "CareTeam",
+    "Condition",
+    "Encounter",
+    "Observation",
+)
 
 
 def _key(run_id: str, *parts: str) -> str:
@@ -77,6 +89,9 @@ def _source(spec: RunSpec, settings: Settings | None = None) -> Source:
 def plan(spec: RunSpec, store: Store, run_id: str) -> list[str]:
     """Observation partitions: one per NDJSON file, or the whole search on a server."""
     if is_url(spec.source):
+        source = _source(spec)
+        assert isinstance(source, FhirServerSource)
+        source.check_capabilities(SOURCE_TYPES)  # fails early: not R4, or a search missing
         partitions = [ALL_OBSERVATIONS]
     else:
         source = _source(spec)
