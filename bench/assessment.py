@@ -159,8 +159,8 @@ def child_memory(directory: str) -> dict[str, Any]:
     return {"job": seconds, "high_water": high, **summary["counts"]}
 
 
-def child_profile(directory: str, results: str, interval: str) -> dict[str, Any]:
-    """Profile the job with pyinstrument; write ``profile.txt``/``.html``; top functions."""
+def child_profile(directory: str, results: str, interval: str, stem: str) -> dict[str, Any]:
+    """Profile the job with pyinstrument; write ``STEM.txt``/``.html``; top functions."""
     from pyinstrument import Profiler
 
     out_dir = Path(results)
@@ -173,8 +173,8 @@ def child_profile(directory: str, results: str, interval: str) -> dict[str, Any]
     if session is None:
         raise RuntimeError("pyinstrument recorded nothing")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "profile.txt").write_text(profiler.output_text(unicode=True, color=False))
-    (out_dir / "profile.html").write_text(profiler.output_html())
+    (out_dir / f"{stem}.txt").write_text(profiler.output_text(unicode=True, color=False))
+    (out_dir / f"{stem}.html").write_text(profiler.output_html())
     return top_functions(session.root_frame(), session.duration)
 
 
@@ -332,11 +332,11 @@ def _short(resources: int) -> str:
     return f"{resources / 1000:.0f}k"
 
 
-def profile(directory: Path, results: Path, interval: float) -> dict[str, Any]:
+def profile(directory: Path, results: Path, interval: float, stem: str) -> dict[str, Any]:
     """The pyinstrument profile of comparison 1's job (its own child process)."""
     log(f"profile: pyinstrument child on {directory.name}")
-    result = run_child("profile", str(directory), str(results), str(interval)).data
-    return {**result, "resources": resource_count(directory), "interval": interval}
+    result = run_child("profile", str(directory), str(results), str(interval), stem).data
+    return {**result, "resources": resource_count(directory), "interval": interval, "stem": stem}
 
 
 __all__ = [

@@ -186,8 +186,9 @@ def _amdahl(steps: list[dict[str, tuple[int, float]]]) -> str:
     shown = ", ".join(f"{name} {busy[name]:.1f} s ({tasks[name]})" for name in names)
     return (
         f"One-worker busy time per step (tasks; worker log, 0.1 s per task): {shown}."
-        f" With plan, derive and finalize serial, two workers can at best reach {bound:.2f}x"
-        " (Amdahl, ignoring dispatch)."
+        f" Plan, derive and finalize are serial: by Amdahl that share of the busy time alone"
+        f" caps two workers at about {bound:.2f}x (per-task dispatch overheads, which overlap"
+        " too, are not in these figures)."
     )
 
 

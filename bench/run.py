@@ -140,7 +140,10 @@ def run(args: argparse.Namespace) -> int:
         if "1" in only and not args.no_profile:
             try:
                 profile = assessment.profile(
-                    data.hospital(data_dir, plan.profile), results_dir, plan.profile_interval
+                    data.hospital(data_dir, plan.profile),
+                    results_dir,
+                    plan.profile_interval,
+                    f"profile-{plan.name}",
                 )
             except Exception as exc:
                 traceback.print_exc()
@@ -195,7 +198,8 @@ def _document(
     ]
     if profile is not None:
         parts += ["", "## Profile of comparison 1", "", profile_tables(profile)]
-        parts += ["", "Full call trees: `profile.txt` and `profile.html` next to this file."]
+        stem = profile["stem"]
+        parts += ["", f"Full call trees: `{stem}.txt` and `{stem}.html` next to this file."]
     return "\n".join(parts) + "\n"
 
 

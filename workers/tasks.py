@@ -216,15 +216,26 @@ def start(self: Task, run_id: str, attempt: int) -> Result:
         lambda spec, st: {"partitions": list(pipeline().plan(spec, st, run_id))},
         lambda r: {"extract_total": len(r["partitions"])},
     )
-    if not reg.dispatched(run_id, "plan", info.attempt):
-        callback = derive.si(run_id, info.attempt)
-        header = [extract.si(run_id, p) for p in plan["partitions"]]
-        if header:
-            chord(header)(callback)
-        else:
-            callback.apply_async()
-        reg.mark_dispatched(run_id, "plan", info.attempt)
+    _fan_out(
+        run_id,
+        "plan",
+        info.attempt,
+        [extract.si(run_id, p) for p in plan["partitions"]],
+        derive.si(run_id, info.attempt),
+    )
     return {"partitions": len(plan["partitions"])}
+
+
+def _fan_out(run_id: str, step: str, attempt: int, header: list[Any], callback: Any) -> None:
+    """Send ``chord(header) -> callback`` once per run attempt (a redelivered step skips it)."""
+    reg = registry()
+    if reg.dispatched(run_id, step, attempt):
+        return
+    if header:
+        chord(header)(callback)
+    else:
+        callback.apply_async()
+    reg.mark_dispatched(run_id, step, attempt)
 
 
 @app.task(bind=True, base=RunTask, name="fhirms.extract")  # type: ignore[untyped-decorator]
@@ -266,13 +277,13 @@ def derive(self: Task, run_id: str, attempt: int) -> Result:
     )
     if not reg.dispatched(run_id, "derive", info.attempt):
         reg.set_fields(run_id, stage="measure")
-        callback = finalize.si(run_id, info.attempt)
-        header = [measure.si(run_id, p) for p in derived["partitions"]]
-        if header:
-            chord(header)(callback)
-        else:
-            callback.apply_async()
-        reg.mark_dispatched(run_id, "derive", info.attempt)
+    _fan_out(
+        run_id,
+        "derive",
+        info.attempt,
+        [measure.si(run_id, p) for p in derived["partitions"]],
+        finalize.si(run_id, info.attempt),
+    )
     return {"partitions": len(derived["partitions"])}
 
 
