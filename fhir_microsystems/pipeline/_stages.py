@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,9 @@ from fhir_microsystems.measures import (
     Timelines,
     compute_measures,
 )
+from fhir_microsystems.measures._encounters import READMISSION_WINDOW
 from fhir_microsystems.observations import extract_observation
-from fhir_microsystems.periods import to_utc
+from fhir_microsystems.periods import Period, to_utc
 from fhir_microsystems.reports import (
     InvalidReportError,
     StaffScore,
@@ -54,6 +55,12 @@ log = logging.getLogger(__name__)
 #: Findings kept in full per stage partition (the rest are counted).
 FINDINGS_KEPT = 2_000
 ALL_OBSERVATIONS = "observations:all"
+#: Observation facts per claim-check chunk (bounds extract memory).
+OBSERVATION_CHUNK = 20_000
+#: How far after a period the measures look for follow-up encounters (30-day readmission).
+FOLLOW_UP_HORIZON = READMISSION_WINDOW + timedelta(days=1)
+#: Encounter classes the follow-up measures look for (readmission, ED return).
+FOLLOW_UP_CLASSES = frozenset({"IMP", "EMER"})
 #: Resource types a run reads from a server.
 SOURCE_TYPES = (
     "Organization",
@@ -116,25 +123,42 @@ def _observations(spec: RunSpec, partition: str, source: Source) -> Iterator[dic
 
 
 def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[str, int]:
-    """Reduce one partition's Observations to compact facts, bucketed by month (UTC)."""
+    """Reduce one partition's Observations to compact facts, bucketed by month (UTC).
+
+    Facts are kept encoded and flushed to the store in chunks of ``OBSERVATION_CHUNK`` per
+    month, so memory is bounded by the chunk size, not by the partition.
+    """
     source = _source(spec)
     index = ReferenceIndex.build(source, types=("Patient",))
     findings = source.findings
-    buckets: dict[str, list[ObservationFact]] = {}
+    buckets: dict[str, list[bytes]] = {}
+    chunks: dict[str, int] = {}
     read = 0
 
     def resolve(reference: Any) -> str | None:
         return index.resolve(reference, where="Observation", field="subject", record=False)
+
+    def flush(month: str) -> None:
+        items = buckets.pop(month)
+        number = chunks.get(month, 0)
+        store.put(
+            _key(run_id, "obs", partition, month, str(number)), b"[" + b",".join(items) + b"]"
+        )
+        chunks[month] = number + 1
 
     for resource in _observations(spec, partition, source):
         read += 1
         fact = extract_observation(resource, findings, resolve=resolve)
         if fact is None or fact.effective is None:
             continue
-        buckets.setdefault(fact.effective.strftime("%Y-%m"), []).append(fact)
-    for month, facts in buckets.items():
-        store.put(_key(run_id, "obs", partition, month), _codec.dumps(facts))
-    store.put(_key(run_id, "obs-months", partition), orjson.dumps(sorted(buckets)))
+        month = fact.effective.strftime("%Y-%m")
+        bucket = buckets.setdefault(month, [])
+        bucket.append(_codec.dumps(fact))
+        if len(bucket) >= OBSERVATION_CHUNK:
+            flush(month)
+    for month in list(buckets):
+        flush(month)
+    store.put(_key(run_id, "obs-chunks", partition), orjson.dumps(chunks))
     store.put(_key(run_id, "findings", "extract", partition), _codec.findings_to(findings))
     return {"resources": read, "findings": findings.total, "retries": _retries(source)}
 
@@ -248,7 +272,11 @@ def derive(spec: RunSpec, partitions: Iterable[str], store: Store, run_id: str) 
         bundle = {
             "period": [items[0].period.start.isoformat(), items[0].period.end.isoformat()],
             "contexts": [_codec.context_to(_context(i, derivation, data_end)) for i in items],
-            "timeline": [_fact(r) for p in patients for r in by_patient.get(p, ())],
+            "timeline": [
+                _fact(r)
+                for p in patients
+                for r in _follow_ups(by_patient.get(p, ()), items[0].period)
+            ],
             "patients": [_patient_fact(index, p) for p in patients],
             # One period per partition: staff scores by microsystem id.
             "staff": {
@@ -335,6 +363,19 @@ def _period_of(derivation: Derivation, authored: str) -> str | None:
     return None
 
 
+def _follow_ups(records: Iterable[EncounterRecord], period: Period) -> Iterator[EncounterRecord]:
+    """The encounters the follow-up measures may look at for ``period``: inpatient and
+    emergency encounters starting after its start and within the horizon after its end."""
+    horizon = period.end + FOLLOW_UP_HORIZON
+    for rec in records:
+        if (
+            rec.class_code in FOLLOW_UP_CLASSES
+            and rec.start is not None
+            and period.start < rec.start <= horizon
+        ):
+            yield rec
+
+
 def _group_ids(item: MicrosystemPeriod) -> list[str]:
     return [group_id(item, cohort) for cohort in ALL_COHORTS]
 
@@ -397,10 +438,9 @@ def measure(
     contexts = [_codec.context_from(c) for c in bundle["contexts"]]
     patients = {p["key"]: _codec.patient_from(p) for p in bundle["patients"]}
     timelines = Timelines(encounters=(_codec.encounter_from(e) for e in bundle["timeline"]))
-    wanted = set(patients)
-    for fact in _period_observations(store, run_id, contexts[0].period if contexts else None):
-        if fact.patient in wanted:
-            timelines.add_observation(fact)
+    period = contexts[0].period if contexts else None
+    for fact in _period_observations(store, run_id, period, set(patients)):
+        timelines.add_observation(fact)
     findings = Findings(keep=FINDINGS_KEPT)
     when = generated_at or max((c.data_end for c in contexts), default=datetime.now(UTC))
     reports: list[dict[str, Any]] = []
@@ -452,20 +492,25 @@ def measure(
 
 
 def _period_observations(
-    store: Store, run_id: str, period: tuple[datetime, datetime] | None
+    store: Store, run_id: str, period: tuple[datetime, datetime] | None, patients: set[str]
 ) -> Iterator[ObservationFact]:
+    """The period's observations of ``patients`` (other patients' are skipped undecoded)."""
     if period is None:
         return
     partitions = orjson.loads(store.get(_key(run_id, "plan")) or b"[]")
-    for month in _month_labels(period):
-        for partition in partitions:
-            blob = store.get(_key(run_id, "obs", partition, month))
-            if blob is None:
-                continue
-            for item in orjson.loads(blob):
-                fact = _codec.observation_from(item)
-                if fact.effective is not None and period[0] <= fact.effective < period[1]:
-                    yield fact
+    for partition in partitions:
+        chunks = orjson.loads(store.get(_key(run_id, "obs-chunks", partition)) or b"{}")
+        for month in _month_labels(period):
+            for number in range(chunks.get(month, 0)):
+                blob = store.get(_key(run_id, "obs", partition, month, str(number)))
+                if blob is None:
+                    raise LookupError(f"claim check of observations {partition} {month} is gone")
+                for item in orjson.loads(blob):
+                    if item["patient"] not in patients:
+                        continue
+                    fact = _codec.observation_from(item)
+                    if fact.effective is not None and period[0] <= fact.effective < period[1]:
+                        yield fact
 
 
 def _report_rows(reports: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

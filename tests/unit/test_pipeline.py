@@ -112,3 +112,20 @@ def test_bad_lines_are_reported_not_fatal(tmp_path: Path, synthea_dir: Path) -> 
     assert ("invalid-json", "Encounter.ndjson:201") in kinds
     assert ("missing-field", "Encounter/no-status") in kinds
     assert summary["derivation"]["encounters_read"] == 200
+
+
+def test_observation_chunks_do_not_change_results(
+    synthea_dir: Path,
+    tmp_path: Path,
+    synthea_run: tuple[Path, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Extract spills facts in chunks; tiny chunks give the same reports as one big one."""
+    from fhir_microsystems.pipeline import _stages
+
+    monkeypatch.setattr(_stages, "OBSERVATION_CHUNK", 7)
+    run_in_process(RunSpec(source=str(synthea_dir), out_dir=str(tmp_path)))
+    first, _ = synthea_run
+    assert (tmp_path / "MeasureReport.ndjson").read_bytes() == (
+        first / "MeasureReport.ndjson"
+    ).read_bytes()
