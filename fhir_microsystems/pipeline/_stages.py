@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 FINDINGS_KEPT = 2_000
 ALL_OBSERVATIONS = "observations:all"
 #: Observation facts per claim-check chunk (bounds extract memory).
-OBSERVATION_CHUNK = 20_000
+OBSERVATION_CHUNK = 5_000
 #: How far after a period the measures look for follow-up encounters (30-day readmission).
 FOLLOW_UP_HORIZON = READMISSION_WINDOW + timedelta(days=1)
 #: Encounter classes the follow-up measures look for (readmission, ED return).
@@ -125,13 +125,13 @@ def _observations(spec: RunSpec, partition: str, source: Source) -> Iterator[dic
 def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[str, int]:
     """Reduce one partition's Observations to compact facts, bucketed by month (UTC).
 
-    Facts are kept encoded and flushed to the store in chunks of ``OBSERVATION_CHUNK`` per
-    month, so memory is bounded by the chunk size, not by the partition.
+    Facts are flushed to the store in chunks of ``OBSERVATION_CHUNK`` per month, so memory
+    is bounded by the chunk size (times the months), not by the partition.
     """
     source = _source(spec)
     index = ReferenceIndex.build(source, types=("Patient",))
     findings = source.findings
-    buckets: dict[str, list[bytes]] = {}
+    buckets: dict[str, list[ObservationFact]] = {}
     chunks: dict[str, int] = {}
     read = 0
 
@@ -141,9 +141,7 @@ def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[st
     def flush(month: str) -> None:
         items = buckets.pop(month)
         number = chunks.get(month, 0)
-        store.put(
-            _key(run_id, "obs", partition, month, str(number)), b"[" + b",".join(items) + b"]"
-        )
+        store.put(_key(run_id, "obs", partition, month, str(number)), _codec.dumps(items))
         chunks[month] = number + 1
 
     for resource in _observations(spec, partition, source):
@@ -153,7 +151,7 @@ def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[st
             continue
         month = fact.effective.strftime("%Y-%m")
         bucket = buckets.setdefault(month, [])
-        bucket.append(_codec.dumps(fact))
+        bucket.append(fact)
         if len(bucket) >= OBSERVATION_CHUNK:
             flush(month)
     for month in list(buckets):
