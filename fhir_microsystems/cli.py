@@ -192,6 +192,10 @@ def synth(
     start: Annotated[str, typer.Option(help="First month (YYYY-MM-DD).")] = "2025-01-01",
     months: Annotated[int, typer.Option(help="Number of months simulated.")] = 12,
     noise: Annotated[float | None, typer.Option(help="Master noise level (0..1).")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="Server base the absolute references name (the server you load into)."),
+    ] = None,
 ) -> None:
     """Generate a synthetic hospital with known microsystems (NDJSON + ground truth)."""
     from dataclasses import replace
@@ -199,7 +203,11 @@ def synth(
     from fhir_microsystems.synth.config import SynthConfig
     from fhir_microsystems.synth.generator import generate
 
-    config = SynthConfig() if noise is None else replace(SynthConfig(), noise=noise)
+    config = SynthConfig()
+    if noise is not None:
+        config = replace(config, noise=noise)
+    if base_url is not None:
+        config = replace(config, base_url=base_url.rstrip("/"))
     summary = generate(
         out,
         seed=seed,

@@ -58,3 +58,17 @@ def test_celery_mode_writes_the_same_resources(
         assert (tmp_path / "celery" / f"{name}.ndjson").read_bytes() == local, name
     assert "Clinical microsystems" in result.stdout
     assert "succeeded" in status.stdout
+
+
+def test_synth_base_url_names_the_target_server(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRMS_")}
+    base = "https://fhir.example.org/R4"
+    _cli(
+        ["synth", "--out", "h", "--patients", "60", "--months", "1", "--base-url", base + "/"],
+        env,
+        tmp_path,
+    )
+    encounters = (tmp_path / "h" / "Encounter.ndjson").read_text()
+    assert f'"{base}/Practitioner/' in encounters
+    assert "synthetic-hospital.example" not in encounters
+    assert f'"{base}/$export"' in (tmp_path / "h" / "manifest.json").read_text()
