@@ -19,7 +19,7 @@ import orjson
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems._settings import Settings
-from fhir_microsystems.connect import is_url, make_client, open_source
+from fhir_microsystems.connect import make_client, open_source
 from fhir_microsystems.derive import ALL_COHORTS, Derivation, MicrosystemPeriod
 from fhir_microsystems.derive import derive as derive_microsystems
 from fhir_microsystems.derive.fhir_resources import careteam_id, group_id, microsystem_resources
@@ -61,6 +61,8 @@ OBSERVATION_CHUNK = 5_000
 FOLLOW_UP_HORIZON = READMISSION_WINDOW + timedelta(days=1)
 #: Encounter classes the follow-up measures look for (readmission, ED return).
 FOLLOW_UP_CLASSES = frozenset({"IMP", "EMER"})
+#: Encounters are read this far around the assessed window (network look-back, follow-ups).
+READ_MARGIN = timedelta(days=31)
 #: Resource types a run reads from a server.
 SOURCE_TYPES = (
     "Organization",
@@ -86,25 +88,54 @@ def _utc_date(value: str | None) -> datetime | None:
 
 
 def _source(spec: RunSpec, settings: Settings | None = None) -> Source:
-    since = datetime.fromisoformat(spec.since) if spec.since else None
-    return open_source(spec.source, settings, since=since)
+    """The run's source. A server is read in full for the window (never only the changes
+    since ``spec.since``: a microsystem is derived from all of its period's encounters)."""
+    start, end = _utc_date(spec.start), _utc_date(spec.end)
+    window = None
+    if start is not None or end is not None:
+        window = (
+            start - READ_MARGIN if start is not None else None,
+            end + READ_MARGIN if end is not None else None,
+        )
+    return open_source(spec.source, settings, window=window)
+
+
+def _unchanged(spec: RunSpec, source: Source) -> bool:
+    """With ``spec.since``: True when nothing in the source changed after that instant."""
+    if not spec.since:
+        return False
+    since = to_utc(datetime.fromisoformat(spec.since))
+    if isinstance(source, FhirServerSource):
+        return not any(source.changed_since(t, since) for t in SOURCE_TYPES)
+    assert isinstance(source, NdjsonSource)
+    return not any(
+        datetime.fromtimestamp(path.stat().st_mtime, UTC) > since
+        for t in source.resource_types()
+        for path in source.files(t)
+    )
 
 
 # -- plan -----------------------------------------------------------------------------------
 
 
 def plan(spec: RunSpec, store: Store, run_id: str) -> list[str]:
-    """Observation partitions: one per NDJSON file, or the whole search on a server."""
-    if is_url(spec.source):
-        source = _source(spec)
-        assert isinstance(source, FhirServerSource)
+    """Observation partitions: one per NDJSON file, or the whole search on a server.
+
+    An incremental run (``spec.since``) over a source where nothing changed since then plans
+    nothing: the later stages then do nothing and the outputs stay as they are.
+    """
+    source = _source(spec)
+    if isinstance(source, FhirServerSource):
         source.check_capabilities(SOURCE_TYPES)  # fails early: not R4, or a search missing
         partitions = [ALL_OBSERVATIONS]
     else:
-        source = _source(spec)
         assert isinstance(source, NdjsonSource)
         files = source.files("Observation")
         partitions = [f"observations:{p.name}" for p in files] or [ALL_OBSERVATIONS]
+    unchanged = _unchanged(spec, source)
+    store.put(_key(run_id, "unchanged"), orjson.dumps(unchanged))
+    if unchanged:
+        partitions = []
     store.put(_key(run_id, "plan"), orjson.dumps(partitions))
     return partitions
 
@@ -242,6 +273,9 @@ def measure_partition(item: MicrosystemPeriod) -> str:
 def derive(spec: RunSpec, partitions: Iterable[str], store: Store, run_id: str) -> list[str]:
     """Derive microsystems from the whole source and store one bundle per measure partition."""
     del partitions  # the extract partitions are found again from the plan when measuring
+    if orjson.loads(store.get(_key(run_id, "unchanged")) or b"false"):
+        store.put(_key(run_id, "derivation"), orjson.dumps({"unchanged_since": spec.since}))
+        return []
     source = _source(spec)
     index = ReferenceIndex.build(source)
     derivation = derive_microsystems(

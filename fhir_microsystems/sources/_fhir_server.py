@@ -62,6 +62,12 @@ class FhirServerSource:
             interactions={t: ("search-type",) for t in types},
         )
 
+    def changed_since(self, resource_type: str, since: datetime) -> bool:
+        """Whether any ``resource_type`` resource was updated after ``since`` (one small page)."""
+        for page in self.client.search_pages(resource_type, count=1, since=since):
+            return bool(page.matches)
+        return False
+
     def resource_types(self) -> list[str]:
         if self._types:
             return list(self._types)

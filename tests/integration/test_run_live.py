@@ -98,3 +98,23 @@ def test_invalid_resource_is_refused_with_server_message(server: FhirTestServer)
     )
     assert response.status_code == 400
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_incremental_run_against_the_server(server: FhirTestServer, tmp_path: Path) -> None:
+    """Nothing updated since ``since``: no run; one Encounter updated: a full re-assessment."""
+    from datetime import UTC, datetime
+
+    full = run_in_process(RunSpec(source=server.base_url, out_dir=str(tmp_path / "full")))
+    mark = datetime.now(UTC).isoformat()
+    quiet = run_in_process(RunSpec(source=server.base_url, out_dir=str(tmp_path / "q"), since=mark))
+    assert quiet["derivation"] == {"unchanged_since": mark}
+    with make_client(server.base_url) as client:
+        encounter = next(client.search("Encounter", count=1))
+        client.put(encounter)  # a new version: meta.lastUpdated moves past the mark
+    changed = run_in_process(
+        RunSpec(source=server.base_url, out_dir=str(tmp_path / "c"), since=mark)
+    )
+    assert changed["derivation"]["encounters_read"] == full["derivation"]["encounters_read"]
+    assert _ids(tmp_path / "c" / "MeasureReport.ndjson") == _ids(
+        tmp_path / "full" / "MeasureReport.ndjson"
+    )

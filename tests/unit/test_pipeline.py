@@ -129,3 +129,25 @@ def test_observation_chunks_do_not_change_results(
     assert (tmp_path / "MeasureReport.ndjson").read_bytes() == (
         first / "MeasureReport.ndjson"
     ).read_bytes()
+
+
+def test_incremental_run_skips_an_unchanged_source(tmp_path: Path) -> None:
+    """``since`` decides whether to re-assess; it never narrows what is read."""
+    from datetime import UTC, datetime, timedelta
+
+    from fhir_microsystems.synth import generate
+
+    source = tmp_path / "src"
+    generate(source, seed=2, patients=120, months=2)
+    out = tmp_path / "out"
+    full = run_in_process(RunSpec(source=str(source), out_dir=str(out)))
+    before = (out / "MeasureReport.ndjson").read_bytes()
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    skipped = run_in_process(RunSpec(source=str(source), out_dir=str(out), since=later))
+    assert skipped["derivation"] == {"unchanged_since": later}
+    assert skipped["results"] == []
+    assert (out / "MeasureReport.ndjson").read_bytes() == before
+    earlier = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    again = run_in_process(RunSpec(source=str(source), out_dir=str(out), since=earlier))
+    assert again["derivation"] == full["derivation"]  # everything re-derived, not only changes
+    assert (out / "MeasureReport.ndjson").read_bytes() == before
