@@ -1,7 +1,7 @@
 """``_lastUpdated`` watermarks of incremental runs, kept in Redis per source scope.
 
-A watermark is the instant (ISO-8601 UTC, ``...Z``) from which the next incremental run
-reads changes (``RunSpec.since``). It only moves forward, and only when a run succeeds; it is
+A watermark is the instant (ISO-8601 UTC, ``...Z``) after which a change makes the next
+incremental run re-assess its recent periods (``RunSpec.since``). It only moves forward, and only when a run succeeds; it is
 set to the run's start minus an overlap, so changes made while the run read the source (or
 stamped by a server clock behind ours) are read again next time rather than missed.
 """
