@@ -1,9 +1,10 @@
 """``_lastUpdated`` watermarks of incremental runs, kept in Redis per source scope.
 
 A watermark is the instant (ISO-8601 UTC, ``...Z``) after which a change makes the next
-incremental run re-assess its recent periods (``RunSpec.since``). It only moves forward, and only when a run succeeds; it is
-set to the run's start minus an overlap, so changes made while the run read the source (or
-stamped by a server clock behind ours) are read again next time rather than missed.
+incremental run re-assess its recent periods (``RunSpec.since``). It only moves forward, and
+only when a run succeeds; it is set to the run's start minus an overlap, so changes made
+while the run read the source (or stamped by a server clock behind ours) are seen again next
+time rather than missed.
 """
 
 from __future__ import annotations
