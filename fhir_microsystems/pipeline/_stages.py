@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -34,7 +35,7 @@ from fhir_microsystems.measures import (
 )
 from fhir_microsystems.measures._encounters import READMISSION_WINDOW
 from fhir_microsystems.observations import extract_observation
-from fhir_microsystems.periods import Period, to_utc
+from fhir_microsystems.periods import Period, split_periods, to_utc
 from fhir_microsystems.reports import (
     InvalidReportError,
     StaffScore,
@@ -100,6 +101,17 @@ def _source(spec: RunSpec, settings: Settings | None = None) -> Source:
     return open_source(spec.source, settings, window=window)
 
 
+@contextmanager
+def _opened(spec: RunSpec) -> Iterator[Source]:
+    """The run's source, its FHIR client (if any) closed when the stage is done with it."""
+    source = _source(spec)
+    try:
+        yield source
+    finally:
+        if isinstance(source, FhirServerSource):
+            source.client.close()
+
+
 def _unchanged(spec: RunSpec, source: Source) -> bool:
     """With ``spec.since``: True when nothing in the source changed after that instant."""
     if not spec.since:
@@ -124,7 +136,11 @@ def plan(spec: RunSpec, store: Store, run_id: str) -> list[str]:
     An incremental run (``spec.since``) over a source where nothing changed since then plans
     nothing: the later stages then do nothing and the outputs stay as they are.
     """
-    source = _source(spec)
+    with _opened(spec) as source:
+        return _plan(spec, source, store, run_id)
+
+
+def _plan(spec: RunSpec, source: Source, store: Store, run_id: str) -> list[str]:
     if isinstance(source, FhirServerSource):
         source.check_capabilities(SOURCE_TYPES)  # fails early: not R4, or a search missing
         partitions = [ALL_OBSERVATIONS]
@@ -143,7 +159,7 @@ def plan(spec: RunSpec, store: Store, run_id: str) -> list[str]:
 # -- extract --------------------------------------------------------------------------------
 
 
-def _observations(spec: RunSpec, partition: str, source: Source) -> Iterator[dict[str, Any]]:
+def _observations(partition: str, source: Source) -> Iterator[dict[str, Any]]:
     if partition == ALL_OBSERVATIONS or not isinstance(source, NdjsonSource):
         yield from source.iter_resources("Observation")
         return
@@ -159,7 +175,13 @@ def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[st
     Facts are flushed to the store in chunks of ``OBSERVATION_CHUNK`` per month, so memory
     is bounded by the chunk size (times the months), not by the partition.
     """
-    source = _source(spec)
+    with _opened(spec) as source:
+        return _extract(spec, partition, source, store, run_id)
+
+
+def _extract(
+    spec: RunSpec, partition: str, source: Source, store: Store, run_id: str
+) -> dict[str, int]:
     index = ReferenceIndex.build(source, types=("Patient",))
     findings = source.findings
     buckets: dict[str, list[ObservationFact]] = {}
@@ -175,7 +197,7 @@ def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[st
         store.put(_key(run_id, "obs", partition, month, str(number)), _codec.dumps(items))
         chunks[month] = number + 1
 
-    for resource in _observations(spec, partition, source):
+    for resource in _observations(partition, source):
         read += 1
         fact = extract_observation(resource, findings, resolve=resolve)
         if fact is None or fact.effective is None:
@@ -272,11 +294,17 @@ def measure_partition(item: MicrosystemPeriod) -> str:
 
 def derive(spec: RunSpec, partitions: Iterable[str], store: Store, run_id: str) -> list[str]:
     """Derive microsystems from the whole source and store one bundle per measure partition."""
+    with _opened(spec) as source:
+        return _derive(spec, partitions, source, store, run_id)
+
+
+def _derive(
+    spec: RunSpec, partitions: Iterable[str], source: Source, store: Store, run_id: str
+) -> list[str]:
     del partitions  # the extract partitions are found again from the plan when measuring
     if orjson.loads(store.get(_key(run_id, "unchanged")) or b"false"):
         store.put(_key(run_id, "derivation"), orjson.dumps({"unchanged_since": spec.since}))
         return []
-    source = _source(spec)
     index = ReferenceIndex.build(source)
     derivation = derive_microsystems(
         source,
@@ -444,13 +472,7 @@ def _derivation_summary(derivation: Derivation) -> dict[str, Any]:
 
 
 def _month_labels(period: tuple[datetime, datetime]) -> list[str]:
-    start, end = period
-    labels = []
-    year, month = start.year, start.month
-    while datetime(year, month, 1, tzinfo=UTC) < end:
-        labels.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return labels
+    return [p.label for p in split_periods(period[0], period[1], "month")]
 
 
 def measure(
