@@ -30,6 +30,8 @@ from typing import Any
 
 import requests
 
+from tests.support.processes import terminate
+
 SERVER_DIR = Path(__file__).resolve().parent.parent / "fhir_server"
 FAULT_MODES = ("429", "503", "500", "delay", "drop")
 _OPTION_NAMES = {
@@ -220,13 +222,7 @@ class FhirTestServer:
         """Terminate the server (SIGTERM, then SIGKILL after 10 s)."""
         process, self.process = self.process, None
         if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            terminate(process)
             if process.stdout is not None:
                 process.stdout.close()
         if self._stderr_file is not None:

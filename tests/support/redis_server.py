@@ -11,6 +11,8 @@ from types import TracebackType
 
 import redis
 
+from tests.support.processes import terminate
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -74,12 +76,7 @@ class RedisTestServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
         if self.process.stderr:
             self.process.stderr.close()
         self.process = None
