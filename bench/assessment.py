@@ -115,10 +115,11 @@ def _max_rss_mib() -> float:
 
 def _check(summary: dict[str, Any], counts: dict[str, int]) -> dict[str, int]:
     done = summary["counts"]
-    if done["resources"] != counts.get("Observation", 0):
+    extracted = counts.get("Encounter", 0) + counts.get("Observation", 0)
+    if done["resources"] != extracted:
         raise RuntimeError(
-            f"the job read {done['resources']} Observations, the files hold"
-            f" {counts.get('Observation', 0)}"
+            f"the job extracted {done['resources']} Encounters and Observations, the files"
+            f" hold {extracted}"
         )
     if done["reports"] <= 0:
         raise RuntimeError("the job wrote no MeasureReports")

@@ -70,13 +70,18 @@ def resources_only(directory: Path) -> Path:
     return target
 
 
+#: Resource types split into partitions (the extract stage reads one task per file).
+SPLIT_TYPES = ("Encounter", "Observation")
+
+
 def partitioned(directory: Path, parts: int) -> Path:
-    """A sibling whose Observations are split into ``parts`` files ``Observation.NNN.ndjson``.
+    """A sibling whose Encounters and Observations are split into ``parts`` files each
+    (``Encounter.NNN.ndjson``, ``Observation.NNN.ndjson``).
 
     The other resource files are linked unchanged; the manifest names the parts. The split
     is contiguous and about even by line count, so each extract partition gets similar work.
     """
-    target = directory.with_name(f"{directory.name}-obs{parts}")
+    target = directory.with_name(f"{directory.name}-split{parts}")
     if (target / MARKER).is_file():
         return target
     if target.exists():
@@ -84,20 +89,19 @@ def partitioned(directory: Path, parts: int) -> Path:
     target.mkdir()
     files = resource_files(directory)
     for rtype, paths in files.items():
-        if rtype != "Observation":
+        if rtype not in SPLIT_TYPES:
             for path in paths:
                 _link(path, target / path.name)
-    lines = [line for path in files["Observation"] for line in path.read_bytes().splitlines()]
-    size = -(-len(lines) // parts)
-    names = []
-    for n in range(parts):
-        chunk = lines[n * size : (n + 1) * size]
-        name = f"Observation.{n:03d}.ndjson"
-        (target / name).write_bytes(b"".join(line + b"\n" for line in chunk))
-        names.append((name, len(chunk)))
     manifest = orjson.loads((directory / "manifest.json").read_bytes())
-    output = [o for o in manifest["output"] if o["type"] != "Observation"]
-    output += [{"type": "Observation", "url": name, "count": count} for name, count in names]
+    output = [o for o in manifest["output"] if o["type"] not in SPLIT_TYPES]
+    for rtype in SPLIT_TYPES:
+        lines = [line for path in files.get(rtype, ()) for line in path.read_bytes().splitlines()]
+        size = -(-len(lines) // parts)
+        for n in range(parts):
+            chunk = lines[n * size : (n + 1) * size]
+            name = f"{rtype}.{n:03d}.ndjson"
+            (target / name).write_bytes(b"".join(line + b"\n" for line in chunk))
+            output.append({"type": rtype, "url": name, "count": len(chunk)})
     manifest["output"] = output
     (target / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     (target / MARKER).write_text((directory / MARKER).read_text())

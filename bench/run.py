@@ -38,7 +38,7 @@ class Plan:
     small: int  # the small side of 3
     server: int  # comparison 4
     celery: int  # comparison 5
-    partitions: int  # Observation files of comparison 5
+    partitions: int  # Encounter and Observation files each, comparison 5
     sample: int  # resources per type model-validated in comparison 2 (0: all)
     page_size: int
     profile: int  # patients of the profiled run (comparison 1's job)

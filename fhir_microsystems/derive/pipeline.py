@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -53,7 +53,8 @@ def derive(
     periods of ``period`` granularity; without ``start``/``end`` the 12 months up to the
     latest encounter are used. Bad input is recorded in ``findings`` (default: the
     source's), never raised; every encounter read is either attributed or counted in
-    ``Derivation.unattributed`` by reason.
+    ``Derivation.unattributed`` by reason. This holds every encounter in memory; the
+    pipeline's derive stage runs the same steps over month buckets (:func:`derive_periods`).
     """
     findings = findings if findings is not None else source.findings
     stats: Counter[str] = Counter()
@@ -66,10 +67,18 @@ def derive(
             continue
         encounters[rec.key] = rec
     stats["encounters-read"] = len(encounters) + unattributed["duplicate"]
-    periods = _periods(encounters.values(), start, end, period)
+    starts = [r.start for r in encounters.values() if r.start is not None]
+    periods = plan_periods(min(starts, default=None), max(starts, default=None), start, end, period)
     teams = read_explicit_teams(source, index, findings, config, stats)
     spells = read_condition_spells(source, index, findings)
-    usable = _usable(encounters.values(), periods, config, unattributed)
+    usable = []
+    for rec in encounters.values():
+        reason, ok = classify(rec, periods, config)
+        if reason:
+            unattributed[reason] += 1
+        if ok:
+            usable.append(rec)
+    usable.sort(key=record_order)
     derivation = Derivation(
         periods=periods,
         microsystems={},
@@ -79,14 +88,52 @@ def derive(
         config=config,
         stats=stats,
     )
-    known: dict[str, Known] = {}
     stamps = [rec.start.timestamp() for rec in usable if rec.start is not None]
-    inputs = _Inputs(usable, stamps, teams, spells, index, config, stats)
+
+    def window(lo: datetime, hi: datetime) -> Sequence[EncounterRecord]:
+        first = bisect.bisect_left(stamps, lo.timestamp())
+        return usable[first : bisect.bisect_left(stamps, hi.timestamp())]
+
+    for outcome in derive_periods(periods, window, teams, spells, index, config, stats):
+        derivation.microsystems[outcome.period.label] = outcome.items
+        derivation.encounter_attribution[outcome.period.label] = outcome.attribution
+        unattributed.update(outcome.missing)
+    return derivation
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodOutcome:
+    """One period's microsystems, encounter attribution and unattributed counts by reason."""
+
+    period: Period
+    items: list[MicrosystemPeriod]
+    attribution: dict[str, str]
+    missing: Counter[str]
+
+
+#: ``window(lo, hi)``: the usable records starting in ``[lo, hi)``, sorted by :func:`record_order`.
+Window = Callable[[datetime, datetime], Sequence[EncounterRecord]]
+
+
+def derive_periods(
+    periods: Sequence[Period],
+    window: Window,
+    teams: Sequence[ExplicitTeam],
+    spells: dict[str, list[ConditionSpell]],
+    index: ReferenceIndex,
+    config: DerivationConfig = _DEFAULT_CONFIG,
+    stats: Counter[str] | None = None,
+) -> Iterator[PeriodOutcome]:
+    """Derive the periods in order, one at a time (identities carry over between them).
+
+    Only ``window`` is asked for encounters: the look-back and the period of each period
+    in turn, so a caller can hold just those in memory.
+    """
+    stats = stats if stats is not None else Counter()
+    known: dict[str, Known] = {}
+    inputs = _Inputs(window, teams, spells, index, config, stats)
     for number, current in enumerate(periods):
         items, attribution, missing = _derive_period(current, number, inputs, known)
-        derivation.microsystems[current.label] = items
-        derivation.encounter_attribution[current.label] = attribution
-        unattributed.update(missing)
         for item in items:
             known[item.id] = Known(
                 item.id,
@@ -106,7 +153,13 @@ def derive(
             len(attribution),
             sum(missing.values()),
         )
-    return derivation
+        yield PeriodOutcome(current, items, attribution, missing)
+
+
+def record_order(rec: EncounterRecord) -> tuple[datetime, str]:
+    """The order the derivation reads records in: by start, then key."""
+    assert rec.start is not None
+    return rec.start, rec.key
 
 
 def _lead(draft: Draft, period: Period) -> str | None:
@@ -120,64 +173,55 @@ def _basis(item: MicrosystemPeriod) -> frozenset[str]:
     return item.core_members or frozenset(item.members)
 
 
-def _periods(
-    records: Iterable[EncounterRecord],
+def plan_periods(
+    first_start: datetime | None,
+    last_start: datetime | None,
     start: datetime | None,
     end: datetime | None,
     granularity: Granularity,
 ) -> list[Period]:
+    """The periods to derive: ``[start, end)`` in whole periods when given, else the trailing
+    year up to the latest encounter start (``last_start``), not before the first one."""
     if start is not None and end is not None:
         found = split_periods(start, end, granularity)
         if not found:
             raise InputError("derive: end must be after start", start=str(start), end=str(end))
         return found
-    starts = [r.start for r in records if r.start is not None]
     if end is not None:
         return split_periods(start or to_utc(end) - timedelta(days=365), end, granularity)
-    if not starts:
+    if first_start is None or last_start is None:
         return []
-    latest = max(starts)
     if start is not None:
-        return split_periods(start, period_containing(latest, granularity).end, granularity)
+        return split_periods(start, period_containing(last_start, granularity).end, granularity)
     # The trailing year, but no periods before the data begin (they would be empty).
-    first = period_containing(min(starts), granularity).start
-    return [p for p in trailing_periods(latest, granularity) if p.end > first]
+    first = period_containing(first_start, granularity).start
+    return [p for p in trailing_periods(last_start, granularity) if p.end > first]
 
 
-def _usable(
-    records: Iterable[EncounterRecord],
-    periods: Sequence[Period],
-    config: DerivationConfig,
-    unattributed: Counter[str],
-) -> list[EncounterRecord]:
-    """Records that can feed the networks, sorted by start; counts those that cannot and
-    those outside the periods (these may still feed the first period's look-back)."""
-    first = periods[0].start - timedelta(days=config.lookback_days) if periods else None
-    last = periods[-1].end if periods else None
-    usable = []
-    for rec in records:
-        if rec.status in config.excluded_statuses:
-            unattributed[f"status-{rec.status}"] += 1
-        elif rec.start is None:
-            unattributed["no-start"] += 1
-        elif first is None or last is None or rec.start >= last:
-            unattributed["outside-periods"] += 1
-        else:
-            if rec.start < periods[0].start:
-                unattributed["outside-periods"] += 1
-            if rec.start >= first:
-                usable.append(rec)
-    usable.sort(key=lambda r: (r.start, r.key))
-    return usable
+def classify(
+    rec: EncounterRecord, periods: Sequence[Period], config: DerivationConfig
+) -> tuple[str | None, bool]:
+    """``(reason, usable)`` of one record: the unattributed reason to count (if any), and
+    whether it may feed the networks. A record before the first period but within its
+    look-back counts as outside the periods and is still usable."""
+    if rec.status in config.excluded_statuses:
+        return f"status-{rec.status}", False
+    if rec.start is None:
+        return "no-start", False
+    if not periods or rec.start >= periods[-1].end:
+        return "outside-periods", False
+    if rec.start < periods[0].start:
+        lookback = periods[0].start - timedelta(days=config.lookback_days)
+        return "outside-periods", rec.start >= lookback
+    return None, True
 
 
 @dataclass(frozen=True, slots=True)
 class _Inputs:
-    """What every period's derivation reads: usable records (sorted by start) and their
-    start stamps, explicit teams, condition spells, the index and the configuration."""
+    """What every period's derivation reads: the window of usable records, explicit
+    teams, condition spells, the index and the configuration."""
 
-    usable: Sequence[EncounterRecord]
-    stamps: Sequence[float]
+    window: Window
     teams: Sequence[ExplicitTeam]
     spells: dict[str, list[ConditionSpell]]
     index: ReferenceIndex
@@ -188,13 +232,12 @@ class _Inputs:
 def _derive_period(
     current: Period, number: int, inputs: _Inputs, known: dict[str, Known]
 ) -> tuple[list[MicrosystemPeriod], dict[str, str], Counter[str]]:
-    usable, stamps, teams, spells = inputs.usable, inputs.stamps, inputs.teams, inputs.spells
+    teams, spells = inputs.teams, inputs.spells
     index, config = inputs.index, inputs.config
     window_start = current.start - timedelta(days=config.lookback_days)
-    lo = bisect.bisect_left(stamps, window_start.timestamp())
-    mid = bisect.bisect_left(stamps, current.start.timestamp())
-    hi = bisect.bisect_left(stamps, current.end.timestamp())
-    window, period_records = usable[lo:hi], usable[mid:hi]
+    window = inputs.window(window_start, current.end)
+    stamps = [rec.start.timestamp() for rec in window if rec.start is not None]
+    period_records = window[bisect.bisect_left(stamps, current.start.timestamp()) :]
     window_days = (current.end - window_start).total_seconds() / 86400
     homes = home_contexts(window, index, config)
     graph = build_network(window, config, window_days, current.start)
@@ -292,4 +335,13 @@ def microsystem_names(drafts: Sequence[Draft], index: ReferenceIndex) -> list[st
     return names
 
 
-__all__ = ["derive", "microsystem_names"]
+__all__ = [
+    "PeriodOutcome",
+    "Window",
+    "classify",
+    "derive",
+    "derive_periods",
+    "microsystem_names",
+    "plan_periods",
+    "record_order",
+]

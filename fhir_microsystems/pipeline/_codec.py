@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -25,23 +26,78 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
 
-def encounter_from(data: dict[str, Any]) -> EncounterFact:
-    data["start"] = _dt(data["start"])
-    data["end"] = _dt(data["end"])
-    data["practitioners"] = tuple(data["practitioners"])
-    return EncounterFact(**data)
+def _intern(value: str | None) -> str | None:
+    return sys.intern(value) if value is not None else None
 
 
-def observation_from(data: dict[str, Any]) -> ObservationFact:
-    data["effective"] = _dt(data["effective"])
-    return ObservationFact(**data)
+def encounter_row(fact: EncounterFact) -> list[Any]:
+    """One fact as a positional row (the field order of :class:`EncounterFact`)."""
+    return [
+        fact.key,
+        fact.patient,
+        fact.cls,
+        fact.status,
+        fact.start,
+        fact.end,
+        fact.practitioners,
+        fact.discharge_disposition,
+    ]
 
 
-def patient_from(data: dict[str, Any]) -> PatientFact:
-    birth = data.get("birth_date")
-    data["birth_date"] = date.fromisoformat(birth) if birth else None
-    data["deceased_at"] = _dt(data.get("deceased_at"))
-    return PatientFact(**data)
+def encounter_from_row(row: list[Any]) -> EncounterFact:
+    """Inverse of :func:`encounter_row` (repeated keys interned)."""
+    return EncounterFact(
+        row[0],
+        _intern(row[1]),
+        _intern(row[2]),
+        sys.intern(row[3]),
+        _dt(row[4]),
+        _dt(row[5]),
+        tuple(sys.intern(p) for p in row[6]),
+        _intern(row[7]),
+    )
+
+
+def observation_row(fact: ObservationFact) -> list[Any]:
+    """One fact as a positional row (the field order of :class:`ObservationFact`)."""
+    return [
+        fact.key,
+        fact.patient,
+        fact.kind,
+        fact.status,
+        fact.effective,
+        fact.encounter,
+        fact.systolic,
+        fact.diastolic,
+        fact.value,
+        fact.unit,
+        fact.coded,
+        fact.complete,
+    ]
+
+
+def observation_from_row(row: list[Any]) -> ObservationFact:
+    """Inverse of :func:`observation_row` (the encounter key interned: facts share it)."""
+    row[4] = _dt(row[4])
+    row[5] = _intern(row[5])
+    return ObservationFact(*row)
+
+
+def patient_row(fact: PatientFact) -> list[Any]:
+    """One fact as a positional row (the field order of :class:`PatientFact`)."""
+    return [fact.key, fact.gender, fact.birth_date, fact.deceased_at, fact.deceased]
+
+
+def patient_from_row(row: list[Any]) -> PatientFact:
+    """Inverse of :func:`patient_row`."""
+    birth = row[2]
+    return PatientFact(
+        sys.intern(row[0]),
+        _intern(row[1]),
+        date.fromisoformat(birth) if birth else None,
+        _dt(row[3]),
+        row[4],
+    )
 
 
 def context_from(data: dict[str, Any]) -> MicrosystemContext:
@@ -55,7 +111,7 @@ def context_from(data: dict[str, Any]) -> MicrosystemContext:
         period=(datetime.fromisoformat(start), datetime.fromisoformat(end)),
         members=frozenset(data["members"]),
         core_members=frozenset(data["core_members"]),
-        encounters=tuple(encounter_from(e) for e in data["encounters"]),
+        encounters=tuple(encounter_from_row(e) for e in data["encounters"]),
         patients=frozenset(data["patients"]),
         data_end=datetime.fromisoformat(data["data_end"]),
         stability=data["stability"],
@@ -73,7 +129,7 @@ def context_to(ctx: MicrosystemContext) -> dict[str, Any]:
         "period": [ctx.start.isoformat(), ctx.end.isoformat()],
         "members": sorted(ctx.members),
         "core_members": sorted(ctx.core_members),
-        "encounters": list(ctx.encounters),
+        "encounters": [encounter_row(e) for e in ctx.encounters],
         "patients": sorted(ctx.patients),
         "data_end": ctx.data_end.isoformat(),
         "stability": ctx.stability,

@@ -48,6 +48,12 @@ def write_part(out_dir: Path, partition: str, resources: Mapping[str, Sequence[R
         _atomic_write(path, (orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in items))
 
 
+def write_raw_part(out_dir: Path, partition: str, rtype: str, ndjson: bytes) -> None:
+    """Replace this partition's part file of ``rtype`` with NDJSON already serialized."""
+    path = out_dir / PARTS_DIR / rtype / f"{safe_name(partition)}.ndjson"
+    _atomic_write(path, (line for line in ndjson.split(b"\n") if line))
+
+
 def merge_parts(out_dir: Path) -> dict[str, int]:
     """Join part files into ``Type.ndjson`` (partition order); return lines per type."""
     counts: dict[str, int] = {}

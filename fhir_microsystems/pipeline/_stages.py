@@ -1,16 +1,19 @@
 """The run's stages, each idempotent and each a plain function over ids and a store.
 
-``plan`` -> ``extract`` (one per observation partition, in parallel) -> ``derive`` (the join:
-network inference needs every encounter) -> ``measure`` (one per period x organization, in
-parallel) -> ``finalize``. In-process runs call them in order; Celery tasks are thin adapters
+``plan`` -> ``extract`` (one per Encounter and per Observation partition, in parallel) ->
+``derive`` (the join: periods in order over month buckets of encounter records, since
+identities carry over between periods) -> ``measure`` (one per period, in parallel) ->
+``finalize``. In-process runs call them in order; Celery tasks are thin adapters
 over the same functions, so both produce the same resources.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -21,10 +24,12 @@ import orjson
 from fhir_microsystems._findings import Findings
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.connect import make_client, open_source
-from fhir_microsystems.derive import ALL_COHORTS, Derivation, MicrosystemPeriod
-from fhir_microsystems.derive import derive as derive_microsystems
+from fhir_microsystems.derive import DerivationConfig, MicrosystemPeriod
+from fhir_microsystems.derive.careteams import read_explicit_teams
+from fhir_microsystems.derive.cohorts import read_condition_spells
 from fhir_microsystems.derive.fhir_resources import careteam_id, group_id, microsystem_resources
-from fhir_microsystems.derive.records import EncounterRecord
+from fhir_microsystems.derive.pipeline import derive_periods, plan_periods
+from fhir_microsystems.derive.records import EncounterRecord, encounter_record
 from fhir_microsystems.measures import (
     EncounterFact,
     MicrosystemContext,
@@ -45,9 +50,11 @@ from fhir_microsystems.reports import (
     fold_questionnaire_responses,
 )
 from fhir_microsystems.sources import FhirServerSource, NdjsonSource, ReferenceIndex, Source
+from fhir_microsystems.sources._references import INDEXED_TYPES
 
 from . import _codec
-from ._outputs import merge_parts, put_all, safe_name, write_part
+from ._encounter_months import MonthIndex, MonthWindows, MonthWriter, month_of
+from ._outputs import merge_parts, put_all, safe_name, write_part, write_raw_part
 from ._spec import RunSpec
 from ._store import Store
 
@@ -56,6 +63,7 @@ log = logging.getLogger(__name__)
 #: Findings kept in full per stage partition (the rest are counted).
 FINDINGS_KEPT = 2_000
 ALL_OBSERVATIONS = "observations:all"
+ALL_ENCOUNTERS = "encounters:all"
 #: Observation facts per claim-check chunk (bounds extract memory).
 OBSERVATION_CHUNK = 5_000
 #: How far after a period the measures look for follow-up encounters (30-day readmission).
@@ -131,7 +139,8 @@ def _unchanged(spec: RunSpec, source: Source) -> bool:
 
 
 def plan(spec: RunSpec, store: Store, run_id: str) -> list[str]:
-    """Observation partitions: one per NDJSON file, or the whole search on a server.
+    """Extract partitions: Encounters and Observations, one per NDJSON file (or the whole
+    search of each type on a server).
 
     An incremental run (``spec.since``) over a source where nothing changed since then plans
     nothing: the later stages then do nothing and the outputs stay as they are.
@@ -143,11 +152,13 @@ def plan(spec: RunSpec, store: Store, run_id: str) -> list[str]:
 def _plan(spec: RunSpec, source: Source, store: Store, run_id: str) -> list[str]:
     if isinstance(source, FhirServerSource):
         source.check_capabilities(SOURCE_TYPES)  # fails early: not R4, or a search missing
-        partitions = [ALL_OBSERVATIONS]
+        partitions = [ALL_ENCOUNTERS, ALL_OBSERVATIONS]
     else:
         assert isinstance(source, NdjsonSource)
-        files = source.files("Observation")
-        partitions = [f"observations:{p.name}" for p in files] or [ALL_OBSERVATIONS]
+        partitions = [f"encounters:{p.name}" for p in source.files("Encounter")] or [ALL_ENCOUNTERS]
+        partitions += [f"observations:{p.name}" for p in source.files("Observation")] or [
+            ALL_OBSERVATIONS
+        ]
     unchanged = _unchanged(spec, source)
     store.put(_key(run_id, "unchanged"), orjson.dumps(unchanged))
     if unchanged:
@@ -159,32 +170,63 @@ def _plan(spec: RunSpec, source: Source, store: Store, run_id: str) -> list[str]
 # -- extract --------------------------------------------------------------------------------
 
 
-def _observations(partition: str, source: Source) -> Iterator[dict[str, Any]]:
-    if partition == ALL_OBSERVATIONS or not isinstance(source, NdjsonSource):
-        yield from source.iter_resources("Observation")
-        return
+def _partition_resources(
+    partition: str, source: Source, resource_type: str
+) -> Iterator[dict[str, Any]]:
     name = partition.split(":", 1)[1]
-    for path in source.files("Observation"):
+    if name == "all" or not isinstance(source, NdjsonSource):
+        yield from source.iter_resources(resource_type)
+        return
+    for path in source.files(resource_type):
         if path.name == name:
-            yield from source.iter_file(path, "Observation")
+            yield from source.iter_file(path, resource_type)
+
+
+def _quiet_index(source: Source, types: Iterable[str] = INDEXED_TYPES) -> ReferenceIndex:
+    """The reference index with its own findings dropped: the derive stage builds it too
+    and reports them once. Later resolutions record into ``source.findings``."""
+    kept = source.findings
+    source.findings = Findings()
+    try:
+        index = ReferenceIndex.build(source, types=types)
+    finally:
+        source.findings = kept
+    index.findings = kept
+    return index
 
 
 def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[str, int]:
-    """Reduce one partition's Observations to compact facts, bucketed by month (UTC).
+    """Reduce one partition's Encounters or Observations to compact rows, by month (UTC).
 
-    Facts are flushed to the store in chunks of ``OBSERVATION_CHUNK`` per month, so memory
-    is bounded by the chunk size (times the months), not by the partition.
+    Rows are flushed to the store in chunks per month, so memory is bounded by the chunk
+    size (times the months), not by the partition.
     """
     with _opened(spec) as source:
-        return _extract(spec, partition, source, store, run_id)
+        if partition.startswith("encounters:"):
+            return _extract_encounters(partition, source, store, run_id)
+        return _extract_observations(partition, source, store, run_id)
 
 
-def _extract(
-    spec: RunSpec, partition: str, source: Source, store: Store, run_id: str
+def _extract_encounters(
+    partition: str, source: Source, store: Store, run_id: str
 ) -> dict[str, int]:
-    index = ReferenceIndex.build(source, types=("Patient",))
+    index = _quiet_index(source)
+    writer = MonthWriter(store, _key(run_id, "enc", partition))
+    read = 0
+    for resource in _partition_resources(partition, source, "Encounter"):
+        read += 1
+        writer.add(encounter_record(resource, index, source.findings))
+    store.put(_key(run_id, "enc-meta", partition), orjson.dumps(writer.close()))
+    store.put(_key(run_id, "findings", "extract", partition), _codec.findings_to(source.findings))
+    return {"resources": read, "findings": source.findings.total, "retries": _retries(source)}
+
+
+def _extract_observations(
+    partition: str, source: Source, store: Store, run_id: str
+) -> dict[str, int]:
+    index = _quiet_index(source, types=("Patient",))
     findings = source.findings
-    buckets: dict[str, list[ObservationFact]] = {}
+    buckets: dict[str, list[list[Any]]] = {}
     chunks: dict[str, int] = {}
     read = 0
 
@@ -197,14 +239,14 @@ def _extract(
         store.put(_key(run_id, "obs", partition, month, str(number)), _codec.dumps(items))
         chunks[month] = number + 1
 
-    for resource in _observations(partition, source):
+    for resource in _partition_resources(partition, source, "Observation"):
         read += 1
         fact = extract_observation(resource, findings, resolve=resolve)
         if fact is None or fact.effective is None:
             continue
-        month = fact.effective.strftime("%Y-%m")
+        month = month_of(fact.effective)
         bucket = buckets.setdefault(month, [])
-        bucket.append(fact)
+        bucket.append(_codec.observation_row(fact))
         if len(bucket) >= OBSERVATION_CHUNK:
             flush(month)
     for month in list(buckets):
@@ -254,23 +296,10 @@ def _patient_fact(index: ReferenceIndex, key: str) -> PatientFact:
     return PatientFact(key, info.gender, birth, deceased_at, info.deceased)
 
 
-def _data_end(derivation: Derivation) -> datetime:
-    latest: datetime | None = None
-    for rec in derivation.encounters.values():
-        for moment in (rec.start, rec.end):
-            if moment is not None and (latest is None or moment > latest):
-                latest = moment
-    return latest or datetime.now(UTC)
-
-
 def _context(
-    item: MicrosystemPeriod, derivation: Derivation, data_end: datetime
+    item: MicrosystemPeriod, by_key: dict[str, EncounterRecord], data_end: datetime
 ) -> MicrosystemContext:
-    encounters = tuple(
-        _fact(derivation.encounters[k])
-        for k in sorted(item.encounter_ids)
-        if k in derivation.encounters
-    )
+    encounters = tuple(_fact(by_key[k]) for k in sorted(item.encounter_ids) if k in by_key)
     return MicrosystemContext(
         id=item.id,
         careteam_ref=f"CareTeam/{careteam_id(item)}",
@@ -288,101 +317,147 @@ def _context(
     )
 
 
-def measure_partition(item: MicrosystemPeriod) -> str:
-    return f"{item.period.label}|{item.organization or 'no-organization'}"
-
-
 def derive(spec: RunSpec, partitions: Iterable[str], store: Store, run_id: str) -> list[str]:
-    """Derive microsystems from the whole source and store one bundle per measure partition."""
+    """Derive microsystems period by period from the extracted encounter months; store one
+    bundle per period (its measure partition) and return their names."""
     with _opened(spec) as source:
         return _derive(spec, partitions, source, store, run_id)
+
+
+def _month_index(store: Store, run_id: str, partitions: Iterable[str]) -> MonthIndex:
+    metas = []
+    for partition in partitions:
+        if not partition.startswith("encounters:"):
+            continue
+        blob = store.get(_key(run_id, "enc-meta", partition))
+        if blob is None:
+            raise LookupError(f"extract partition {partition!r} of run {run_id} left no data")
+        metas.append((_key(run_id, "enc", partition), orjson.loads(blob)))
+    return MonthIndex.combine(metas)
 
 
 def _derive(
     spec: RunSpec, partitions: Iterable[str], source: Source, store: Store, run_id: str
 ) -> list[str]:
-    del partitions  # the extract partitions are found again from the plan when measuring
     if orjson.loads(store.get(_key(run_id, "unchanged")) or b"false"):
         store.put(_key(run_id, "derivation"), orjson.dumps({"unchanged_since": spec.since}))
         return []
-    index = ReferenceIndex.build(source)
-    derivation = derive_microsystems(
-        source,
-        index,
-        start=_utc_date(spec.start),
-        end=_utc_date(spec.end),
-        period=spec.period,
+    months = _month_index(store, run_id, partitions)
+    periods = plan_periods(
+        months.first, months.last, _utc_date(spec.start), _utc_date(spec.end), spec.period
     )
-    data_end = _data_end(derivation)
-    staff = _staff_scores(spec, source, index, derivation)
+    index = ReferenceIndex.build(source)
+    findings = source.findings
+    config = DerivationConfig()
+    stats: Counter[str] = Counter()
+    teams = read_explicit_teams(source, index, findings, config, stats)
+    spells = read_condition_spells(source, index, findings)
+    responses = _staff_responses(source, index, periods, findings)
+    windows = MonthWindows(store, months, periods, config, findings)
+    data_end = months.latest or datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    unattributed: Counter[str] = Counter()
+    attributed = 0
+    written = []
+    for outcome in derive_periods(periods, windows.window, teams, spells, index, config, stats):
+        unattributed.update(outcome.missing)
+        attributed += len(outcome.attribution)
+        rows.extend(_summary_rows(outcome.items))
+        if not outcome.items:
+            continue
+        label = outcome.period.label
+        bundle = _period_bundle(spec, outcome.items, windows, index, responses, data_end)
+        store.put(_key(run_id, "ms", label), _codec.dumps(bundle))
+        resources = _resource_lines(outcome.items, spec)
+        for rtype, blob in resources.items():
+            store.put(_key(run_id, "ms-resources", label, rtype), blob)
+        store.put(_key(run_id, "ms-resource-types", label), orjson.dumps(sorted(resources)))
+        written.append(outcome.period.label)
+    unattributed.update(windows.finish())
+    log.info("derive held at most %d encounter records at once", windows.peak_records)
+    summary = {
+        "periods": [p.label for p in periods],
+        "microsystems": rows,
+        "encounters_read": windows.read,
+        "encounters_attributed": attributed,
+        "unattributed": dict(sorted(unattributed.items())),
+    }
+    store.put(_key(run_id, "derivation"), _codec.dumps(summary))
+    store.put(_key(run_id, "findings", "derive"), _codec.findings_to(findings))
+    return written
+
+
+def _period_bundle(
+    spec: RunSpec,
+    items: list[MicrosystemPeriod],
+    windows: MonthWindows,
+    index: ReferenceIndex,
+    responses: dict[str, list[_Response]],
+    data_end: datetime,
+) -> dict[str, Any]:
+    """What one period's measure partition needs: contexts, follow-up timeline, patient
+    facts, staff scores and the CareTeam and Group resources."""
+    period = items[0].period
+    by_key = {rec.key: rec for rec in windows.records(period.start, period.end)}
+    horizon = period.end + FOLLOW_UP_HORIZON + timedelta(microseconds=1)
     by_patient: dict[str, list[EncounterRecord]] = {}
-    for rec in derivation.encounters.values():
+    for rec in _follow_ups(windows.records(period.start, horizon), period):
         if rec.patient:
             by_patient.setdefault(rec.patient, []).append(rec)
-    groups: dict[str, list[MicrosystemPeriod]] = {}
-    for period in derivation.periods:
-        for item in derivation.microsystems.get(period.label, ()):
-            groups.setdefault(measure_partition(item), []).append(item)
-    resources = microsystem_resources(
-        [i for items in groups.values() for i in items], canonical_base=spec.canonical_base
+    # Patients attributed to a microsystem, and those of every attributed encounter.
+    patients = sorted(
+        {p for item in items for p in item.patients}
+        | {p for item in items for k in item.encounter_ids if (p := _patient_of(by_key, k))}
     )
-    by_id = {r["id"]: r for r in resources}
-    for partition, items in sorted(groups.items()):
-        patients = sorted({p for item in items for p in item.patients})
-        bundle = {
-            "period": [items[0].period.start.isoformat(), items[0].period.end.isoformat()],
-            "contexts": [_codec.context_to(_context(i, derivation, data_end)) for i in items],
-            "timeline": [
-                _fact(r)
-                for p in patients
-                for r in _follow_ups(by_patient.get(p, ()), items[0].period)
-            ],
-            "patients": [_patient_fact(index, p) for p in patients],
-            # One period per partition: staff scores by microsystem id.
-            "staff": {
-                i.id: staff[(i.id, i.period.label)]
-                for i in items
-                if (i.id, i.period.label) in staff
-            },
-            "resources": [
-                by_id[rid]
-                for item in items
-                for rid in (*_group_ids(item), careteam_id(item))
-                if rid in by_id
-            ],
-        }
-        store.put(_key(run_id, "ms", partition), _codec.dumps(bundle))
-    summary = _derivation_summary(derivation)
-    store.put(_key(run_id, "derivation"), _codec.dumps(summary))
-    store.put(_key(run_id, "findings", "derive"), _codec.findings_to(source.findings))
-    return sorted(groups)
+    staff = _staff_scores(spec, items, responses.get(period.label, ()), windows.findings)
+    return {
+        "period": [period.start.isoformat(), period.end.isoformat()],
+        "contexts": [_codec.context_to(_context(i, by_key, data_end)) for i in items],
+        "timeline": [
+            _codec.encounter_row(_fact(r)) for p in patients for r in by_patient.get(p, ())
+        ],
+        "patients": [_codec.patient_row(_patient_fact(index, p)) for p in patients],
+        "staff": staff,  # one period per partition: staff scores by microsystem id
+    }
 
 
-def _staff_scores(
-    spec: RunSpec, source: Source, index: ReferenceIndex, derivation: Derivation
-) -> dict[tuple[str, str], dict[str, StaffScore]]:
-    """Fold staff QuestionnaireResponses into the microsystem-periods their authors were in.
+def _resource_lines(items: list[MicrosystemPeriod], spec: RunSpec) -> dict[str, bytes]:
+    """The period's CareTeam and Group resources as NDJSON by type (written as they are)."""
+    lines: dict[str, list[bytes]] = {}
+    for resource in microsystem_resources(items, canonical_base=spec.canonical_base):
+        lines.setdefault(resource["resourceType"], []).append(
+            orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+        )
+    return {rtype: b"\n".join(found) for rtype, found in lines.items()}
 
-    A response counts for every microsystem its author (a Practitioner or PractitionerRole)
-    was a member of in the period containing ``authored``; responses without an author, a
-    date, or a matching membership are findings.
-    """
+
+def _patient_of(by_key: dict[str, EncounterRecord], key: str) -> str | None:
+    rec = by_key.get(key)
+    return rec.patient if rec is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    where: str
+    author: str
+    resource: dict[str, Any]
+
+
+def _staff_responses(
+    source: Source, index: ReferenceIndex, periods: list[Period], findings: Findings
+) -> dict[str, list[_Response]]:
+    """Staff QuestionnaireResponses by the period their ``authored`` falls in; those
+    without a clinician author or outside the periods are findings."""
     if "QuestionnaireResponse" not in source.resource_types():
         return {}
-    memberships: dict[tuple[str, str], list[str]] = {}
-    for period in derivation.periods:
-        for item in derivation.microsystems.get(period.label, ()):
-            for practitioner in item.members:
-                memberships.setdefault((practitioner, period.label), []).append(item.id)
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    findings = source.findings
+    by_period: dict[str, list[_Response]] = {}
     for response in source.iter_resources("QuestionnaireResponse"):
         where = f"QuestionnaireResponse/{response['id']}"
         author = index.practitioner(
             index.resolve(response.get("author"), where=where, field="QuestionnaireResponse.author")
         )
         authored = response.get("authored")
-        label = _period_of(derivation, authored) if isinstance(authored, str) else None
+        label = _period_of(periods, authored) if isinstance(authored, str) else None
         if author is None or label is None:
             findings.add(
                 "unassignable-response",
@@ -393,31 +468,49 @@ def _staff_scores(
                 "no clinician author, or authored outside the assessed periods",
             )
             continue
-        targets = memberships.get((author, label))
+        by_period.setdefault(label, []).append(_Response(where, author, response))
+    return by_period
+
+
+def _staff_scores(
+    spec: RunSpec,
+    items: list[MicrosystemPeriod],
+    responses: Iterable[_Response],
+    findings: Findings,
+) -> dict[str, dict[str, StaffScore]]:
+    """Fold one period's staff responses into the microsystems their authors were members
+    of (every one of them); an author in none is a finding."""
+    memberships: dict[str, list[str]] = {}
+    for item in items:
+        for practitioner in item.members:
+            memberships.setdefault(practitioner, []).append(item.id)
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for response in responses:
+        targets = memberships.get(response.author)
         if not targets:
             findings.add(
                 "unassignable-response",
-                where,
+                response.where,
                 "QuestionnaireResponse.author",
                 "author is in no microsystem",
             )
             continue
         for ms_id in targets:
-            grouped.setdefault((ms_id, label), []).append(response)
+            grouped.setdefault(ms_id, []).append(response.resource)
     return {
-        key: fold_questionnaire_responses(
-            items, findings=findings, canonical_base=spec.canonical_base
+        ms_id: fold_questionnaire_responses(
+            grouped[ms_id], findings=findings, canonical_base=spec.canonical_base
         )
-        for key, items in sorted(grouped.items())
+        for ms_id in sorted(grouped)
     }
 
 
-def _period_of(derivation: Derivation, authored: str) -> str | None:
+def _period_of(periods: list[Period], authored: str) -> str | None:
     try:
         moment = to_utc(datetime.fromisoformat(authored))
     except ValueError:
         return None
-    for period in derivation.periods:
+    for period in periods:
         if moment in period:
             return period.label
     return None
@@ -436,36 +529,23 @@ def _follow_ups(records: Iterable[EncounterRecord], period: Period) -> Iterator[
             yield rec
 
 
-def _group_ids(item: MicrosystemPeriod) -> list[str]:
-    return [group_id(item, cohort) for cohort in ALL_COHORTS]
-
-
-def _derivation_summary(derivation: Derivation) -> dict[str, Any]:
-    rows = []
-    for period in derivation.periods:
-        for item in derivation.microsystems.get(period.label, ()):
-            rows.append(
-                {
-                    "period": period.label,
-                    "id": item.id,
-                    "name": item.name,
-                    "organization": item.organization,
-                    "core": len(item.core_members),
-                    "occasional": len(item.occasional_members),
-                    "patients": len(item.patients),
-                    "encounters": len(item.encounter_ids),
-                    "stability": item.stability,
-                    "joins": sum(1 for e in item.events if e.kind == "join"),
-                    "leaves": sum(1 for e in item.events if e.kind == "leave"),
-                }
-            )
-    return {
-        "periods": [p.label for p in derivation.periods],
-        "microsystems": rows,
-        "encounters_read": derivation.stats.get("encounters-read", 0),
-        "encounters_attributed": derivation.encounters_attributed,
-        "unattributed": dict(derivation.unattributed),
-    }
+def _summary_rows(items: Iterable[MicrosystemPeriod]) -> list[dict[str, Any]]:
+    return [
+        {
+            "period": item.period.label,
+            "id": item.id,
+            "name": item.name,
+            "organization": item.organization,
+            "core": len(item.core_members),
+            "occasional": len(item.occasional_members),
+            "patients": len(item.patients),
+            "encounters": len(item.encounter_ids),
+            "stability": item.stability,
+            "joins": sum(1 for e in item.events if e.kind == "join"),
+            "leaves": sum(1 for e in item.events if e.kind == "leave"),
+        }
+        for item in items
+    ]
 
 
 # -- measure --------------------------------------------------------------------------------
@@ -489,9 +569,10 @@ def measure(
     if blob is None:
         raise LookupError(f"no derivation stored for partition {partition!r} of run {run_id}")
     bundle = orjson.loads(blob)
-    contexts = [_codec.context_from(c) for c in bundle["contexts"]]
-    patients = {p["key"]: _codec.patient_from(p) for p in bundle["patients"]}
-    timelines = Timelines(encounters=(_codec.encounter_from(e) for e in bundle["timeline"]))
+    del blob
+    contexts = [_codec.context_from(c) for c in bundle.pop("contexts")]
+    patients = {p.key: p for p in map(_codec.patient_from_row, bundle.pop("patients"))}
+    timelines = Timelines(encounters=map(_codec.encounter_from_row, bundle.pop("timeline")))
     period = contexts[0].period if contexts else None
     for fact in _period_observations(store, run_id, period, set(patients)):
         timelines.add_observation(fact)
@@ -530,12 +611,19 @@ def measure(
                 reports.append(build())
             except InvalidReportError as exc:  # never written; reported with the field
                 findings.add("invalid-report", ctx.careteam_ref, exc.field, str(exc))
-    outputs: dict[str, list[dict[str, Any]]] = {"MeasureReport": reports}
-    for resource in bundle["resources"]:
-        outputs.setdefault(resource["resourceType"], []).append(resource)
+    resources = {
+        rtype: store.get(_key(run_id, "ms-resources", partition, rtype)) or b""
+        for rtype in orjson.loads(store.get(_key(run_id, "ms-resource-types", partition)) or b"[]")
+    }
     if spec.out_dir:
-        write_part(Path(spec.out_dir), partition, outputs)
+        write_part(Path(spec.out_dir), partition, {"MeasureReport": reports})
+        for rtype, lines in resources.items():
+            write_raw_part(Path(spec.out_dir), partition, rtype, lines)
     if spec.sink_url:
+        outputs = {
+            rtype: [orjson.loads(x) for x in b.splitlines()] for rtype, b in resources.items()
+        }
+        outputs["MeasureReport"] = reports
         with make_client(spec.sink_url, settings) as client:
             put_all(client, outputs)
     store.put(
@@ -553,16 +641,18 @@ def _period_observations(
         return
     partitions = orjson.loads(store.get(_key(run_id, "plan")) or b"[]")
     for partition in partitions:
+        if not partition.startswith("observations:"):
+            continue
         chunks = orjson.loads(store.get(_key(run_id, "obs-chunks", partition)) or b"{}")
         for month in _month_labels(period):
             for number in range(chunks.get(month, 0)):
                 blob = store.get(_key(run_id, "obs", partition, month, str(number)))
                 if blob is None:
                     raise LookupError(f"claim check of observations {partition} {month} is gone")
-                for item in orjson.loads(blob):
-                    if item["patient"] not in patients:
+                for row in orjson.loads(blob):
+                    if row[1] not in patients:
                         continue
-                    fact = _codec.observation_from(item)
+                    fact = _codec.observation_from_row(row)
                     if fact.effective is not None and period[0] <= fact.effective < period[1]:
                         yield fact
 

@@ -11,7 +11,14 @@ from fhir.resources.R4B.careteam import CareTeam
 from fhir.resources.R4B.group import Group
 from fhir.resources.R4B.measurereport import MeasureReport
 
-from fhir_microsystems.pipeline import MemoryStore, RunSpec, derive, plan, run_in_process
+from fhir_microsystems.pipeline import (
+    MemoryStore,
+    RunSpec,
+    derive,
+    extract,
+    plan,
+    run_in_process,
+)
 from fhir_microsystems.reports import validate_measure_report
 
 MODELS = {"CareTeam": CareTeam, "Group": Group, "MeasureReport": MeasureReport}
@@ -77,7 +84,9 @@ def test_stages_are_idempotent(synthea_dir: Path) -> None:
     spec = RunSpec(source=str(synthea_dir))
     store = MemoryStore()
     partitions = plan(spec, store, "r1")
-    assert partitions == ["observations:Observation.ndjson"]
+    assert partitions == ["encounters:Encounter.ndjson", "observations:Observation.ndjson"]
+    for partition in partitions:
+        extract(spec, partition, store, "r1")
     first = derive(spec, partitions, store, "r1")
     snapshot = dict(store.data)
     assert derive(spec, partitions, store, "r1") == first
@@ -120,10 +129,11 @@ def test_observation_chunks_do_not_change_results(
     synthea_run: tuple[Path, dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Extract spills facts in chunks; tiny chunks give the same reports as one big one."""
-    from fhir_microsystems.pipeline import _stages
+    """Extract spills rows in chunks; tiny chunks give the same reports as one big one."""
+    from fhir_microsystems.pipeline import _encounter_months, _stages
 
     monkeypatch.setattr(_stages, "OBSERVATION_CHUNK", 7)
+    monkeypatch.setattr(_encounter_months, "ENCOUNTER_CHUNK", 5)
     run_in_process(RunSpec(source=str(synthea_dir), out_dir=str(tmp_path)))
     first, _ = synthea_run
     assert (tmp_path / "MeasureReport.ndjson").read_bytes() == (

@@ -1,0 +1,290 @@
+"""Encounter records bucketed by the UTC month they start in, between extract and derive.
+
+Extract partitions write compact rows (positional JSON arrays, no resource bodies) in
+chunks per month; the derive stage reads the months in order and keeps only those the
+current period's window needs, so its memory follows the window, not the input.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from fhir_microsystems._findings import Findings
+from fhir_microsystems.derive import DerivationConfig, EncounterRecord
+from fhir_microsystems.derive.pipeline import classify, record_order
+from fhir_microsystems.periods import Period
+
+from ._store import Store
+
+#: The bucket of records without a start (never in a window; counted as ``no-start``).
+NO_START = "none"
+#: Records per claim-check chunk.
+ENCOUNTER_CHUNK = 5_000
+
+
+def month_of(moment: datetime) -> str:
+    """``YYYY-MM`` of an aware UTC datetime."""
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def _month_bounds(label: str) -> tuple[datetime, datetime]:
+    year, month = int(label[:4]), int(label[5:7])
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def record_row(rec: EncounterRecord) -> list[Any]:
+    """One record as a positional row (the order of :class:`EncounterRecord`'s fields)."""
+    return [
+        rec.key,
+        rec.patient,
+        rec.class_code,
+        rec.status,
+        _iso(rec.start),
+        _iso(rec.end),
+        rec.participants,
+        rec.unresolved_participants,
+        rec.service_provider,
+        rec.location,
+        rec.context,
+        rec.discharge_disposition,
+    ]
+
+
+def record_from(row: list[Any]) -> EncounterRecord:
+    """Inverse of :func:`record_row` (interning the repeated keys again)."""
+    return EncounterRecord(
+        key=row[0],
+        patient=_intern(row[1]),
+        class_code=_intern(row[2]),
+        status=_intern(row[3]) or "unknown",
+        start=_dt(row[4]),
+        end=_dt(row[5]),
+        participants=tuple(_interned(row[6])),
+        unresolved_participants=row[7],
+        service_provider=_intern(row[8]),
+        location=_intern(row[9]),
+        context=_intern(row[10]),
+        discharge_disposition=_intern(row[11]),
+    )
+
+
+def _intern(value: str | None) -> str | None:
+    return sys.intern(value) if value is not None else None
+
+
+def _interned(values: Iterable[str]) -> Iterable[str]:
+    return (sys.intern(v) for v in values)
+
+
+@dataclass
+class MonthWriter:
+    """Buckets one extract partition's records by start month and flushes them in chunks."""
+
+    store: Store
+    prefix: str
+    buckets: dict[str, list[list[Any]]] = field(default_factory=dict)
+    chunks: dict[str, int] = field(default_factory=dict)
+    first: datetime | None = None
+    last: datetime | None = None
+    latest: datetime | None = None
+    count: int = 0
+
+    def add(self, rec: EncounterRecord) -> None:
+        self.count += 1
+        month = NO_START
+        if rec.start is not None:
+            month = month_of(rec.start)
+            if self.first is None or rec.start < self.first:
+                self.first = rec.start
+            if self.last is None or rec.start > self.last:
+                self.last = rec.start
+        for moment in (rec.start, rec.end):
+            if moment is not None and (self.latest is None or moment > self.latest):
+                self.latest = moment
+        bucket = self.buckets.setdefault(month, [])
+        bucket.append(record_row(rec))
+        if len(bucket) >= ENCOUNTER_CHUNK:
+            self._flush(month)
+
+    def _flush(self, month: str) -> None:
+        number = self.chunks.get(month, 0)
+        self.store.put(f"{self.prefix}:{month}:{number}", orjson.dumps(self.buckets.pop(month)))
+        self.chunks[month] = number + 1
+
+    def close(self) -> dict[str, Any]:
+        """Flush what is left; the partition's metadata (chunks per month, time range)."""
+        for month in list(self.buckets):
+            self._flush(month)
+        return {
+            "chunks": self.chunks,
+            "first": _iso(self.first),
+            "last": _iso(self.last),
+            "latest": _iso(self.latest),
+            "records": self.count,
+        }
+
+
+@dataclass(frozen=True)
+class MonthIndex:
+    """The extract partitions' metadata combined: where each month's chunks are."""
+
+    chunks: dict[str, list[tuple[str, int]]]  # month -> [(key prefix, chunk count)]
+    first: datetime | None
+    last: datetime | None
+    latest: datetime | None
+
+    @classmethod
+    def combine(cls, metas: Sequence[tuple[str, dict[str, Any]]]) -> MonthIndex:
+        chunks: dict[str, list[tuple[str, int]]] = {}
+        for prefix, meta in metas:
+            for month, count in meta["chunks"].items():
+                chunks.setdefault(month, []).append((prefix, int(count)))
+
+        def moments(name: str) -> list[datetime]:
+            return [m for _, meta in metas if (m := _dt(meta[name])) is not None]
+
+        return cls(
+            chunks,
+            min(moments("first"), default=None),
+            max(moments("last"), default=None),
+            max(moments("latest"), default=None),
+        )
+
+
+@dataclass
+class _Month:
+    records: list[EncounterRecord]  # every record of the month (duplicates dropped)
+    usable: list[EncounterRecord]  # those that may feed the networks, in record order
+    start: datetime
+    end: datetime
+
+
+class MonthWindows:
+    """Months of records loaded in order, counted once, and dropped once no window needs them.
+
+    Every record is classified (:func:`~fhir_microsystems.derive.pipeline.classify`) when
+    its month is loaded; :meth:`finish` loads the months no window reached, so the counts
+    cover every record read. A record read twice within its month is a duplicate (finding);
+    duplicates are looked for within a start month only.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        index: MonthIndex,
+        periods: Sequence[Period],
+        config: DerivationConfig,
+        findings: Findings,
+    ) -> None:
+        self.store, self.index, self.periods = store, index, periods
+        self.config, self.findings = config, findings
+        self.pending = sorted(m for m in index.chunks if m != NO_START)
+        self.loaded: dict[str, _Month] = {}
+        self.unattributed: Counter[str] = Counter()
+        self.read = 0
+        self.peak_records = 0
+
+    def _rows(self, month: str) -> Iterable[list[Any]]:
+        for prefix, count in self.index.chunks.get(month, ()):
+            for number in range(count):
+                blob = self.store.get(f"{prefix}:{month}:{number}")
+                if blob is None:
+                    raise LookupError(f"claim check of encounters {prefix} {month} is gone")
+                yield from orjson.loads(blob)
+
+    def _load(self, month: str) -> list[EncounterRecord]:
+        seen: set[str] = set()
+        records = []
+        for row in self._rows(month):
+            self.read += 1
+            if row[0] in seen:
+                self.findings.add("duplicate-resource", row[0], "Encounter.id", "read twice")
+                self.unattributed["duplicate"] += 1
+                continue
+            seen.add(row[0])
+            rec = record_from(row)
+            records.append(rec)
+        return records
+
+    def _classify(self, records: list[EncounterRecord]) -> list[EncounterRecord]:
+        usable = []
+        for rec in records:
+            reason, ok = classify(rec, self.periods, self.config)
+            if reason:
+                self.unattributed[reason] += 1
+            if ok:
+                usable.append(rec)
+        usable.sort(key=record_order)
+        return usable
+
+    def _ensure(self, hi: datetime) -> None:
+        """Load every month starting before ``hi``."""
+        while self.pending and _month_bounds(self.pending[0])[0] < hi:
+            month = self.pending.pop(0)
+            records = self._load(month)
+            start, end = _month_bounds(month)
+            self.loaded[month] = _Month(records, self._classify(records), start, end)
+        held = sum(len(m.records) for m in self.loaded.values())
+        self.peak_records = max(self.peak_records, held)
+
+    def window(self, lo: datetime, hi: datetime) -> list[EncounterRecord]:
+        """Usable records starting in ``[lo, hi)`` in record order; months ending by ``lo``
+        are dropped (windows only move forward)."""
+        self._ensure(hi)
+        for month in [m for m, data in self.loaded.items() if data.end <= lo]:
+            del self.loaded[month]
+        return [
+            rec
+            for data in self.loaded.values()
+            if data.start < hi
+            for rec in data.usable
+            if rec.start is not None and lo <= rec.start < hi
+        ]
+
+    def records(self, lo: datetime, hi: datetime) -> list[EncounterRecord]:
+        """Every record (any status) starting in ``[lo, hi)``."""
+        self._ensure(hi)
+        return [
+            rec
+            for data in self.loaded.values()
+            if data.start < hi and data.end > lo
+            for rec in data.records
+            if rec.start is not None and lo <= rec.start < hi
+        ]
+
+    def finish(self) -> Counter[str]:
+        """Count the months no window reached and the records without a start."""
+        self.loaded.clear()
+        for month in [*self.pending, NO_START]:
+            self._classify(self._load(month))
+        self.pending = []
+        return self.unattributed
+
+
+__all__ = [
+    "ENCOUNTER_CHUNK",
+    "NO_START",
+    "MonthIndex",
+    "MonthWindows",
+    "MonthWriter",
+    "month_of",
+    "record_from",
+    "record_row",
+]

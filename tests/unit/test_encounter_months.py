@@ -1,0 +1,188 @@
+"""Encounter month buckets: rows round-trip, windows hold only what they need, every record
+is counted once, and the streamed derive stage agrees with the in-memory ``derive``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from fhir_microsystems._findings import Findings
+from fhir_microsystems.derive import DerivationConfig, EncounterRecord, derive
+from fhir_microsystems.periods import split_periods
+from fhir_microsystems.pipeline import MemoryStore, RunSpec, extract, plan
+from fhir_microsystems.pipeline import derive as derive_stage
+from fhir_microsystems.pipeline._encounter_months import (
+    MonthIndex,
+    MonthWindows,
+    MonthWriter,
+    record_from,
+    record_row,
+)
+from fhir_microsystems.sources import NdjsonSource, ReferenceIndex
+
+
+def _rec(key: str, start: datetime | None, status: str = "finished") -> EncounterRecord:
+    return EncounterRecord(
+        key=f"Encounter/{key}",
+        patient="Patient/p1",
+        class_code="AMB",
+        status=status,
+        start=start,
+        end=start + timedelta(hours=1) if start else None,
+        participants=("Practitioner/a", "Practitioner/b"),
+        unresolved_participants=0,
+        service_provider="Organization/o",
+        location=None,
+        context="Organization/o",
+        discharge_disposition=None,
+    )
+
+
+def _at(month: int, day: int = 1) -> datetime:
+    return datetime(2025, month, day, 12, tzinfo=UTC)
+
+
+def test_rows_round_trip() -> None:
+    rec = _rec("e1", _at(3, 5))
+    assert record_from(orjson.loads(orjson.dumps(record_row(rec)))) == rec
+    empty = _rec("e2", None)
+    assert record_from(orjson.loads(orjson.dumps(record_row(empty)))) == empty
+
+
+def _windows(
+    records: list[EncounterRecord], chunk: int = 2, parts: int = 2
+) -> tuple[MonthWindows, Findings]:
+    store = MemoryStore()
+    metas = []
+    for n in range(parts):
+        writer = MonthWriter(store, f"p{n}")
+        for rec in records[n::parts]:
+            writer.add(rec)
+        metas.append((f"p{n}", orjson.loads(orjson.dumps(writer.close()))))
+    periods = split_periods(_at(2).replace(day=1, hour=0), _at(5).replace(day=1, hour=0), "month")
+    findings = Findings()
+    return MonthWindows(store, MonthIndex.combine(metas), periods, DerivationConfig(), findings), (
+        findings
+    )
+
+
+def test_windows_hold_only_the_months_they_need_and_count_every_record() -> None:
+    records = [_rec(f"m{m}d{d}", _at(m, d)) for m in range(1, 8) for d in (3, 17)]
+    records += [_rec("nostart", None), _rec("void", _at(3, 9), status="cancelled")]
+    records.append(_rec("m3d3", _at(3, 3)))  # the same encounter again
+    windows, findings = _windows(records)
+    march = windows.window(_at(2, 1) - timedelta(days=30), _at(4, 1).replace(hour=0))
+    assert [r.key for r in march][:3] == ["Encounter/m1d3", "Encounter/m1d17", "Encounter/m2d3"]
+    assert "Encounter/void" not in {r.key for r in march}
+    assert sorted(march, key=lambda r: (r.start, r.key)) == march
+    later = windows.window(_at(4, 1).replace(hour=0) - timedelta(days=30), _at(5, 1))
+    assert "2025-01" not in windows.loaded and "2025-02" not in windows.loaded
+    assert {r.key for r in later} >= {"Encounter/m3d3", "Encounter/m4d17"}
+    assert (
+        len(windows.records(_at(3, 1).replace(hour=0), _at(4, 1).replace(hour=0))) == 3
+    )  # void kept, twin not
+    counts = windows.finish()
+    assert windows.read == len(records)
+    assert counts == Counter(
+        {"outside-periods": 8, "no-start": 1, "status-cancelled": 1, "duplicate": 1}
+    )
+    assert [f.kind for f in findings] == ["duplicate-resource"]
+    assert windows.peak_records < len(records)
+
+
+def test_month_index_combines_time_range() -> None:
+    index = MonthIndex.combine(
+        [
+            ("a", {"chunks": {"2025-01": 1}, "first": None, "last": None, "latest": None}),
+            (
+                "b",
+                {
+                    "chunks": {"2025-01": 2, "2025-02": 1},
+                    "first": _at(1).isoformat(),
+                    "last": _at(2).isoformat(),
+                    "latest": _at(2, 3).isoformat(),
+                },
+            ),
+        ]
+    )
+    assert index.chunks == {"2025-01": [("a", 1), ("b", 2)], "2025-02": [("b", 1)]}
+    assert (index.first, index.last, index.latest) == (_at(1), _at(2), _at(2, 3))
+
+
+def test_streamed_stage_agrees_with_in_memory_derive(
+    synthea_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fhir_microsystems.pipeline import _encounter_months
+
+    monkeypatch.setattr(_encounter_months, "ENCOUNTER_CHUNK", 3)
+    source = NdjsonSource(synthea_dir)
+    expected = derive(source, ReferenceIndex.build(source))
+    spec = RunSpec(source=str(synthea_dir))
+    store = MemoryStore()
+    partitions = plan(spec, store, "r")
+    for partition in partitions:
+        extract(spec, partition, store, "r")
+    written = derive_stage(spec, partitions, store, "r")
+    summary = orjson.loads(store.get("fhirms:r:derivation") or b"{}")
+    assert written == [p.label for p in expected.periods if expected.microsystems[p.label]]
+    assert summary["periods"] == [p.label for p in expected.periods]
+    assert summary["encounters_read"] == expected.stats["encounters-read"]
+    assert summary["encounters_attributed"] == expected.encounters_attributed
+    assert summary["unattributed"] == dict(expected.unattributed)
+    assert [
+        (r["period"], r["id"], r["patients"], r["encounters"]) for r in summary["microsystems"]
+    ] == [
+        (p.label, m.id, len(m.patients), len(m.encounter_ids))
+        for p in expected.periods
+        for m in expected.microsystems[p.label]
+    ]
+
+
+def test_observation_rows_round_trip() -> None:
+    from fhir_microsystems.measures import ObservationFact
+    from fhir_microsystems.pipeline import _codec
+
+    fact = ObservationFact(
+        key="Observation/o1",
+        patient="Patient/p1",
+        kind="bp-panel",
+        status="final",
+        effective=_at(3, 4),
+        encounter="Encounter/e1",
+        systolic=128.0,
+        diastolic=81.5,
+        coded=True,
+        complete=False,
+    )
+    row = orjson.loads(_codec.dumps([_codec.observation_row(fact)]))[0]
+    assert _codec.observation_from_row(row) == fact
+
+
+def test_encounter_and_patient_rows_round_trip() -> None:
+    from datetime import date
+
+    from fhir_microsystems.measures import EncounterFact, PatientFact
+    from fhir_microsystems.pipeline import _codec
+
+    enc = EncounterFact(
+        key="Encounter/e1",
+        patient="Patient/p1",
+        cls="IMP",
+        status="finished",
+        start=_at(3, 4),
+        end=None,
+        practitioners=("Practitioner/a", "Practitioner/b"),
+        discharge_disposition="home",
+    )
+    row = orjson.loads(_codec.dumps([_codec.encounter_row(enc)]))[0]
+    assert _codec.encounter_from_row(row) == enc
+    pat = PatientFact("Patient/p1", "female", date(1950, 2, 3), _at(5, 6), True)
+    row = orjson.loads(_codec.dumps([_codec.patient_row(pat)]))[0]
+    assert _codec.patient_from_row(row) == pat
+    assert _codec.patient_from_row(["Patient/p2", None, None, None, False]) == PatientFact(
+        "Patient/p2"
+    )
