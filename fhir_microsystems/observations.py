@@ -35,6 +35,10 @@ _KINDS[PAIN] = "pain"
 _MMHG = ("mm[Hg]", ("mm[Hg]", "mmHg"))
 _PERCENT = ("%", ("%",))
 IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled"})
+_BP_CODES = frozenset({SYSTOLIC, DIASTOLIC})
+_CODED_SYSTEMS = frozenset({LOINC, SNOMED})
+_SYSTOLIC_FIELD = f"Observation.component[{SYSTOLIC}]"
+_DIASTOLIC_FIELD = f"Observation.component[{DIASTOLIC}]"
 
 Resolver = Callable[[Any], str | None]
 
@@ -62,12 +66,11 @@ def _codes(concept: Any) -> list[tuple[str, str]]:
     ]
 
 
-def _loinc(concept: Any) -> set[str]:
-    return {code for system, code in _codes(concept) if system == LOINC}
-
-
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    cls = type(value)
+    if cls is int or cls is float:
+        return float(value)
+    if cls is bool or not isinstance(value, int | float):
         return None
     return float(value)
 
@@ -91,8 +94,10 @@ class _Reader:
         if not isinstance(element, dict):
             self.fail("missing-value", field, "absent")
             return None, None
-        if unit is None and _number(element.get("valueInteger")) is not None:
-            return _number(element.get("valueInteger")), None
+        if unit is None:
+            integer = _number(element.get("valueInteger"))
+            if integer is not None:
+                return integer, None
         qty = element.get("valueQuantity")
         value = _number(qty.get("value")) if isinstance(qty, dict) else None
         if value is None or not isinstance(qty, dict):
@@ -133,13 +138,16 @@ def _bp_components(resource: dict[str, Any], reader: _Reader) -> tuple[float | N
     found: dict[str, Any] = {}
     for component in resource.get("component") or ():
         if isinstance(component, dict):
-            for code in _loinc(component.get("code")) & {SYSTOLIC, DIASTOLIC}:
-                found.setdefault(code, component)
-    values = []
-    for code in (SYSTOLIC, DIASTOLIC):
-        field = f"Observation.component[{code}]"
-        values.append(reader.quantity(found.get(code), field, _MMHG)[0])
-    return values[0], values[1]
+            concept = component.get("code")
+            if not isinstance(concept, dict):
+                continue
+            for coding in concept.get("coding") or ():
+                if isinstance(coding, dict) and coding.get("code"):
+                    code = str(coding["code"])
+                    if code in _BP_CODES and str(coding.get("system") or "") == LOINC:
+                        found.setdefault(code, component)
+    systolic = reader.quantity(found.get(SYSTOLIC), _SYSTOLIC_FIELD, _MMHG)[0]
+    return systolic, reader.quantity(found.get(DIASTOLIC), _DIASTOLIC_FIELD, _MMHG)[0]
 
 
 def _is_survey(resource: dict[str, Any]) -> bool:
@@ -175,27 +183,36 @@ def extract_observation(
     if patient is None or not patient.startswith("Patient/"):
         findings.add("unresolved-reference", where, "Observation.subject", "not a Patient")
         return None
-    encounter = resolve(resource["encounter"]) if resource.get("encounter") else None
+    encounter_ref = resource.get("encounter")
+    encounter = resolve(encounter_ref) if encounter_ref else None
     reader = _Reader(where, findings)
     effective = _effective(resource, reader)
-    concept = resource.get("code")
-    codes = _codes(concept)
+    codes = _codes(resource.get("code"))
     if not codes:
         reader.fail("missing-code", "Observation.code.coding", "no code")
-    coded = any(system in (LOINC, SNOMED) for system, _ in codes)
-    kind = next((_KINDS[c] for c in sorted(_loinc(concept)) if c in _KINDS), "other")
-    fact: dict[str, Any] = {}
+    coded = False
+    known = None  # the smallest LOINC code that names a kind
+    for system, code in codes:
+        if system in _CODED_SYSTEMS:
+            coded = True
+            if system == LOINC and code in _KINDS and (known is None or code < known):
+                known = code
+    kind = "other" if known is None else _KINDS[known]
+    systolic = diastolic = value = None
+    unit = None
     if kind == "bp-panel":
-        fact["systolic"], fact["diastolic"] = _bp_components(resource, reader)
-    elif kind in ("systolic", "diastolic"):
-        fact[kind] = reader.quantity(resource, "Observation", _MMHG)[0]
+        systolic, diastolic = _bp_components(resource, reader)
+    elif kind == "systolic":
+        systolic = reader.quantity(resource, "Observation", _MMHG)[0]
+    elif kind == "diastolic":
+        diastolic = reader.quantity(resource, "Observation", _MMHG)[0]
     elif kind == "hba1c":
-        fact["value"], fact["unit"] = reader.quantity(resource, "Observation", _PERCENT)
+        value, unit = reader.quantity(resource, "Observation", _PERCENT)
     elif kind == "pain" or (kind == "other" and _is_survey(resource)):
         if kind == "other" and _number(_survey_value(resource)) is not None:
             kind = "experience"
         if kind != "other":
-            fact["value"], fact["unit"] = reader.quantity(resource, "Observation", None)
+            value, unit = reader.quantity(resource, "Observation", None)
     elif not _has_value(resource):
         reader.ok = False  # an uncoded or valueless other observation is incomplete
     return ObservationFact(
@@ -205,9 +222,12 @@ def extract_observation(
         status=status,
         effective=effective,
         encounter=encounter,
+        systolic=systolic,
+        diastolic=diastolic,
+        value=value,
+        unit=unit,
         coded=coded,
         complete=reader.ok and effective is not None,
-        **fact,
     )
 
 

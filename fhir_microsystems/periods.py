@@ -128,6 +128,37 @@ def parse_fhir_datetime(value: str, *, upper: bool = False) -> datetime:
     exclusive end of it). A time without an offset (not valid FHIR, but seen) is taken as UTC.
     Raises ``ValueError`` for anything else.
     """
+    if isinstance(value, str) and _is_full_datetime(value):
+        try:
+            return datetime.fromisoformat(value).astimezone(UTC)
+        except ValueError:
+            pass  # e.g. hour 24 or an offset of a day or more: the general parser decides
+    return _parse_fhir_datetime(value, upper=upper)
+
+
+def _is_full_datetime(value: str) -> bool:
+    """Whether ``value`` has the shape ``YYYY-MM-DDThh:mm:ss`` + ``Z`` or ``±hh:mm``.
+
+    Such values (the common case) are read by :meth:`datetime.fromisoformat`, which checks
+    that the remaining characters are ASCII digits.
+    """
+    size = len(value)
+    if size == 25:
+        if value[19] not in "+-" or value[22] != ":":
+            return False
+    elif size != 20 or value[19] != "Z":
+        return False
+    return (
+        value[4] == "-"
+        and value[7] == "-"
+        and value[10] == "T"
+        and value[13] == ":"
+        and value[16] == ":"
+    )
+
+
+def _parse_fhir_datetime(value: str, *, upper: bool = False) -> datetime:
+    """The general parser of :func:`parse_fhir_datetime` (every FHIR form)."""
     match = _DATETIME_RE.match(value.strip()) if isinstance(value, str) else None
     if not match:
         raise ValueError(f"not a FHIR dateTime: {value!r}")

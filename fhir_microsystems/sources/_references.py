@@ -36,6 +36,10 @@ _LITERAL_RE = re.compile(
 
 _CONDITIONAL_RE = re.compile(r"^[A-Z][A-Za-z]+\?")
 
+#: How many literal references :class:`ReferenceIndex` remembers (resources are streamed in
+#: patient order, so a small memo catches nearly every repeat); it is emptied when full.
+_LITERAL_MEMO_SIZE = 4096
+
 
 def _identifier_key(resource_type: str, system: str | None, value: str) -> str:
     return f"{resource_type}|{system or ''}|{value}"
@@ -85,7 +89,10 @@ def _codings(concepts: Any) -> tuple[tuple[str, str, str], ...]:
 
 @dataclass
 class ReferenceIndex:
-    """Canonical keys, identifiers and the few facts of small resource types."""
+    """Canonical keys, identifiers and the few facts of small resource types.
+
+    The index changes only through :meth:`add` (which forgets remembered resolutions).
+    """
 
     base_urls: tuple[str, ...] = ()
     findings: Findings = field(default_factory=Findings)
@@ -102,6 +109,10 @@ class ReferenceIndex:
     roles_by_practitioner: dict[str, list[PractitionerRoleInfo]] = field(default_factory=dict)
     patients: dict[str, PatientInfo] = field(default_factory=dict)
     _pending_roles: list[tuple[str, Any, Any]] = field(default_factory=list)
+    #: ``literal -> (key, reason)`` of recently resolved literal references.
+    _literals: dict[str, tuple[str | None, str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # -- building -----------------------------------------------------------------------
 
@@ -127,6 +138,7 @@ class ReferenceIndex:
         """Register one resource (its key and identifiers, and facts per type)."""
         rtype = str(resource["resourceType"])
         key = f"{rtype}/{resource['id']}"
+        self._literals.clear()
         self.known.add(key)
         self.indexed_types.add(rtype)
         for ident in resource.get("identifier") or ():
@@ -220,7 +232,18 @@ class ReferenceIndex:
         """
         if reference is None:
             return None
-        key, reason = self._resolve(reference, expected)
+        literal = reference.get("reference") if type(reference) is dict else None
+        if type(literal) is str and literal:
+            # the outcome of a literal reference does not depend on ``expected``
+            memo = self._literals
+            found = memo.get(literal)
+            if found is None:
+                if len(memo) >= _LITERAL_MEMO_SIZE:
+                    memo.clear()
+                found = memo[literal] = self._resolve_literal(literal)
+            key, reason = found
+        else:
+            key, reason = self._resolve(reference, expected)
         if key is not None and expected is not None and not key.startswith(expected + "/"):
             reason = f"refers to {key.split('/', 1)[0]}, expected {expected}"
             key = None
@@ -246,7 +269,7 @@ class ReferenceIndex:
     def _resolve_literal(self, literal: str) -> tuple[str | None, str]:
         if literal.startswith("#"):
             return None, "contained references are not followed"
-        if _CONDITIONAL_RE.match(literal):
+        if "?" in literal and _CONDITIONAL_RE.match(literal):
             return self._resolve_conditional(literal)
         if "://" in literal:
             for base in self.base_urls:
@@ -255,14 +278,15 @@ class ReferenceIndex:
                     break
             else:
                 return None, "absolute reference to another server"
-        if _CONDITIONAL_RE.match(literal):
-            return self._resolve_conditional(literal)
+            if "?" in literal and _CONDITIONAL_RE.match(literal):
+                return self._resolve_conditional(literal)
         match = _LITERAL_RE.match(literal)
         if not match:
             return None, "malformed reference"
-        key = f"{match['type']}/{match['id']}"
-        if match["type"] in self.indexed_types and key not in self.known:
-            return None, f"{match['type']} not found"
+        rtype = match["type"]
+        key = literal if match.end("id") == len(literal) else f"{rtype}/{match['id']}"
+        if rtype in self.indexed_types and key not in self.known:
+            return None, f"{rtype} not found"
         return key, ""
 
     def _resolve_conditional(self, literal: str) -> tuple[str | None, str]:
