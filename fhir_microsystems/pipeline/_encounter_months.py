@@ -258,16 +258,36 @@ class MonthWindows:
             if rec.start is not None and lo <= rec.start < hi
         ]
 
-    def records(self, lo: datetime, hi: datetime) -> list[EncounterRecord]:
-        """Every record (any status) starting in ``[lo, hi)``."""
-        self._ensure(hi)
-        return [
+    def records(
+        self, lo: datetime, hi: datetime, classes: frozenset[str] | None = None
+    ) -> list[EncounterRecord]:
+        """Every record (any status) starting in ``[lo, hi)``, of ``classes`` if given.
+
+        Months no window has reached yet are only peeked at (the matching records are
+        built, nothing is kept or counted), so looking ahead for follow-ups does not load
+        the next month whole.
+        """
+        found = [
             rec
             for data in self.loaded.values()
             if data.start < hi and data.end > lo
             for rec in data.records
-            if rec.start is not None and lo <= rec.start < hi
+            if rec.start is not None
+            and lo <= rec.start < hi
+            and (classes is None or rec.class_code in classes)
         ]
+        for month in self.pending:
+            if _month_bounds(month)[0] >= hi:
+                break
+            seen: set[str] = set()
+            for row in self._rows(month):
+                if row[0] in seen or (classes is not None and row[2] not in classes):
+                    continue
+                seen.add(row[0])
+                rec = record_from(row)
+                if rec.start is not None and lo <= rec.start < hi:
+                    found.append(rec)
+        return found
 
     def finish(self) -> Counter[str]:
         """Count the months no window reached and the records without a start."""

@@ -401,7 +401,7 @@ def _period_bundle(
     by_key = {rec.key: rec for rec in windows.records(period.start, period.end)}
     horizon = period.end + FOLLOW_UP_HORIZON + timedelta(microseconds=1)
     by_patient: dict[str, list[EncounterRecord]] = {}
-    for rec in _follow_ups(windows.records(period.start, horizon), period):
+    for rec in _follow_ups(windows.records(period.start, horizon, FOLLOW_UP_CLASSES), period):
         if rec.patient:
             by_patient.setdefault(rec.patient, []).append(rec)
     # Patients attributed to a microsystem, and those of every attributed encounter.

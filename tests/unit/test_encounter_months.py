@@ -85,6 +85,17 @@ def test_windows_hold_only_the_months_they_need_and_count_every_record() -> None
     assert (
         len(windows.records(_at(3, 1).replace(hour=0), _at(4, 1).replace(hour=0))) == 3
     )  # void kept, twin not
+    ahead = windows.records(
+        _at(5, 1).replace(hour=0), _at(7, 1).replace(hour=0), frozenset({"AMB"})
+    )
+    assert [r.key for r in ahead] == [
+        "Encounter/m5d3",
+        "Encounter/m5d17",
+        "Encounter/m6d3",
+        "Encounter/m6d17",
+    ]
+    assert not windows.records(_at(5, 1), _at(7, 1), frozenset({"IMP"}))
+    assert "2025-06" not in windows.loaded  # peeked at, not loaded
     counts = windows.finish()
     assert windows.read == len(records)
     assert counts == Counter(
