@@ -60,32 +60,73 @@ def latest_hba1c(
     return best
 
 
+#: A patient's latest blood-pressure reading and HbA1c in the period (either may be None).
+Readings = tuple[str, tuple[datetime, float, float] | None, tuple[datetime, float] | None]
+
+_BP_KINDS = frozenset({"bp-panel", "systolic", "diastolic"})
+
+
+def _latest_both(
+    observations: Iterable[ObservationFact], ctx: MicrosystemContext
+) -> tuple[tuple[datetime, float, float] | None, tuple[datetime, float] | None]:
+    """``(latest_bp_reading, latest_hba1c)`` of ``observations`` in one pass."""
+    bp: list[ObservationFact] = []
+    hba1c: list[ObservationFact] = []
+    for obs in observations:
+        if obs.kind in _BP_KINDS:
+            bp.append(obs)
+        elif obs.kind == "hba1c":
+            hba1c.append(obs)
+    return (
+        latest_bp_reading(bp, ctx) if bp else None,
+        latest_hba1c(hba1c, ctx) if hba1c else None,
+    )
+
+
+def patient_readings(ctx: MicrosystemContext, timelines: PatientTimelines) -> list[Readings]:
+    """The group patients (sorted) with their latest blood pressure and HbA1c."""
+    return [
+        (patient, *_latest_both(timelines.observations_of(patient), ctx))
+        for patient in sorted(ctx.patients)
+    ]
+
+
+_INITIAL = frozenset({"initial-population"})
+_DENOMINATOR = frozenset({"initial-population", "denominator"})
+_NUMERATOR = frozenset({"initial-population", "denominator", "numerator"})
+
+
 def bp_control_cases(ctx: MicrosystemContext, timelines: PatientTimelines) -> list[Case]:
     """Cases (group patients) of bp-control."""
+    return bp_control_of(patient_readings(ctx, timelines))
+
+
+def bp_control_of(readings: Iterable[Readings]) -> list[Case]:
+    """:func:`bp_control_cases` of the group's :func:`patient_readings`."""
     cases: list[Case] = []
-    for patient in sorted(ctx.patients):
-        pops = {"initial-population"}
-        reading = latest_bp_reading(timelines.observations_of(patient), ctx)
+    for patient, reading, _ in readings:
+        pops = _INITIAL
         if reading is not None:
-            pops.add("denominator")
             _, sbp, dbp = reading
-            if sbp < BP_SYSTOLIC_LIMIT and dbp < BP_DIASTOLIC_LIMIT:
-                pops.add("numerator")
-        cases.append(Case(patient, patient, frozenset(pops)))
+            controlled = sbp < BP_SYSTOLIC_LIMIT and dbp < BP_DIASTOLIC_LIMIT
+            pops = _NUMERATOR if controlled else _DENOMINATOR
+        cases.append(Case(patient, patient, pops))
     return cases
 
 
 def hba1c_cases(ctx: MicrosystemContext, timelines: PatientTimelines) -> list[Case]:
     """Cases (group patients) of hba1c-poor-control."""
+    return hba1c_of(patient_readings(ctx, timelines))
+
+
+def hba1c_of(readings: Iterable[Readings]) -> list[Case]:
+    """:func:`hba1c_cases` of the group's :func:`patient_readings`."""
     cases: list[Case] = []
-    for patient in sorted(ctx.patients):
-        pops = {"initial-population"}
-        result = latest_hba1c(timelines.observations_of(patient), ctx)
+    for patient, _, result in readings:
+        pops = _INITIAL
         if result is not None:
-            pops.add("denominator")
-            if result[1] > HBA1C_POOR_LIMIT:
-                pops.add("numerator")
-        cases.append(Case(patient, patient, frozenset(pops)))
+            pops = _NUMERATOR if result[1] > HBA1C_POOR_LIMIT else _DENOMINATOR
+        cases.append(Case(patient, patient, pops))
     return cases
 
 
@@ -93,8 +134,12 @@ __all__ = [
     "BP_DIASTOLIC_LIMIT",
     "BP_SYSTOLIC_LIMIT",
     "HBA1C_POOR_LIMIT",
+    "Readings",
     "bp_control_cases",
+    "bp_control_of",
     "hba1c_cases",
+    "hba1c_of",
     "latest_bp_reading",
     "latest_hba1c",
+    "patient_readings",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 
 from fhir_microsystems._findings import Findings
@@ -30,8 +30,20 @@ def length_of_stay_cases(
     ctx: MicrosystemContext, cls: str, unit: timedelta, limit: timedelta, findings: Findings
 ) -> list[Case]:
     """Cases of the ED (EMER, minutes) or inpatient (IMP, days) length-of-stay measure."""
+    return length_of_stay_of(attributed(ctx), ctx, cls, unit, limit, findings)
+
+
+def length_of_stay_of(
+    encounters: Iterable[EncounterFact],
+    ctx: MicrosystemContext,
+    cls: str,
+    unit: timedelta,
+    limit: timedelta,
+    findings: Findings,
+) -> list[Case]:
+    """:func:`length_of_stay_cases` of ``encounters`` (the context's, attributed; any class)."""
     cases: list[Case] = []
-    for enc in attributed(ctx):
+    for enc in encounters:
         if enc.cls != cls or enc.status != "finished" or not ctx.in_period(enc.end):
             continue
         pops = {"initial-population"}
@@ -72,8 +84,30 @@ def follow_up_cases(
     exclude_deaths: bool,
 ) -> list[Case]:
     """Cases of readmission-30d (IMP, 30 d, deaths excluded) and ed-return-72h (EMER, 72 h)."""
+    return follow_up_of(
+        attributed(ctx),
+        ctx,
+        timelines,
+        patients,
+        cls=cls,
+        window=window,
+        exclude_deaths=exclude_deaths,
+    )
+
+
+def follow_up_of(
+    encounters: Iterable[EncounterFact],
+    ctx: MicrosystemContext,
+    timelines: PatientTimelines,
+    patients: Mapping[str, PatientFact],
+    *,
+    cls: str,
+    window: timedelta,
+    exclude_deaths: bool,
+) -> list[Case]:
+    """:func:`follow_up_cases` of ``encounters`` (the context's, attributed; any class)."""
     cases: list[Case] = []
-    for enc in attributed(ctx):
+    for enc in encounters:
         if enc.cls != cls or enc.void or not ctx.in_period(enc.end):
             continue
         assert enc.end is not None
@@ -101,10 +135,11 @@ def follow_up_cases(
     return cases
 
 
-def _started_in_period(ctx: MicrosystemContext) -> Iterator[EncounterFact]:
-    for enc in attributed(ctx):
-        if not enc.void and ctx.in_period(enc.start):
-            yield enc
+def started_in_period(
+    encounters: Iterable[EncounterFact], ctx: MicrosystemContext
+) -> list[EncounterFact]:
+    """The counted ``encounters`` (attributed) that started in ``ctx``'s period."""
+    return [enc for enc in encounters if not enc.void and ctx.in_period(enc.start)]
 
 
 def primary_practitioner(enc: EncounterFact, members: frozenset[str]) -> str | None:
@@ -118,34 +153,50 @@ def bice_boxerman(counts: Counter[str]) -> float:
     return (sum(n * n for n in counts.values()) - total) / (total * (total - 1))
 
 
+_CONTINUITY_OBSERVED = frozenset(
+    {"initial-population", "measure-population", "measure-observation"}
+)
+_INITIAL = frozenset({"initial-population"})
+
+
 def continuity_cases(ctx: MicrosystemContext) -> list[Case]:
     """Cases (patients) of the continuity-of-care measure."""
+    return continuity_of(started_in_period(attributed(ctx), ctx), ctx)
+
+
+def continuity_of(started: Iterable[EncounterFact], ctx: MicrosystemContext) -> list[Case]:
+    """:func:`continuity_cases` of the context's encounters ``started`` in the period."""
+    members = ctx.members
     seen: dict[str, Counter[str]] = {}
-    for enc in _started_in_period(ctx):
+    for enc in started:
         if enc.patient is None:
             continue
-        counts = seen.setdefault(enc.patient, Counter())
-        primary = primary_practitioner(enc, ctx.members)
-        if primary is not None:
-            counts[primary] += 1
+        counts = seen.get(enc.patient)
+        if counts is None:
+            counts = seen[enc.patient] = Counter()
+        for practitioner in enc.practitioners:  # the primary practitioner, if any
+            if practitioner in members:
+                counts[practitioner] += 1
+                break
     cases: list[Case] = []
     for patient, counts in seen.items():
-        if sum(counts.values()) >= 2:
-            pops = frozenset({"initial-population", "measure-population", "measure-observation"})
-            cases.append(Case(patient, patient, pops, value=bice_boxerman(counts)))
+        if counts.total() >= 2:
+            cases.append(Case(patient, patient, _CONTINUITY_OBSERVED, value=bice_boxerman(counts)))
         else:
-            cases.append(Case(patient, patient, frozenset({"initial-population"})))
+            cases.append(Case(patient, patient, _INITIAL))
     return cases
 
 
 def volume_cases(ctx: MicrosystemContext) -> tuple[list[Case], list[Case]]:
     """Cases of the volume cohort: (encounters, distinct patients)."""
-    encounters = [
-        Case(enc.key, enc.patient, frozenset({"initial-population"}), encounter_class=enc.cls)
-        for enc in _started_in_period(ctx)
-    ]
+    return volume_of(started_in_period(attributed(ctx), ctx))
+
+
+def volume_of(started: Iterable[EncounterFact]) -> tuple[list[Case], list[Case]]:
+    """:func:`volume_cases` of the context's encounters ``started`` in the period."""
+    encounters = [Case(enc.key, enc.patient, _INITIAL, encounter_class=enc.cls) for enc in started]
     patient_keys = sorted({c.patient for c in encounters if c.patient is not None})
-    patients = [Case(p, p, frozenset({"initial-population"})) for p in patient_keys]
+    patients = [Case(p, p, _INITIAL) for p in patient_keys]
     return encounters, patients
 
 
@@ -157,8 +208,13 @@ __all__ = [
     "attributed",
     "bice_boxerman",
     "continuity_cases",
+    "continuity_of",
     "follow_up_cases",
+    "follow_up_of",
     "length_of_stay_cases",
+    "length_of_stay_of",
     "primary_practitioner",
+    "started_in_period",
     "volume_cases",
+    "volume_of",
 ]

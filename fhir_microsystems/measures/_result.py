@@ -8,7 +8,7 @@ rules live in one place.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from statistics import fmean, median
@@ -108,51 +108,134 @@ def age_band(birth_date: date | None, at: datetime) -> str:
 def score_cases(definition: MeasureDefinition, cases: Sequence[Case]) -> float | None:
     """The score of ``cases`` by the measure's scoring rule; None when it is undefined."""
     if definition.scoring == "proportion":
-        excluded = {c.key for c in cases if "denominator-exclusion" in c.populations}
-        eligible = {c.key for c in cases if "denominator" in c.populations} - excluded
+        excluded: set[str] = set()
+        eligible: set[str] = set()
+        hits: set[str] = set()
+        for case in cases:
+            populations = case.populations
+            if "denominator-exclusion" in populations:
+                excluded.add(case.key)
+            if "denominator" in populations:
+                eligible.add(case.key)
+            if "numerator" in populations:
+                hits.add(case.key)
+        eligible -= excluded
         if not eligible:
             return None
-        hits = {c.key for c in cases if "numerator" in c.populations} & eligible
-        return len(hits) / len(eligible)
+        return len(hits & eligible) / len(eligible)
     if definition.scoring == "continuous-variable":
-        values = [c.value for c in cases if "measure-observation" in c.populations]
-        observed = [v for v in values if v is not None]
+        observed = [
+            c.value for c in cases if "measure-observation" in c.populations and c.value is not None
+        ]
         if not observed:
             return None
         return median(observed) if definition.aggregate == "median" else fmean(observed)
     return None
 
 
-def _populations(group: GroupDefinition, cases: Sequence[Case]) -> tuple[PopulationCount, ...]:
+def _populations(codes: tuple[str, ...], cases: Sequence[Case]) -> tuple[PopulationCount, ...]:
+    """The populations ``codes`` of ``cases``, which are sorted by key (so are the members)."""
     return tuple(
-        PopulationCount(code, tuple(sorted(c.key for c in cases if code in c.populations)))
-        for code in group.codes
+        PopulationCount(code, tuple([c.key for c in cases if code in c.populations]))
+        for code in codes
     )
+
+
+class StrataKeys:
+    """The stratum values of cases: each patient's age band and gender worked out once.
+
+    One instance serves every measure of one microsystem and period (the same ``patients``
+    and ``period_start``).
+    """
+
+    __slots__ = ("_ages", "_genders", "_patients", "_period_start")
+
+    def __init__(self, patients: Mapping[str, PatientFact], period_start: datetime) -> None:
+        self._patients = patients
+        self._period_start = period_start
+        self._ages: dict[str | None, str] = {}
+        self._genders: dict[str | None, str] = {}
+
+    def _age(self, patient: str | None) -> str:
+        fact = self._patients.get(patient) if patient else None
+        return age_band(fact.birth_date if fact else None, self._period_start)
+
+    def _gender(self, patient: str | None) -> str:
+        fact = self._patients.get(patient) if patient else None
+        return (fact.gender if fact else None) or "unknown"
+
+    def values(self, stratifier: str, cases: Sequence[Case]) -> list[str]:
+        """The stratum value of each of ``cases`` for ``stratifier``."""
+        match stratifier:
+            case "encounter-class":
+                return [c.encounter_class or "unknown" for c in cases]
+            case "age-band":
+                cache, work_out = self._ages, self._age
+            case "gender":
+                cache, work_out = self._genders, self._gender
+            case _:
+                raise KeyError(stratifier)
+        out: list[str] = []
+        for case in cases:
+            value = cache.get(case.patient)
+            if value is None:
+                value = cache[case.patient] = work_out(case.patient)
+            out.append(value)
+        return out
 
 
 def _strata(
     definition: MeasureDefinition,
     group: GroupDefinition,
     cases: Sequence[Case],
-    keyers: Mapping[str, Callable[[Case], str]],
+    keys: StrataKeys,
 ) -> tuple[Stratum, ...]:
+    """The strata of ``cases`` (sorted by key, as every bucket then is)."""
     out: list[Stratum] = []
+    codes = group.codes
     for stratifier in group.stratifiers:
-        keyer = keyers[stratifier]
         buckets: dict[str, list[Case]] = {}
-        for case in cases:
-            buckets.setdefault(keyer(case), []).append(case)
+        for case, value in zip(cases, keys.values(stratifier, cases), strict=True):
+            bucket = buckets.get(value)
+            if bucket is None:
+                buckets[value] = [case]
+            else:
+                bucket.append(case)
         for value in sorted(buckets):
             bucket = buckets[value]
             out.append(
                 Stratum(
                     stratifier,
                     value,
-                    _populations(group, bucket),
+                    _populations(codes, bucket),
                     score_cases(definition, bucket),
                 )
             )
     return tuple(out)
+
+
+def _case_key(case: Case) -> str:
+    return case.key
+
+
+def aggregate_with(
+    definition: MeasureDefinition, group: GroupDefinition, cases: Iterable[Case], keys: StrataKeys
+) -> GroupResult:
+    """:func:`aggregate` with the stratum values of ``keys`` (shared between measures)."""
+    items = sorted(cases, key=_case_key)
+    observations = tuple(
+        (c.key, c.value)
+        for c in items
+        if "measure-observation" in c.populations and c.value is not None
+    )
+    return GroupResult(
+        id=group.id,
+        populations=_populations(group.codes, items),
+        score=score_cases(definition, items),
+        observations=observations,
+        strata=_strata(definition, group, items, keys),
+        pending=tuple(c.key for c in items if c.pending),
+    )
 
 
 def aggregate(
@@ -163,37 +246,7 @@ def aggregate(
     period_start: datetime,
 ) -> GroupResult:
     """Populations, score, observations, strata and pending members of ``cases``."""
-    items = sorted(cases, key=lambda c: c.key)
-
-    def patient_of(case: Case) -> PatientFact | None:
-        return patients.get(case.patient) if case.patient else None
-
-    def by_age(case: Case) -> str:
-        fact = patient_of(case)
-        return age_band(fact.birth_date if fact else None, period_start)
-
-    def by_gender(case: Case) -> str:
-        fact = patient_of(case)
-        return (fact.gender if fact else None) or "unknown"
-
-    keyers: dict[str, Callable[[Case], str]] = {
-        "age-band": by_age,
-        "gender": by_gender,
-        "encounter-class": lambda c: c.encounter_class or "unknown",
-    }
-    observations = tuple(
-        (c.key, c.value)
-        for c in items
-        if "measure-observation" in c.populations and c.value is not None
-    )
-    return GroupResult(
-        id=group.id,
-        populations=_populations(group, items),
-        score=score_cases(definition, items),
-        observations=observations,
-        strata=_strata(definition, group, items, keyers),
-        pending=tuple(c.key for c in items if c.pending),
-    )
+    return aggregate_with(definition, group, cases, StrataKeys(patients, period_start))
 
 
 __all__ = [
@@ -202,8 +255,10 @@ __all__ = [
     "GroupResult",
     "MeasureResult",
     "PopulationCount",
+    "StrataKeys",
     "Stratum",
     "age_band",
     "aggregate",
+    "aggregate_with",
     "score_cases",
 ]

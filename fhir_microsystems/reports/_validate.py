@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.measurereport import MeasureReport
 from pydantic import ValidationError
 
@@ -54,13 +55,124 @@ def _codes(concept: Any, system: str, allowed: frozenset[str], field: str) -> st
     return str(codings[0]["code"])
 
 
+#: CodeableConcepts already validated by the R4B model, by content (see ``_known_concept``).
+_CONCEPTS: dict[object, CodeableConcept] = {}
+_CONCEPTS_KEPT = 4096
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _content_key(value: Any) -> object:
+    """A hashable key equal only for equal JSON content of the same types (1, 1.0 and True
+    differ); raises TypeError for anything but plain JSON values."""
+    kind = type(value)
+    if kind is str:
+        return value  # every other kind is keyed by a tuple
+    if kind is dict:
+        items = []
+        for name, item in value.items():
+            if type(name) is not str:
+                raise TypeError(name)
+            items.append((name, item if type(item) is str else _content_key(item)))
+        items.sort()  # the names differ: the values are never compared
+        return (dict, *items)
+    if kind is list:
+        return (list, *[item if type(item) is str else _content_key(item) for item in value])
+    if kind in _PLAIN:
+        return (kind, repr(value))
+    raise TypeError(kind)
+
+
+def _known_concept(value: Any) -> Any:
+    """The R4B CodeableConcept model of ``value`` (a dict), or ``value`` itself when invalid.
+
+    The model accepts an element that is already a model instance as-is: that is what it
+    makes of a dict element itself (``CodeableConcept.model_validate(dict)``), so validating
+    the same content again would give the same verdict. Reports repeat a small vocabulary
+    of coded values (population codes, stratifiers, stratum values) hundreds of times; each
+    distinct content is validated by the model once, every other part of every report is
+    validated in full. Invalid content is never kept and stays a dict, so the report's own
+    validation names it.
+    """
+    if type(value) is not dict:
+        return value
+    try:
+        key = _content_key(value)
+    except TypeError:
+        return value
+    model = _CONCEPTS.get(key)
+    if model is None:
+        try:
+            model = CodeableConcept.model_validate(value)
+        except ValidationError:
+            return value
+        if len(_CONCEPTS) < _CONCEPTS_KEPT:
+            _CONCEPTS[key] = model
+    return model
+
+
+def _concepts_in(item: Any, names: tuple[str, ...]) -> Any:
+    """``item`` (copied) with its CodeableConcept elements ``names`` as known models."""
+    if type(item) is not dict:
+        return item
+    out = dict(item)
+    for name in names:
+        if name in out:
+            out[name] = _known_concept(out[name])
+    return out
+
+
+def _each(items: Any, convert: Any) -> Any:
+    return [convert(item) for item in items] if type(items) is list else items
+
+
+def _stratum(stratum: Any) -> Any:
+    out = _concepts_in(stratum, ("value",))
+    if type(out) is dict and "population" in out:
+        out["population"] = _each(out["population"], lambda p: _concepts_in(p, ("code",)))
+    return out
+
+
+def _stratifier(stratifier: Any) -> Any:
+    if type(stratifier) is not dict:
+        return stratifier
+    out = dict(stratifier)
+    if "code" in out:
+        out["code"] = _each(out["code"], _known_concept)
+    if "stratum" in out:
+        out["stratum"] = _each(out["stratum"], _stratum)
+    return out
+
+
+def _group(group: Any) -> Any:
+    out = _concepts_in(group, ("code",))
+    if type(out) is dict:
+        if "population" in out:
+            out["population"] = _each(out["population"], lambda p: _concepts_in(p, ("code",)))
+        if "stratifier" in out:
+            out["stratifier"] = _each(out["stratifier"], _stratifier)
+    return out
+
+
+def _with_known_concepts(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``report`` whose coded values are models the R4B model already accepted
+    (``report`` itself is not changed)."""
+    out = _concepts_in(dict(report), ("improvementNotation",))
+    if "group" in out:
+        out["group"] = _each(out["group"], _group)
+    return dict(out)
+
+
 def _structure(report: Mapping[str, Any]) -> None:
     try:
-        MeasureReport.model_validate(dict(report))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        path = ".".join(str(p) for p in first["loc"])
-        _fail(f"MeasureReport.{path}", first["msg"])
+        MeasureReport.model_validate(_with_known_concepts(report))
+    except ValidationError:
+        try:  # again from the plain dicts, for the error exactly as the model reports it
+            MeasureReport.model_validate(dict(report))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            path = ".".join(str(p) for p in first["loc"])
+            _fail(f"MeasureReport.{path}", first["msg"])
+        raise  # pragma: no cover - both validate the same content
 
 
 def _narrative(report: Mapping[str, Any]) -> None:
