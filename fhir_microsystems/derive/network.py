@@ -53,6 +53,7 @@ def count_pairs(
     most = config.max_participants_per_encounter
     visits: dict[str, list[tuple[float, tuple[str, ...]]]] = {}
     recent = recent_from.timestamp() if recent_from is not None else float("-inf")
+    encounters_of, patients_of, weight_of = encounters.get, patients.get, weights.get
     for rec in records:
         people = rec.participants
         start = rec.start
@@ -60,8 +61,8 @@ def count_pairs(
         if 2 <= len(people) <= most:
             add = (1.0 if stamp >= recent else lookback) * per_encounter
             for pair in combinations(sorted(people), 2):
-                encounters[pair] = encounters.get(pair, 0) + 1
-                weights[pair] = weights.get(pair, 0.0) + add
+                encounters[pair] = encounters_of(pair, 0) + 1
+                weights[pair] = weight_of(pair, 0.0) + add
         if rec.patient is not None and start is not None:
             seen = visits.get(rec.patient)
             if seen is None:
@@ -78,12 +79,12 @@ def count_pairs(
                 continue
             add = recent_add if stamp >= recent else lookback_add
             for pair in combinations(sorted(set(people)), 2):
-                patients[pair] = patients.get(pair, 0) + 1
-                weights[pair] = weights.get(pair, 0.0) + add
+                patients[pair] = patients_of(pair, 0) + 1
+                weights[pair] = weight_of(pair, 0.0) + add
             continue
         for pair, factor in _shared_patient_pairs(seen, window, recent, lookback):
-            patients[pair] = patients.get(pair, 0) + 1
-            weights[pair] = weights.get(pair, 0.0) + factor * per_patient
+            patients[pair] = patients_of(pair, 0) + 1
+            weights[pair] = weight_of(pair, 0.0) + factor * per_patient
     return PairCounts(Counter(encounters), Counter(patients), defaultdict(float, weights))
 
 
@@ -212,8 +213,10 @@ def communities(
             found.extend({n} for n in names)
             continue
         parts = _louvain_numbered(names, edges, config)
-        ties = [(names[i], names[j], weight) for i, j, weight in edges]
-        found.extend(_merge_entangled(parts, ties, config.merge_min_cut_ratio))
+        if len(parts) > 1 and config.merge_min_cut_ratio > 0:
+            ties = [(names[i], names[j], weight) for i, j, weight in edges]
+            parts = _merge_entangled(parts, ties, config.merge_min_cut_ratio)
+        found.extend(parts)
     found.sort(key=min)
     return found
 
