@@ -35,39 +35,45 @@ def attribute_encounters(
     records: Sequence[EncounterRecord], microsystems: Sequence[MicrosystemPeriod]
 ) -> tuple[dict[str, str], Counter[str]]:
     """``(encounter key -> microsystem id, reason -> unattributed count)`` for one period."""
-    by_member: dict[str, list[MicrosystemPeriod]] = {}
+    by_member: dict[str, list[tuple[str, int, MicrosystemPeriod]]] = {}
     for item in microsystems:
-        for person in item.members:
-            by_member.setdefault(person, []).append(item)
+        for person, member in item.members.items():
+            by_member.setdefault(person, []).append((item.id, int(member.core), item))
     attribution: dict[str, str] = {}
     waiting: list[EncounterRecord] = []
     places: dict[str, Counter[str]] = {}
     for rec in records:
-        votes: Counter[str] = Counter()
-        cores: Counter[str] = Counter()
+        votes: dict[str, int] = {}
+        cores: dict[str, int] = {}
         found: dict[str, MicrosystemPeriod] = {}
         for person in rec.participants:
-            for item in by_member.get(person, ()):
-                votes[item.id] += 1
-                cores[item.id] += item.members[person].core
-                found[item.id] = item
+            for ident, core, item in by_member.get(person, ()):
+                votes[ident] = votes.get(ident, 0) + 1
+                cores[ident] = cores.get(ident, 0) + core
+                found[ident] = item
         if not votes:
             waiting.append(rec)
             continue
-        chosen = min(
-            votes,
-            key=lambda i: (
-                -votes[i],
-                -cores[i],
-                found[i].organization != rec.context,
-                found[i].location != rec.location,
-                found[i].explicit_careteam is None,
-                i,
-            ),
-        )
+        if len(votes) == 1:
+            chosen = next(iter(votes))
+        else:
+            chosen = min(
+                votes,
+                key=lambda i: (
+                    -votes[i],
+                    -cores[i],
+                    found[i].organization != rec.context,
+                    found[i].location != rec.location,
+                    found[i].explicit_careteam is None,
+                    i,
+                ),
+            )
         attribution[rec.key] = chosen
         for place in _places(rec):
-            places.setdefault(place, Counter())[chosen] += 1
+            tally = places.get(place)
+            if tally is None:
+                tally = places[place] = Counter()
+            tally[chosen] += 1
     unattributed: Counter[str] = Counter()
     for rec in waiting:
         chosen_id = _by_place(rec, places)
@@ -104,24 +110,41 @@ def attribute_patients(
     config: DerivationConfig,
 ) -> dict[str, set[str]]:
     """Microsystem id -> patients attributed to it (plurality of their encounters)."""
-    counts: dict[str, Counter[str]] = {}
+    counts: dict[str, dict[str, int]] = {}
     latest: dict[tuple[str, str], datetime] = {}
     for rec in records:
         chosen = attribution.get(rec.key)
         if chosen is None or rec.patient is None:
             continue
-        counts.setdefault(rec.patient, Counter())[chosen] += 1
+        tally = counts.get(rec.patient)
+        if tally is None:
+            counts[rec.patient] = {chosen: 1}
+        else:
+            tally[chosen] = tally.get(chosen, 0) + 1
         if rec.start is not None:
             key = (rec.patient, chosen)
-            if key not in latest or rec.start > latest[key]:
+            before = latest.get(key)
+            if before is None or rec.start > before:
                 latest[key] = rec.start
+    least = config.patient_min_encounters
     out: dict[str, set[str]] = {}
     for patient, tally in counts.items():
-        if sum(tally.values()) < config.patient_min_encounters:
-            continue
-        stamps = {ms: latest[(patient, ms)].timestamp() for ms in tally if (patient, ms) in latest}
-        chosen = min(tally, key=lambda ms: (-tally[ms], -stamps.get(ms, -math.inf), ms))
-        out.setdefault(chosen, set()).add(patient)
+        if len(tally) == 1:
+            chosen, count = next(iter(tally.items()))
+            if count < least:
+                continue
+        else:
+            if sum(tally.values()) < least:
+                continue
+            stamps = {
+                ms: latest[(patient, ms)].timestamp() for ms in tally if (patient, ms) in latest
+            }
+            chosen = min(tally, key=lambda ms: (-tally[ms], -stamps.get(ms, -math.inf), ms))
+        group = out.get(chosen)
+        if group is None:
+            out[chosen] = {patient}
+        else:
+            group.add(patient)
     return out
 
 

@@ -153,17 +153,27 @@ def _overlap(a: Mapping[K, int], b: Mapping[K, int]) -> float:
 
 def activity_profiles(records: Iterable[EncounterRecord]) -> dict[str, _Profile]:
     """Per clinician: hour of day (UTC), place and care setting of their encounters."""
-    profiles: dict[str, _Profile] = {}
+    # Each clinician's (hour, place, setting) triples in record order, counted at the end
+    # (each tally's keys in order of first occurrence, as when counted one by one).
+    seen: dict[str, list[tuple[int, str, str]]] = {}
     for rec in records:
         if rec.start is None:
             continue
-        place = rec.location or rec.context or ""
+        triple = (rec.start.hour, rec.location or rec.context or "", rec.class_code or "")
         for person in rec.participants:
-            profile = profiles.setdefault(person, _Profile())
-            profile.hours[rec.start.hour] += 1
-            profile.places[place] += 1
-            profile.classes[rec.class_code or ""] += 1
-            profile.encounters += 1
+            triples = seen.get(person)
+            if triples is None:
+                seen[person] = [triple]
+            else:
+                triples.append(triple)
+    profiles: dict[str, _Profile] = {}
+    for person, triples in seen.items():
+        profile = profiles[person] = _Profile(encounters=len(triples))
+        hours, places, classes = profile.hours, profile.places, profile.classes
+        for (hour, place, klass), count in Counter(triples).items():
+            hours[hour] += count
+            places[place] += count
+            classes[klass] += count
     return profiles
 
 

@@ -64,9 +64,13 @@ def preliminary_cluster(
 ) -> int | None:
     """The cluster with most of the encounter's participants (ties: same organisation,
     explicit team, lower index)."""
-    votes = Counter(owner[p] for p in rec.participants if p in owner)
-    if not votes:
-        return None
+    votes: dict[int, int] = {}
+    for person in rec.participants:
+        number = owner.get(person)
+        if number is not None:
+            votes[number] = votes.get(number, 0) + 1
+    if len(votes) <= 1:
+        return next(iter(votes), None)
     return min(
         votes,
         key=lambda i: (
@@ -126,13 +130,16 @@ def assemble(
             tally.contexts[rec.context] += 1
         if rec.location:
             tally.locations[rec.location] += 1
+        per_person, first, last, start = tally.per_person, tally.first, tally.last, rec.start
         for person in rec.participants:
-            tally.per_person[person] += 1
-            if rec.start is not None:
-                if person not in tally.first or rec.start < tally.first[person]:
-                    tally.first[person] = rec.start
-                if person not in tally.last or rec.start > tally.last[person]:
-                    tally.last[person] = rec.start
+            per_person[person] += 1
+            if start is not None:
+                earliest = first.get(person)
+                if earliest is None or start < earliest:
+                    first[person] = start
+                latest = last.get(person)
+                if latest is None or start > latest:
+                    last[person] = start
     drafts = []
     for cluster, tally in zip(clusters, tallies, strict=True):
         organization = (

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import combinations
+from typing import Any
 
 import networkx as nx
 
@@ -41,35 +42,96 @@ def count_pairs(
 ) -> PairCounts:
     """Count shared encounters and shared patients over ``records``; evidence from before
     ``recent_from`` weighs ``lookback_weight`` times as much as recent evidence."""
-    counts = PairCounts()
-    visits: dict[str, list[tuple[float, str]]] = {}
+    # Plain dicts while counting (a pair's weight is summed in the same order as ever:
+    # its shared encounters in record order, then its shared patients in order of the
+    # patients' first record).
+    encounters: dict[tuple[str, str], int] = {}
+    patients: dict[tuple[str, str], int] = {}
+    weights: dict[tuple[str, str], float] = {}
+    lookback = config.lookback_weight
+    per_encounter = config.weight_shared_encounter
+    most = config.max_participants_per_encounter
+    visits: dict[str, list[tuple[float, tuple[str, ...]]]] = {}
     recent = recent_from.timestamp() if recent_from is not None else float("-inf")
+    encounters_of, patients_of, weight_of = encounters.get, patients.get, weights.get
     for rec in records:
-        people = sorted(rec.participants)
-        stamp = rec.start.timestamp() if rec.start is not None else recent
-        factor = 1.0 if stamp >= recent else config.lookback_weight
-        if 2 <= len(people) <= config.max_participants_per_encounter:
-            for pair in combinations(people, 2):
-                counts.encounters[pair] += 1
-                counts.weights[pair] += factor * config.weight_shared_encounter
-        if rec.patient is not None and rec.start is not None:
-            visits.setdefault(rec.patient, []).extend((stamp, p) for p in people)
+        people = rec.participants
+        start = rec.start
+        stamp = start.timestamp() if start is not None else recent
+        if 2 <= len(people) <= most:
+            add = (1.0 if stamp >= recent else lookback) * per_encounter
+            for pair in combinations(sorted(people), 2):
+                encounters[pair] = encounters_of(pair, 0) + 1
+                weights[pair] = weight_of(pair, 0.0) + add
+        if rec.patient is not None and start is not None:
+            seen = visits.get(rec.patient)
+            if seen is None:
+                visits[rec.patient] = [(stamp, people)]
+            else:
+                seen.append((stamp, people))
     window = timedelta(days=config.shared_patient_window_days).total_seconds()
+    per_patient = config.weight_shared_patient
+    recent_add, lookback_add = 1.0 * per_patient, lookback * per_patient
     for seen in visits.values():
-        seen.sort()
-        pairs: dict[tuple[str, str], float] = {}
-        for i, (t_i, p_i) in enumerate(seen):
-            for t_j, p_j in seen[i + 1 :]:
-                if t_j - t_i > window:
-                    break
-                if p_i != p_j:
-                    pair = (p_i, p_j) if p_i < p_j else (p_j, p_i)
-                    factor = 1.0 if t_j >= recent else config.lookback_weight
-                    pairs[pair] = max(pairs.get(pair, 0.0), factor)
-        for pair, factor in pairs.items():
-            counts.patients[pair] += 1
-            counts.weights[pair] += factor * config.weight_shared_patient
-    return counts
+        if len(seen) == 1:
+            stamp, people = seen[0]
+            if len(people) < 2:
+                continue
+            add = recent_add if stamp >= recent else lookback_add
+            for pair in combinations(sorted(set(people)), 2):
+                patients[pair] = patients_of(pair, 0) + 1
+                weights[pair] = weight_of(pair, 0.0) + add
+            continue
+        for pair, factor in _shared_patient_pairs(seen, window, recent, lookback):
+            patients[pair] = patients_of(pair, 0) + 1
+            weights[pair] = weight_of(pair, 0.0) + factor * per_patient
+    return PairCounts(Counter(encounters), Counter(patients), defaultdict(float, weights))
+
+
+def _shared_patient_pairs(
+    seen: list[tuple[float, tuple[str, ...]]], window: float, recent: float, lookback: float
+) -> Iterable[tuple[tuple[str, str], float]]:
+    """The clinician pairs (sorted) who saw one patient within ``window`` seconds of each
+    other, each with the largest factor of those visit pairs: 1 when the later visit is
+    recent, else ``lookback``."""
+    first = min(stamp for stamp, _ in seen)
+    last = max(stamp for stamp, _ in seen)
+    if last - first > window:
+        return _windowed_pairs(seen, window, recent, lookback).items()
+    # Every two visits are within the window: the pair's latest visit decides the factor
+    # (``lookback`` is at most 1).
+    everyone: set[str] = set()
+    lately: set[str] = set()
+    for stamp, people in seen:
+        everyone.update(people)
+        if stamp >= recent:
+            lately.update(people)
+    if len(everyone) < 2:
+        return ()
+    ordered = sorted(everyone)
+    if len(lately) == len(everyone) or not lately:
+        factor = 1.0 if lately else lookback
+        return ((pair, factor) for pair in combinations(ordered, 2))
+    return (
+        (pair, 1.0 if pair[0] in lately or pair[1] in lately else lookback)
+        for pair in combinations(ordered, 2)
+    )
+
+
+def _windowed_pairs(
+    seen: list[tuple[float, tuple[str, ...]]], window: float, recent: float, lookback: float
+) -> dict[tuple[str, str], float]:
+    entries = sorted((stamp, person) for stamp, people in seen for person in people)
+    pairs: dict[tuple[str, str], float] = {}
+    for i, (t_i, p_i) in enumerate(entries):
+        for t_j, p_j in entries[i + 1 :]:
+            if t_j - t_i > window:
+                break
+            if p_i != p_j:
+                pair = (p_i, p_j) if p_i < p_j else (p_j, p_i)
+                factor = 1.0 if t_j >= recent else lookback
+                pairs[pair] = max(pairs.get(pair, 0.0), factor)
+    return pairs
 
 
 def build_network(
@@ -81,14 +143,18 @@ def build_network(
     """Weighted tie graph of every clinician in ``records`` (isolated ones included)."""
     counts = count_pairs(records, config, recent_from)
     patient_threshold = config.shared_patient_threshold(window_days)
+    min_encounters = config.min_shared_encounters
+    shared_encounters, shared_patients, weights = counts.encounters, counts.patients, counts.weights
     graph = nx.Graph()
     graph.add_nodes_from(sorted({p for rec in records for p in rec.participants}))
-    for pair in sorted(counts.weights):
-        shared_encounters = counts.encounters.get(pair, 0)
-        shared_patients = counts.patients.get(pair, 0)
-        if shared_encounters < config.min_shared_encounters and shared_patients < patient_threshold:
-            continue
-        graph.add_edge(*pair, weight=counts.weights[pair])
+    kept = [
+        pair
+        for pair in weights
+        if shared_encounters.get(pair, 0) >= min_encounters
+        or shared_patients.get(pair, 0) >= patient_threshold
+    ]
+    kept.sort()
+    graph.add_edges_from((u, v, {"weight": weights[u, v]}) for u, v in kept)
     return graph
 
 
@@ -98,16 +164,24 @@ def home_contexts(
     """Each clinician's home context: the plurality (organisation, location) of their
     encounters (location only with ``context_by_location``); without any, their first
     active PractitionerRole's organisation."""
-    tallies: dict[str, Counter[Context]] = {}
+    by_location = config.context_by_location
+    tallies: dict[str, dict[Context, int]] = {}
     for rec in records:
         if rec.context is None and rec.location is None:
             continue
-        ctx: Context = (rec.context, rec.location if config.context_by_location else None)
+        ctx: Context = (rec.context, rec.location if by_location else None)
         for person in rec.participants:
-            tallies.setdefault(person, Counter())[ctx] += 1
+            tally = tallies.get(person)
+            if tally is None:
+                tallies[person] = {ctx: 1}
+            else:
+                tally[ctx] = tally.get(ctx, 0) + 1
     homes: dict[str, Context] = {}
     for person, tally in tallies.items():
-        homes[person] = min(tally.items(), key=lambda item: (-item[1], str(item[0])))[0]
+        if len(tally) == 1:
+            homes[person] = next(iter(tally))
+        else:
+            homes[person] = min(tally.items(), key=lambda item: (-item[1], str(item[0])))[0]
     for rec in records:
         for person in rec.participants:
             if person not in homes:
@@ -130,15 +204,35 @@ def communities(
     for node in graph.nodes:
         ctx = homes.get(node, (None, None)) if config.split_by_context else (None, None)
         groups.setdefault(ctx, []).append(node)
+    adjacency = graph.adj
     found: list[set[str]] = []
     for ctx in sorted(groups, key=str):
-        sub = graph.subgraph(sorted(groups[ctx])).copy()
-        if sub.number_of_edges() == 0:
-            found.extend({n} for n in sub.nodes)
+        names = sorted(groups[ctx])
+        edges = _numbered_edges(names, adjacency)
+        if not edges:
+            found.extend({n} for n in names)
             continue
-        found.extend(merge_entangled(louvain(sub, config), sub, config.merge_min_cut_ratio))
+        parts = _louvain_numbered(names, edges, config)
+        if len(parts) > 1 and config.merge_min_cut_ratio > 0:
+            ties = [(names[i], names[j], weight) for i, j, weight in edges]
+            parts = _merge_entangled(parts, ties, config.merge_min_cut_ratio)
+        found.extend(parts)
     found.sort(key=min)
     return found
+
+
+def _numbered_edges(names: Sequence[str], adjacency: Any) -> list[tuple[int, int, float]]:
+    """The ties among ``names`` (sorted) as ``(i, j, weight)``, ``i <= j`` numbering nodes
+    in their sorted order, sorted."""
+    number = {name: i for i, name in enumerate(names)}
+    edges: list[tuple[int, int, float]] = []
+    for i, name in enumerate(names):
+        for other, data in adjacency[name].items():
+            j = number.get(other)
+            if j is not None and j >= i:
+                edges.append((i, j, data.get("weight", 1.0)))
+    edges.sort()
+    return edges
 
 
 def louvain(graph: nx.Graph, config: DerivationConfig) -> list[set[str]]:
@@ -149,14 +243,20 @@ def louvain(graph: nx.Graph, config: DerivationConfig) -> list[set[str]]:
     """
     names = sorted(graph.nodes)
     number = {name: i for i, name in enumerate(names)}
+    edges = sorted(
+        (min(number[u], number[v]), max(number[u], number[v]), w)
+        for u, v, w in graph.edges(data="weight", default=1.0)
+    )
+    return _louvain_numbered(names, edges, config)
+
+
+def _louvain_numbered(
+    names: Sequence[str], edges: Sequence[tuple[int, int, float]], config: DerivationConfig
+) -> list[set[str]]:
+    """Louvain on the graph of nodes ``0..len(names)-1`` with ``edges`` (sorted)."""
     numbered = nx.Graph()
     numbered.add_nodes_from(range(len(names)))
-    numbered.add_weighted_edges_from(
-        sorted(
-            (min(number[u], number[v]), max(number[u], number[v]), w)
-            for u, v, w in graph.edges(data="weight", default=1.0)
-        )
-    )
+    numbered.add_weighted_edges_from(edges)
     parts = nx.community.louvain_communities(
         numbered, weight="weight", resolution=config.resolution, seed=config.seed
     )
@@ -173,11 +273,17 @@ def merge_entangled(parts: list[set[str]], graph: nx.Graph, min_ratio: float) ->
     Distinct microsystems are tied mostly through a floater or a shared clinician, which
     the discount removes; halves of one team are tied through many of their members.
     """
+    return _merge_entangled(parts, list(graph.edges(data="weight", default=1.0)), min_ratio)
+
+
+def _merge_entangled(
+    parts: list[set[str]], ties: Sequence[tuple[str, str, float]], min_ratio: float
+) -> list[set[str]]:
     parts = [set(p) for p in parts]
     if min_ratio <= 0:
         return parts
     while len(parts) > 1:
-        best = _most_entangled(parts, graph, min_ratio)
+        best = _most_entangled(parts, ties, min_ratio)
         if best is None:
             break
         i, j = best
@@ -187,22 +293,24 @@ def merge_entangled(parts: list[set[str]], graph: nx.Graph, min_ratio: float) ->
 
 
 def _most_entangled(
-    parts: list[set[str]], graph: nx.Graph, min_ratio: float
+    parts: list[set[str]], ties: Sequence[tuple[str, str, float]], min_ratio: float
 ) -> tuple[int, int] | None:
     owner = {node: i for i, part in enumerate(parts) for node in part}
     volume = [0.0] * len(parts)
-    between: Counter[tuple[int, int]] = Counter()
-    carried: dict[tuple[int, int], Counter[str]] = {}
-    for u, v, weight in graph.edges(data="weight", default=1.0):
+    between: dict[tuple[int, int], float] = {}
+    carried: dict[tuple[int, int], dict[str, float]] = {}
+    for u, v, weight in ties:
         i, j = owner[u], owner[v]
         volume[i] += weight
         volume[j] += weight
         if i != j:
             key = (i, j) if i < j else (j, i)
-            between[key] += weight
-            by_node = carried.setdefault(key, Counter())
-            by_node[u] += weight
-            by_node[v] += weight
+            between[key] = between.get(key, 0) + weight
+            by_node = carried.get(key)
+            if by_node is None:
+                by_node = carried[key] = {}
+            by_node[u] = by_node.get(u, 0) + weight
+            by_node[v] = by_node.get(v, 0) + weight
     best, best_ratio = None, min_ratio
     for key in sorted(between):
         smaller = min(volume[key[0]], volume[key[1]])
