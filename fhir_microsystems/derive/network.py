@@ -42,12 +42,13 @@ def count_pairs(
 ) -> PairCounts:
     """Count shared encounters and shared patients over ``records``; evidence from before
     ``recent_from`` weighs ``lookback_weight`` times as much as recent evidence."""
-    # Plain dicts while counting (a pair's weight is summed in the same order as ever:
-    # its shared encounters in record order, then its shared patients in order of the
-    # patients' first record).
-    encounters: dict[tuple[str, str], int] = {}
-    patients: dict[tuple[str, str], int] = {}
-    weights: dict[tuple[str, str], float] = {}
+    # A pair's weight is summed in the same order as ever: its shared encounters in record
+    # order, then its shared patients in order of the patients' first record.
+    # Counter and defaultdict share dict's get and item assignment: filled in place, with
+    # no copy at the end (the pair tables are the network stage's largest structures).
+    encounters: Counter[tuple[str, str]] = Counter()
+    patients: Counter[tuple[str, str]] = Counter()
+    weights: defaultdict[tuple[str, str], float] = defaultdict(float)
     lookback = config.lookback_weight
     per_encounter = config.weight_shared_encounter
     most = config.max_participants_per_encounter
@@ -85,7 +86,7 @@ def count_pairs(
         for pair, factor in _shared_patient_pairs(seen, window, recent, lookback):
             patients[pair] = patients_of(pair, 0) + 1
             weights[pair] = weight_of(pair, 0.0) + factor * per_patient
-    return PairCounts(Counter(encounters), Counter(patients), defaultdict(float, weights))
+    return PairCounts(encounters, patients, weights)
 
 
 def _shared_patient_pairs(

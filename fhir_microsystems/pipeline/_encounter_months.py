@@ -106,7 +106,9 @@ class MonthWriter:
     latest: datetime | None = None
     count: int = 0
 
-    def add(self, rec: EncounterRecord) -> None:
+    def add(self, rec: EncounterRecord, patient: list[Any] | None = None) -> None:
+        """Add one record, with its patient's facts (carried on the row for the derive
+        stage, which holds no patient index)."""
         self.count += 1
         month = NO_START
         if rec.start is not None:
@@ -119,7 +121,7 @@ class MonthWriter:
             if moment is not None and (self.latest is None or moment > self.latest):
                 self.latest = moment
         bucket = self.buckets.setdefault(month, [])
-        bucket.append(record_row(rec))
+        bucket.append([*record_row(rec), patient])
         if len(bucket) >= ENCOUNTER_CHUNK:
             self._flush(month)
 
@@ -174,6 +176,7 @@ class _Month:
     usable: list[EncounterRecord]  # those that may feed the networks, in record order
     start: datetime
     end: datetime
+    patients: dict[str, list[Any]]  # facts of the month's patients (row tails)
 
 
 class MonthWindows:
@@ -209,10 +212,14 @@ class MonthWindows:
                     raise LookupError(f"claim check of encounters {prefix} {month} is gone")
                 yield from orjson.loads(blob)
 
-    def _load(self, month: str) -> list[EncounterRecord]:
+    def _load(
+        self, month: str, patients: dict[str, list[Any]] | None = None
+    ) -> list[EncounterRecord]:
         seen: set[str] = set()
         records = []
         for row in self._rows(month):
+            if patients is not None and row[1] is not None and len(row) > 12 and row[12]:
+                patients[sys.intern(row[1])] = row[12]
             self.read += 1
             if row[0] in seen:
                 self.findings.add("duplicate-resource", row[0], "Encounter.id", "read twice")
@@ -238,9 +245,10 @@ class MonthWindows:
         """Load every month starting before ``hi``."""
         while self.pending and _month_bounds(self.pending[0])[0] < hi:
             month = self.pending.pop(0)
-            records = self._load(month)
+            patients: dict[str, list[Any]] = {}
+            records = self._load(month, patients)
             start, end = _month_bounds(month)
-            self.loaded[month] = _Month(records, self._classify(records), start, end)
+            self.loaded[month] = _Month(records, self._classify(records), start, end, patients)
         held = sum(len(m.records) for m in self.loaded.values())
         self.peak_records = max(self.peak_records, held)
 
@@ -288,6 +296,14 @@ class MonthWindows:
                 if rec.start is not None and lo <= rec.start < hi:
                     found.append(rec)
         return found
+
+    def patient(self, key: str) -> list[Any] | None:
+        """The facts row of a patient seen in a loaded month (None if not known)."""
+        for data in self.loaded.values():
+            found = data.patients.get(key)
+            if found is not None:
+                return found
+        return None
 
     def finish(self) -> Counter[str]:
         """Count the months no window reached and the records without a start."""

@@ -10,6 +10,7 @@ over the same functions, so both produce the same resources.
 from __future__ import annotations
 
 import logging
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from fhir_microsystems._settings import Settings
 from fhir_microsystems.connect import make_client, open_source
 from fhir_microsystems.derive import DerivationConfig, MicrosystemPeriod
 from fhir_microsystems.derive.careteams import read_explicit_teams
-from fhir_microsystems.derive.cohorts import read_condition_spells
+from fhir_microsystems.derive.cohorts import ConditionSpell, condition_spells
 from fhir_microsystems.derive.fhir_resources import careteam_id, group_id, microsystem_resources
 from fhir_microsystems.derive.pipeline import derive_periods, plan_periods
 from fhir_microsystems.derive.records import EncounterRecord, encounter_record
@@ -64,6 +65,9 @@ log = logging.getLogger(__name__)
 FINDINGS_KEPT = 2_000
 ALL_OBSERVATIONS = "observations:all"
 ALL_ENCOUNTERS = "encounters:all"
+ALL_CONDITIONS = "conditions:all"
+#: The small types the derive stage indexes (Patients are resolved in the extract stage).
+DERIVE_INDEX_TYPES = ("Organization", "Location", "Practitioner", "PractitionerRole")
 #: Observation facts per claim-check chunk (bounds extract memory).
 OBSERVATION_CHUNK = 5_000
 #: How far after a period the measures look for follow-up encounters (30-day readmission).
@@ -139,8 +143,8 @@ def _unchanged(spec: RunSpec, source: Source) -> bool:
 
 
 def plan(spec: RunSpec, store: Store, run_id: str) -> list[str]:
-    """Extract partitions: Encounters and Observations, one per NDJSON file (or the whole
-    search of each type on a server).
+    """Extract partitions: Encounters, Conditions and Observations, one per NDJSON file (or
+    the whole search of each type on a server).
 
     An incremental run (``spec.since``) over a source where nothing changed since then plans
     nothing: the later stages then do nothing and the outputs stay as they are.
@@ -152,13 +156,16 @@ def plan(spec: RunSpec, store: Store, run_id: str) -> list[str]:
 def _plan(spec: RunSpec, source: Source, store: Store, run_id: str) -> list[str]:
     if isinstance(source, FhirServerSource):
         source.check_capabilities(SOURCE_TYPES)  # fails early: not R4, or a search missing
-        partitions = [ALL_ENCOUNTERS, ALL_OBSERVATIONS]
+        partitions = [ALL_ENCOUNTERS, ALL_CONDITIONS, ALL_OBSERVATIONS]
     else:
         assert isinstance(source, NdjsonSource)
-        partitions = [f"encounters:{p.name}" for p in source.files("Encounter")] or [ALL_ENCOUNTERS]
-        partitions += [f"observations:{p.name}" for p in source.files("Observation")] or [
-            ALL_OBSERVATIONS
-        ]
+        partitions = []
+        for rtype, kind in (
+            ("Encounter", "encounters"),
+            ("Condition", "conditions"),
+            ("Observation", "observations"),
+        ):
+            partitions += [f"{kind}:{p.name}" for p in source.files(rtype)] or [f"{kind}:all"]
     unchanged = _unchanged(spec, source)
     store.put(_key(run_id, "unchanged"), orjson.dumps(unchanged))
     if unchanged:
@@ -196,7 +203,9 @@ def _quiet_index(source: Source, types: Iterable[str] = INDEXED_TYPES) -> Refere
 
 
 def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[str, int]:
-    """Reduce one partition's Encounters or Observations to compact rows, by month (UTC).
+    """Reduce one partition's Encounters, Conditions or Observations to compact rows
+    (Encounters and Observations by the UTC month they start in; Conditions to the cohort
+    spells of each patient).
 
     Rows are flushed to the store in chunks per month, so memory is bounded by the chunk
     size (times the months), not by the partition.
@@ -204,6 +213,8 @@ def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[st
     with _opened(spec) as source:
         if partition.startswith("encounters:"):
             return _extract_encounters(partition, source, store, run_id)
+        if partition.startswith("conditions:"):
+            return _extract_conditions(partition, source, store, run_id)
         return _extract_observations(partition, source, store, run_id)
 
 
@@ -215,10 +226,55 @@ def _extract_encounters(
     read = 0
     for resource in _partition_resources(partition, source, "Encounter"):
         read += 1
-        writer.add(encounter_record(resource, index, source.findings))
+        rec = encounter_record(resource, index, source.findings)
+        writer.add(rec, _patient_row(index, rec.patient))
     store.put(_key(run_id, "enc-meta", partition), orjson.dumps(writer.close()))
     store.put(_key(run_id, "findings", "extract", partition), _codec.findings_to(source.findings))
     return {"resources": read, "findings": source.findings.total, "retries": _retries(source)}
+
+
+def _patient_row(index: ReferenceIndex, key: str | None) -> list[Any] | None:
+    """The encounter's patient facts (gender, birth date, deceased) carried on its row."""
+    info = index.patients.get(key) if key else None
+    if info is None:
+        return None
+    return [info.gender, info.birth_date, info.deceased, info.deceased_at]
+
+
+def _extract_conditions(
+    partition: str, source: Source, store: Store, run_id: str
+) -> dict[str, int]:
+    index = _quiet_index(source)
+    rows: list[list[Any]] = []
+    read = 0
+    for resource in _partition_resources(partition, source, "Condition"):
+        read += 1
+        patient, spells = condition_spells(resource, index, source.findings)
+        rows.extend([patient, s.cohort, s.onset, s.abatement] for s in spells)
+    store.put(_key(run_id, "spells", partition), _codec.dumps(rows))
+    store.put(_key(run_id, "findings", "extract", partition), _codec.findings_to(source.findings))
+    return {"resources": read, "findings": source.findings.total, "retries": _retries(source)}
+
+
+def _load_spells(
+    store: Store, run_id: str, partitions: Iterable[str]
+) -> dict[str, list[ConditionSpell]]:
+    spells: dict[str, list[ConditionSpell]] = {}
+    for partition in partitions:
+        if not partition.startswith("conditions:"):
+            continue
+        blob = store.get(_key(run_id, "spells", partition))
+        if blob is None:
+            raise LookupError(f"extract partition {partition!r} of run {run_id} left no data")
+        for patient, cohort, onset, abatement in orjson.loads(blob):
+            spells.setdefault(sys.intern(patient), []).append(
+                ConditionSpell(
+                    cohort,
+                    datetime.fromisoformat(onset) if onset else None,
+                    datetime.fromisoformat(abatement) if abatement else None,
+                )
+            )
+    return spells
 
 
 def _extract_observations(
@@ -277,23 +333,24 @@ def _fact(rec: EncounterRecord) -> EncounterFact:
     )
 
 
-def _patient_fact(index: ReferenceIndex, key: str) -> PatientFact:
-    info = index.patients.get(key)
-    if info is None:
+def patient_fact(key: str, row: list[Any] | None) -> PatientFact:
+    """A patient's facts from the row an encounter carried (see :func:`_patient_row`)."""
+    if row is None:
         return PatientFact(key=key)
+    gender, birth_date, deceased, deceased_value = row
     birth: date | None = None
-    if info.birth_date and len(info.birth_date) >= 10:
+    if birth_date and len(birth_date) >= 10:
         try:
-            birth = date.fromisoformat(info.birth_date[:10])
+            birth = date.fromisoformat(birth_date[:10])
         except ValueError:
             birth = None
     deceased_at: datetime | None = None
-    if info.deceased_at:
+    if deceased_value:
         try:
-            deceased_at = to_utc(datetime.fromisoformat(info.deceased_at))
+            deceased_at = to_utc(datetime.fromisoformat(deceased_value))
         except ValueError:
             deceased_at = None
-    return PatientFact(key, info.gender, birth, deceased_at, info.deceased)
+    return PatientFact(key, gender, birth, deceased_at, deceased)
 
 
 def _context(
@@ -342,16 +399,17 @@ def _derive(
     if orjson.loads(store.get(_key(run_id, "unchanged")) or b"false"):
         store.put(_key(run_id, "derivation"), orjson.dumps({"unchanged_since": spec.since}))
         return []
+    partitions = list(partitions)
     months = _month_index(store, run_id, partitions)
     periods = plan_periods(
         months.first, months.last, _utc_date(spec.start), _utc_date(spec.end), spec.period
     )
-    index = ReferenceIndex.build(source)
+    index = ReferenceIndex.build(source, types=DERIVE_INDEX_TYPES)
     findings = source.findings
     config = DerivationConfig()
     stats: Counter[str] = Counter()
     teams = read_explicit_teams(source, index, findings, config, stats)
-    spells = read_condition_spells(source, index, findings)
+    spells = _load_spells(store, run_id, partitions)
     responses = _staff_responses(source, index, periods, findings)
     windows = MonthWindows(store, months, periods, config, findings)
     data_end = months.latest or datetime.now(UTC)
@@ -366,7 +424,7 @@ def _derive(
         if not outcome.items:
             continue
         label = outcome.period.label
-        bundle = _period_bundle(spec, outcome.items, windows, index, responses, data_end)
+        bundle = _period_bundle(spec, outcome.items, windows, responses, data_end)
         store.put(_key(run_id, "ms", label), _codec.dumps(bundle))
         resources = _resource_lines(outcome.items, spec)
         for rtype, blob in resources.items():
@@ -391,7 +449,6 @@ def _period_bundle(
     spec: RunSpec,
     items: list[MicrosystemPeriod],
     windows: MonthWindows,
-    index: ReferenceIndex,
     responses: dict[str, list[_Response]],
     data_end: datetime,
 ) -> dict[str, Any]:
@@ -416,7 +473,7 @@ def _period_bundle(
         "timeline": [
             _codec.encounter_row(_fact(r)) for p in patients for r in by_patient.get(p, ())
         ],
-        "patients": [_codec.patient_row(_patient_fact(index, p)) for p in patients],
+        "patients": [_codec.patient_row(patient_fact(p, windows.patient(p))) for p in patients],
         "staff": staff,  # one period per partition: staff scores by microsystem id
     }
 

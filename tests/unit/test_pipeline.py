@@ -84,7 +84,11 @@ def test_stages_are_idempotent(synthea_dir: Path) -> None:
     spec = RunSpec(source=str(synthea_dir))
     store = MemoryStore()
     partitions = plan(spec, store, "r1")
-    assert partitions == ["encounters:Encounter.ndjson", "observations:Observation.ndjson"]
+    assert partitions == [
+        "encounters:Encounter.ndjson",
+        "conditions:Condition.ndjson",
+        "observations:Observation.ndjson",
+    ]
     for partition in partitions:
         extract(spec, partition, store, "r1")
     first = derive(spec, partitions, store, "r1")

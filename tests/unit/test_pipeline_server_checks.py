@@ -44,7 +44,11 @@ def _statement(version: str, encounter_searches: list[str]) -> dict[str, object]
 @responses.activate
 def test_a_capable_r4_server_is_planned() -> None:
     responses.get(f"{BASE}/metadata", json=_statement("4.0.1", ["_lastUpdated", "date"]))
-    assert plan(RunSpec(source=BASE), MemoryStore(), "r") == ["encounters:all", "observations:all"]
+    assert plan(RunSpec(source=BASE), MemoryStore(), "r") == [
+        "encounters:all",
+        "conditions:all",
+        "observations:all",
+    ]
 
 
 @responses.activate
