@@ -26,7 +26,7 @@ from ._store import Store
 #: The bucket of records without a start (never in a window; counted as ``no-start``).
 NO_START = "none"
 #: Records per claim-check chunk.
-ENCOUNTER_CHUNK = 5_000
+ENCOUNTER_CHUNK = 1_000
 
 
 def month_of(moment: datetime) -> str:
@@ -176,7 +176,7 @@ class _Month:
     usable: list[EncounterRecord]  # those that may feed the networks, in record order
     start: datetime
     end: datetime
-    patients: dict[str, list[Any]]  # facts of the month's patients (row tails)
+    patients: dict[str, tuple[Any, ...]]  # facts of the month's patients (row tails)
 
 
 class MonthWindows:
@@ -213,13 +213,14 @@ class MonthWindows:
                 yield from orjson.loads(blob)
 
     def _load(
-        self, month: str, patients: dict[str, list[Any]] | None = None
+        self, month: str, patients: dict[str, tuple[Any, ...]] | None = None
     ) -> list[EncounterRecord]:
         seen: set[str] = set()
         records = []
         for row in self._rows(month):
             if patients is not None and row[1] is not None and len(row) > 12 and row[12]:
-                patients[sys.intern(row[1])] = row[12]
+                gender, birth, deceased, deceased_at = row[12]
+                patients[sys.intern(row[1])] = (_intern(gender), birth, deceased, deceased_at)
             self.read += 1
             if row[0] in seen:
                 self.findings.add("duplicate-resource", row[0], "Encounter.id", "read twice")
@@ -245,7 +246,7 @@ class MonthWindows:
         """Load every month starting before ``hi``."""
         while self.pending and _month_bounds(self.pending[0])[0] < hi:
             month = self.pending.pop(0)
-            patients: dict[str, list[Any]] = {}
+            patients: dict[str, tuple[Any, ...]] = {}
             records = self._load(month, patients)
             start, end = _month_bounds(month)
             self.loaded[month] = _Month(records, self._classify(records), start, end, patients)
@@ -297,7 +298,7 @@ class MonthWindows:
                     found.append(rec)
         return found
 
-    def patient(self, key: str) -> list[Any] | None:
+    def patient(self, key: str) -> tuple[Any, ...] | None:
         """The facts row of a patient seen in a loaded month (None if not known)."""
         for data in self.loaded.values():
             found = data.patients.get(key)

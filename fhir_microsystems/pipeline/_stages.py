@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -69,7 +69,9 @@ ALL_CONDITIONS = "conditions:all"
 #: The small types the derive stage indexes (Patients are resolved in the extract stage).
 DERIVE_INDEX_TYPES = ("Organization", "Location", "Practitioner", "PractitionerRole")
 #: Observation facts per claim-check chunk (bounds extract memory).
-OBSERVATION_CHUNK = 5_000
+OBSERVATION_CHUNK = 1_000
+#: Condition spells per claim-check chunk.
+SPELL_CHUNK = 1_000
 #: How far after a period the measures look for follow-up encounters (30-day readmission).
 FOLLOW_UP_HORIZON = READMISSION_WINDOW + timedelta(days=1)
 #: Encounter classes the follow-up measures look for (readmission, ED return).
@@ -246,12 +248,18 @@ def _extract_conditions(
 ) -> dict[str, int]:
     index = _quiet_index(source)
     rows: list[list[Any]] = []
-    read = 0
+    chunks = read = 0
     for resource in _partition_resources(partition, source, "Condition"):
         read += 1
         patient, spells = condition_spells(resource, index, source.findings)
         rows.extend([patient, s.cohort, s.onset, s.abatement] for s in spells)
-    store.put(_key(run_id, "spells", partition), _codec.dumps(rows))
+        if len(rows) >= SPELL_CHUNK:
+            store.put(_key(run_id, "spells", partition, str(chunks)), _codec.dumps(rows))
+            rows, chunks = [], chunks + 1
+    if rows:
+        store.put(_key(run_id, "spells", partition, str(chunks)), _codec.dumps(rows))
+        chunks += 1
+    store.put(_key(run_id, "spell-chunks", partition), orjson.dumps(chunks))
     store.put(_key(run_id, "findings", "extract", partition), _codec.findings_to(source.findings))
     return {"resources": read, "findings": source.findings.total, "retries": _retries(source)}
 
@@ -263,17 +271,21 @@ def _load_spells(
     for partition in partitions:
         if not partition.startswith("conditions:"):
             continue
-        blob = store.get(_key(run_id, "spells", partition))
-        if blob is None:
+        count = store.get(_key(run_id, "spell-chunks", partition))
+        if count is None:
             raise LookupError(f"extract partition {partition!r} of run {run_id} left no data")
-        for patient, cohort, onset, abatement in orjson.loads(blob):
-            spells.setdefault(sys.intern(patient), []).append(
-                ConditionSpell(
-                    cohort,
-                    datetime.fromisoformat(onset) if onset else None,
-                    datetime.fromisoformat(abatement) if abatement else None,
+        for number in range(orjson.loads(count)):
+            blob = store.get(_key(run_id, "spells", partition, str(number)))
+            if blob is None:
+                raise LookupError(f"claim check of spells {partition} {number} is gone")
+            for patient, cohort, onset, abatement in orjson.loads(blob):
+                spells.setdefault(sys.intern(patient), []).append(
+                    ConditionSpell(
+                        sys.intern(cohort),
+                        datetime.fromisoformat(onset) if onset else None,
+                        datetime.fromisoformat(abatement) if abatement else None,
+                    )
                 )
-            )
     return spells
 
 
@@ -333,7 +345,7 @@ def _fact(rec: EncounterRecord) -> EncounterFact:
     )
 
 
-def patient_fact(key: str, row: list[Any] | None) -> PatientFact:
+def patient_fact(key: str, row: Sequence[Any] | None) -> PatientFact:
     """A patient's facts from the row an encounter carried (see :func:`_patient_row`)."""
     if row is None:
         return PatientFact(key=key)
@@ -425,6 +437,10 @@ def _derive(
             continue
         label = outcome.period.label
         bundle = _period_bundle(spec, outcome.items, windows, responses, data_end)
+        contexts = bundle.pop("contexts")
+        for number, blob in enumerate(contexts):
+            store.put(_key(run_id, "ms-context", label, str(number)), blob)
+        bundle["contexts"] = len(contexts)
         store.put(_key(run_id, "ms", label), _codec.dumps(bundle))
         resources = _resource_lines(outcome.items, spec)
         for rtype, blob in resources.items():
@@ -469,7 +485,9 @@ def _period_bundle(
     staff = _staff_scores(spec, items, responses.get(period.label, ()), windows.findings)
     return {
         "period": [period.start.isoformat(), period.end.isoformat()],
-        "contexts": [_codec.context_to(_context(i, by_key, data_end)) for i in items],
+        # Contexts go one per claim check (the measure stage holds one at a time).
+        "contexts": [_codec.dumps(_codec.context_to(_context(i, by_key, data_end))) for i in items],
+        "data_end": data_end.isoformat(),
         "timeline": [
             _codec.encounter_row(_fact(r)) for p in patients for r in by_patient.get(p, ())
         ],
@@ -627,20 +645,24 @@ def measure(
         raise LookupError(f"no derivation stored for partition {partition!r} of run {run_id}")
     bundle = orjson.loads(blob)
     del blob
-    contexts = [_codec.context_from(c) for c in bundle.pop("contexts")]
     patients = {p.key: p for p in map(_codec.patient_from_row, bundle.pop("patients"))}
     timelines = Timelines(encounters=map(_codec.encounter_from_row, bundle.pop("timeline")))
-    period = contexts[0].period if contexts else None
+    start, end = bundle["period"]
+    period = (datetime.fromisoformat(start), datetime.fromisoformat(end))
     for fact in _period_observations(store, run_id, period, set(patients)):
         timelines.add_observation(fact)
     findings = Findings(keep=FINDINGS_KEPT)
-    when = generated_at or max((c.data_end for c in contexts), default=datetime.now(UTC))
+    when = generated_at or datetime.fromisoformat(bundle["data_end"])
     reports: list[dict[str, Any]] = []
     staff = {
         key: {code: StaffScore(**score) for code, score in scores.items()}
         for key, scores in bundle["staff"].items()
     }
-    for ctx in contexts:
+    for number in range(bundle["contexts"]):
+        context_blob = store.get(_key(run_id, "ms-context", partition, str(number)))
+        if context_blob is None:
+            raise LookupError(f"claim check of context {number} of {partition!r} is gone")
+        ctx = _codec.context_from(orjson.loads(context_blob))
         results = compute_measures(ctx, timelines, patients, findings=findings)
         assessment = assess_microsystem(ctx, results, timelines, staff=staff.get(ctx.id))
         builds: list[Callable[[], dict[str, Any]]] = [
@@ -691,11 +713,9 @@ def measure(
 
 
 def _period_observations(
-    store: Store, run_id: str, period: tuple[datetime, datetime] | None, patients: set[str]
+    store: Store, run_id: str, period: tuple[datetime, datetime], patients: set[str]
 ) -> Iterator[ObservationFact]:
     """The period's observations of ``patients`` (other patients' are skipped undecoded)."""
-    if period is None:
-        return
     partitions = orjson.loads(store.get(_key(run_id, "plan")) or b"[]")
     for partition in partitions:
         if not partition.startswith("observations:"):
