@@ -2,8 +2,9 @@
 
 Tasks take a run id and small strings, re-read the run (spec, partitions) from Redis, and
 pass bulk data through the claim-check store. The fan-out is
-``start -> chord(extract per partition) -> derive -> chord(measure per partition) -> finalize``;
-no task ever waits on another's result.
+``start -> chord(extract per partition) -> derive``; derive sends each period's ``measure`` as
+soon as that period is derived, and the last of derive and the measures to finish sends
+``finalize``. No task ever waits on another's result.
 
 Every step goes through :func:`run_step`: a step already completed is a no-op returning its
 recorded result; deliveries of one attempt are counted (a task whose worker is lost each time
@@ -261,37 +262,59 @@ def extract(self: Task, run_id: str, partition: str) -> Result:
 @app.task(bind=True, base=RunTask, name="fhirms.derive")  # type: ignore[untyped-decorator]
 @_skippable
 def derive(self: Task, run_id: str, attempt: int) -> Result:
-    """Join the extract partitions, derive, fan out ``chord(measure...) -> finalize``."""
+    """Join the extract partitions and derive; each period's ``measure`` is sent as soon as
+    its bundle is stored, and ``finalize`` once every measure partition is done."""
     info = active_run(run_id, attempt)
     partitions = _partitions(run_id, "plan")
     _require_done(run_id, "extract", partitions)  # guard: never derive from partial input
     reg = registry()
     reg.set_fields(run_id, stage="derive")
+
+    sent: list[str] = []
+
+    def send_measure(partition: str) -> None:
+        # A redelivered derive sends them again: measure steps already done are no-ops.
+        measure.si(run_id, partition).apply_async()
+        sent.append(partition)
+
+    def work(spec: Any, st: RedisStore) -> Result:
+        return {"partitions": list(pipeline().derive(spec, partitions, st, run_id, send_measure))}
+
     derived = run_step(
-        self,
-        run_id,
-        "derive",
-        "-",
-        lambda spec, st: {"partitions": list(pipeline().derive(spec, partitions, st, run_id))},
-        lambda r: {"measure_total": len(r["partitions"])},
+        self, run_id, "derive", "-", work, lambda r: {"measure_total": len(r["partitions"])}
     )
     if not reg.dispatched(run_id, "derive", info.attempt):
+        # Derived by an earlier attempt (a resumed run): send this attempt's measures now.
+        for partition in derived["partitions"]:
+            if partition not in sent:
+                measure.si(run_id, partition).apply_async()
         reg.set_fields(run_id, stage="measure")
-    _fan_out(
-        run_id,
-        "derive",
-        info.attempt,
-        [measure.si(run_id, p) for p in derived["partitions"]],
-        finalize.si(run_id, info.attempt),
-    )
+        reg.mark_dispatched(run_id, "derive", info.attempt)
+    _finalize_when_measured(run_id, info.attempt)
     return {"partitions": len(derived["partitions"])}
+
+
+def _finalize_when_measured(run_id: str, attempt: int) -> None:
+    """Send ``finalize`` once derive and every measure partition it listed are done.
+
+    Derive and every measure call this when they finish, so the last of them sends it.
+    Two sending it at once is harmless (the second finalize is a no-op).
+    """
+    reg = registry()
+    if reg.dispatched(run_id, "measured", attempt) or reg.marker(run_id, "derive", "-") is None:
+        return
+    measured = _partitions(run_id, "derive")
+    if any(m is None for m in reg.markers(run_id, "measure", measured)):
+        return
+    finalize.si(run_id, attempt).apply_async()
+    reg.mark_dispatched(run_id, "measured", attempt)
 
 
 @app.task(bind=True, base=RunTask, name="fhirms.measure")  # type: ignore[untyped-decorator]
 @_skippable
 def measure(self: Task, run_id: str, partition: str) -> Result:
-    """Compute and write the outputs of one microsystem-period partition."""
-    return run_step(
+    """Compute and write the outputs of one period's microsystems."""
+    result = run_step(
         self,
         run_id,
         "measure",
@@ -305,6 +328,10 @@ def measure(self: Task, run_id: str, partition: str) -> Result:
             ("retries", "retries"),
         ),
     )
+    info = registry().get(run_id)
+    if info is not None and not info.status.terminal:  # a late redelivery changes nothing
+        _finalize_when_measured(run_id, info.attempt)
+    return result
 
 
 @app.task(bind=True, base=RunTask, name="fhirms.finalize")  # type: ignore[untyped-decorator]

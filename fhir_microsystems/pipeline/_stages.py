@@ -386,11 +386,21 @@ def _context(
     )
 
 
-def derive(spec: RunSpec, partitions: Iterable[str], store: Store, run_id: str) -> list[str]:
+def derive(
+    spec: RunSpec,
+    partitions: Iterable[str],
+    store: Store,
+    run_id: str,
+    on_period: Callable[[str], None] | None = None,
+) -> list[str]:
     """Derive microsystems period by period from the extracted encounter months; store one
-    bundle per period (its measure partition) and return their names."""
+    bundle per period (its measure partition) and return their names.
+
+    ``on_period(name)`` is called as soon as a period's bundle is stored, so its measure
+    partition can start while later periods are still being derived.
+    """
     with _opened(spec) as source:
-        return _derive(spec, partitions, source, store, run_id)
+        return _derive(spec, partitions, source, store, run_id, on_period)
 
 
 def _month_index(store: Store, run_id: str, partitions: Iterable[str]) -> MonthIndex:
@@ -406,7 +416,12 @@ def _month_index(store: Store, run_id: str, partitions: Iterable[str]) -> MonthI
 
 
 def _derive(
-    spec: RunSpec, partitions: Iterable[str], source: Source, store: Store, run_id: str
+    spec: RunSpec,
+    partitions: Iterable[str],
+    source: Source,
+    store: Store,
+    run_id: str,
+    on_period: Callable[[str], None] | None = None,
 ) -> list[str]:
     if orjson.loads(store.get(_key(run_id, "unchanged")) or b"false"):
         store.put(_key(run_id, "derivation"), orjson.dumps({"unchanged_since": spec.since}))
@@ -446,7 +461,9 @@ def _derive(
         for rtype, blob in resources.items():
             store.put(_key(run_id, "ms-resources", label, rtype), blob)
         store.put(_key(run_id, "ms-resource-types", label), orjson.dumps(sorted(resources)))
-        written.append(outcome.period.label)
+        written.append(label)
+        if on_period is not None:
+            on_period(label)
     unattributed.update(windows.finish())
     log.info("derive held at most %d encounter records at once", windows.peak_records)
     summary = {

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,13 @@ def extract(spec: RunSpec, partition: str, store: Any, run_id: str) -> dict[str,
     return {"resources": len(records), "findings": 1, "retries": 0}
 
 
-def derive(spec: RunSpec, partitions: list[str], store: Any, run_id: str) -> list[str]:
+def derive(
+    spec: RunSpec,
+    partitions: list[str],
+    store: Any,
+    run_id: str,
+    on_period: Callable[[str], None] | None = None,
+) -> list[str]:
     Control(_out(spec)).enter("derive", "-")
     total = 0
     for partition in partitions:
@@ -125,6 +132,9 @@ def derive(spec: RunSpec, partitions: list[str], store: Any, run_id: str) -> lis
         total += len(json.loads(raw))
     ms = [f"m{j}" for j in range(_shape(spec)[1])]
     store.put("derived", json.dumps({"total": total, "partitions": ms}).encode())
+    for partition in ms:  # like the real stage: each measure partition as soon as it exists
+        if on_period is not None:
+            on_period(partition)
     return ms
 
 
