@@ -192,8 +192,8 @@ def _partition_resources(
 
 
 def _quiet_index(source: Source, types: Iterable[str] = INDEXED_TYPES) -> ReferenceIndex:
-    """The reference index with its own findings dropped: the derive stage builds it too
-    and reports them once. Later resolutions record into ``source.findings``."""
+    """The reference index with its own findings dropped: the derive stage reads these
+    types too and reports them once. Later resolutions record into ``source.findings``."""
     kept = source.findings
     source.findings = Findings()
     try:
@@ -433,6 +433,8 @@ def _derive(
     )
     index = ReferenceIndex.build(source, types=DERIVE_INDEX_TYPES)
     findings = source.findings
+    for _ in source.iter_resources("Patient"):  # reported here once (extract drops them)
+        pass
     config = DerivationConfig()
     stats: Counter[str] = Counter()
     teams = read_explicit_teams(source, index, findings, config, stats)

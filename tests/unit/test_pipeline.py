@@ -165,3 +165,24 @@ def test_incremental_run_skips_an_unchanged_source(tmp_path: Path) -> None:
     again = run_in_process(RunSpec(source=str(source), out_dir=str(out), since=earlier))
     assert again["derivation"] == full["derivation"]  # everything re-derived, not only changes
     assert (out / "MeasureReport.ndjson").read_bytes() == before
+
+
+def test_bad_patient_lines_are_reported_once(tmp_path: Path, synthea_dir: Path) -> None:
+    """Every extract partition reads the Patients to resolve references; the bad line is
+    still one finding, reported by the derive stage."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for path in synthea_dir.glob("*.ndjson"):
+        if path.name not in ("Patient.ndjson", "Observation.ndjson"):
+            (src / path.name).write_bytes(path.read_bytes())
+    (src / "Patient.ndjson").write_bytes((synthea_dir / "Patient.ndjson").read_bytes() + b"{bad\n")
+    observations = (synthea_dir / "Observation.ndjson").read_bytes().splitlines(keepends=True)
+    half = len(observations) // 2
+    (src / "Observation.1.ndjson").write_bytes(b"".join(observations[:half]))
+    (src / "Observation.2.ndjson").write_bytes(b"".join(observations[half:]))
+    run_in_process(RunSpec(source=str(src), out_dir=str(tmp_path / "out")))
+    findings = [
+        orjson.loads(x) for x in (tmp_path / "out" / "findings.ndjson").read_bytes().splitlines()
+    ]
+    bad = [f for f in findings if f["where"].startswith("Patient.ndjson:")]
+    assert [f["kind"] for f in bad] == ["invalid-json"]
