@@ -115,11 +115,11 @@ def _max_rss_mib() -> float:
 
 def _check(summary: dict[str, Any], counts: dict[str, int]) -> dict[str, int]:
     done = summary["counts"]
-    extracted = counts.get("Encounter", 0) + counts.get("Observation", 0)
+    extracted = sum(counts.get(t, 0) for t in ("Encounter", "Condition", "Observation"))
     if done["resources"] != extracted:
         raise RuntimeError(
-            f"the job extracted {done['resources']} Encounters and Observations, the files"
-            f" hold {extracted}"
+            f"the job extracted {done['resources']} Encounters, Conditions and Observations,"
+            f" the files hold {extracted}"
         )
     if done["reports"] <= 0:
         raise RuntimeError("the job wrote no MeasureReports")
