@@ -251,7 +251,7 @@ def compare_floor_and_models(directory: Path, repeats: int, sample: int) -> list
     row1.met = row1.ratio is not None and row1.ratio.median <= 3
     row1.notes.append(
         f"{first['lines']:,} lines parsed by the floor; the job read {first['resources']:,}"
-        f" Observations and wrote {first['reports']:,} MeasureReports"
+        f" Encounters, Conditions and Observations and wrote {first['reports']:,} MeasureReports"
         f" ({_rate(resources, job)} resources/s vs {_rate(resources, floor)} for the floor)."
     )
     row2 = Row(

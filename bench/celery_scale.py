@@ -115,7 +115,7 @@ def compare_celery(directory: Path, parts: int, repeats: int) -> Row:
     source = partitioned(directory, parts)
     one: list[float] = []
     two: list[float] = []
-    measures = 0
+    measures = extracts = 0
     steps: list[dict[str, tuple[int, float]]] = []
     with tempfile.TemporaryDirectory(prefix="bench-celery-") as tmp:
         work = Path(tmp)
@@ -133,6 +133,7 @@ def compare_celery(directory: Path, parts: int, repeats: int) -> Row:
                     seconds, summary = _dispatch(source, work / f"one-{n}", cfg)
                     _same_reports(summary, reports)
                     measures = summary["run"]["progress"].get("measure_total", 0)
+                    extracts = summary["run"]["progress"].get("extract_total", 0)
                     steps.append(task_seconds(first.log(), summary["run"]["run_id"]))
                     one.append(seconds)
                     with CeleryWorker(url, logs, concurrency=1, env=WORKER_ENV):
@@ -154,9 +155,9 @@ def compare_celery(directory: Path, parts: int, repeats: int) -> Row:
     assert row.ratio is not None
     row.met = row.ratio.median >= 1.6
     row.notes.append(
-        f"Real redis-server and celery workers (concurrency 1 each); {2 * parts} extract"
-        f" (Encounters and Observations) and {measures} measure partitions; {reports:,}"
-        " MeasureReports per run, as many as an"
+        f"Real redis-server and celery workers (concurrency 1 each); {extracts} extract"
+        f" (Encounters and Observations in {parts} files each, Conditions) and {measures}"
+        f" measure partitions; {reports:,} MeasureReports per run, as many as an"
         f" in-process run of the same input writes ({inprocess:.1f} s in-process). Times run"
         " from dispatch to the run's end as seen by dispatch_run (status polled every 0.5 s)."
     )
