@@ -276,13 +276,14 @@ def derive(self: Task, run_id: str, attempt: int) -> Result:
         # A redelivered derive sends them again: measure steps already done are no-ops.
         measure.si(run_id, partition).apply_async()
         sent.append(partition)
+        # Set, not added: the total so far (a redelivered derive never counts twice).
+        reg.set_fields(run_id, measure_total=len(sent))
 
     def work(spec: Any, st: RedisStore) -> Result:
         return {"partitions": list(pipeline().derive(spec, partitions, st, run_id, send_measure))}
 
-    derived = run_step(
-        self, run_id, "derive", "-", work, lambda r: {"measure_total": len(r["partitions"])}
-    )
+    derived = run_step(self, run_id, "derive", "-", work, lambda r: {})
+    reg.set_fields(run_id, measure_total=len(derived["partitions"]))
     if not reg.dispatched(run_id, "derive", info.attempt):
         # Derived by an earlier attempt (a resumed run): send this attempt's measures now.
         for partition in derived["partitions"]:
