@@ -146,6 +146,16 @@ class RunRegistry:
         """Called after sending: a crash in between sends twice (harmless), never zero times."""
         self.client.set(_dispatch_key(run_id, step, attempt), "1", ex=self.marker_ttl)
 
+    def claim_dispatch(self, run_id: str, step: str, attempt: int, owner: str) -> bool:
+        """Claim sending the fan-out after ``step`` for this attempt: True for the first
+        caller, and again for that same ``owner`` (a redelivered task re-sends after a crash
+        between claim and send); False for anyone else."""
+        key = _dispatch_key(run_id, step, attempt)
+        if self.client.set(key, owner, nx=True, ex=self.marker_ttl):
+            return True
+        held = self.client.get(key)
+        return held is not None and held.decode() == owner  # type: ignore[union-attr]
+
     # -- summaries
     def put_summary(self, run_id: str, summary_json: str) -> None:
         self.client.set(f"fhirms:run:{run_id}:summary", summary_json, ex=self.ttl)

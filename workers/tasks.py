@@ -291,24 +291,26 @@ def derive(self: Task, run_id: str, attempt: int) -> Result:
                 measure.si(run_id, partition).apply_async()
         reg.set_fields(run_id, stage="measure")
         reg.mark_dispatched(run_id, "derive", info.attempt)
-    _finalize_when_measured(run_id, info.attempt)
+    _finalize_when_measured(run_id, info.attempt, str(self.request.id))
     return {"partitions": len(derived["partitions"])}
 
 
-def _finalize_when_measured(run_id: str, attempt: int) -> None:
+def _finalize_when_measured(run_id: str, attempt: int, owner: str) -> None:
     """Send ``finalize`` once derive and every measure partition it listed are done.
 
-    Derive and every measure call this when they finish, so the last of them sends it.
-    Two sending it at once is harmless (the second finalize is a no-op).
+    Derive and every measure call this when they finish, so the last of them sees
+    everything done. Of several finishing at once, only the one that claims the send (a
+    ``SET NX`` owned by its task id) sends it; the same task redelivered after a crash
+    between claim and send claims again and sends it then.
     """
     reg = registry()
-    if reg.dispatched(run_id, "measured", attempt) or reg.marker(run_id, "derive", "-") is None:
+    if reg.marker(run_id, "derive", "-") is None:
         return
     measured = _partitions(run_id, "derive")
     if any(m is None for m in reg.markers(run_id, "measure", measured)):
         return
-    finalize.si(run_id, attempt).apply_async()
-    reg.mark_dispatched(run_id, "measured", attempt)
+    if reg.claim_dispatch(run_id, "measured", attempt, owner):
+        finalize.si(run_id, attempt).apply_async()
 
 
 @app.task(bind=True, base=RunTask, name="fhirms.measure")  # type: ignore[untyped-decorator]
@@ -331,7 +333,7 @@ def measure(self: Task, run_id: str, partition: str) -> Result:
     )
     info = registry().get(run_id)
     if info is not None and not info.status.terminal:  # a late redelivery changes nothing
-        _finalize_when_measured(run_id, info.attempt)
+        _finalize_when_measured(run_id, info.attempt, str(self.request.id))
     return result
 
 

@@ -134,6 +134,16 @@ def test_status_transitions_are_compare_and_set(redis_url: str, client: redis.Re
     assert not registry.transition("nope", RunStatus.RUNNING, active)
 
 
+def test_a_fan_out_is_claimed_by_one_task_and_again_by_it_alone(
+    redis_url: str, client: redis.Redis
+) -> None:
+    registry = registry_for(client, settings_for(redis_url))
+    assert registry.claim_dispatch("r2", "measured", 1, "task-a")
+    assert not registry.claim_dispatch("r2", "measured", 1, "task-b")
+    assert registry.claim_dispatch("r2", "measured", 1, "task-a")  # redelivered: sends again
+    assert registry.claim_dispatch("r2", "measured", 2, "task-b")  # a new attempt
+
+
 def test_deliveries_are_counted_per_attempt(redis_url: str, client: redis.Redis) -> None:
     registry = registry_for(client, settings_for(redis_url))
     assert [registry.count_delivery("t", 0) for _ in range(3)] == [1, 2, 3]
