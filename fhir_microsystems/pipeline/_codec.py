@@ -22,11 +22,13 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_DATACLASS)
 
 
-def _dt(value: str | None) -> datetime | None:
+def instant(value: str | None) -> datetime | None:
+    """An ISO datetime from a stored row (None stays None)."""
     return datetime.fromisoformat(value) if value is not None else None
 
 
-def _intern(value: str | None) -> str | None:
+def interned(value: str | None) -> str | None:
+    """A repeated key from a stored row, interned (None stays None)."""
     return sys.intern(value) if value is not None else None
 
 
@@ -48,13 +50,13 @@ def encounter_from_row(row: list[Any]) -> EncounterFact:
     """Inverse of :func:`encounter_row` (repeated keys interned)."""
     return EncounterFact(
         row[0],
-        _intern(row[1]),
-        _intern(row[2]),
+        interned(row[1]),
+        interned(row[2]),
         sys.intern(row[3]),
-        _dt(row[4]),
-        _dt(row[5]),
+        instant(row[4]),
+        instant(row[5]),
         tuple(sys.intern(p) for p in row[6]),
-        _intern(row[7]),
+        interned(row[7]),
     )
 
 
@@ -78,8 +80,8 @@ def observation_row(fact: ObservationFact) -> list[Any]:
 
 def observation_from_row(row: list[Any]) -> ObservationFact:
     """Inverse of :func:`observation_row` (the encounter key interned: facts share it)."""
-    row[4] = _dt(row[4])
-    row[5] = _intern(row[5])
+    row[4] = instant(row[4])
+    row[5] = interned(row[5])
     return ObservationFact(*row)
 
 
@@ -93,9 +95,9 @@ def patient_from_row(row: list[Any]) -> PatientFact:
     birth = row[2]
     return PatientFact(
         sys.intern(row[0]),
-        _intern(row[1]),
+        interned(row[1]),
         date.fromisoformat(birth) if birth else None,
-        _dt(row[3]),
+        instant(row[3]),
         row[4],
     )
 

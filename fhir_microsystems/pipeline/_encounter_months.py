@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -21,6 +21,7 @@ from fhir_microsystems.derive import DerivationConfig, EncounterRecord
 from fhir_microsystems.derive.pipeline import classify, record_order
 from fhir_microsystems.periods import Period
 
+from ._codec import instant, interned
 from ._store import Store
 
 #: The bucket of records without a start (never in a window; counted as ``no-start``).
@@ -35,18 +36,12 @@ def month_of(moment: datetime) -> str:
 
 
 def _month_bounds(label: str) -> tuple[datetime, datetime]:
-    year, month = int(label[:4]), int(label[5:7])
-    start = datetime(year, month, 1, tzinfo=UTC)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-    return start, end
+    month = Period.parse(label)
+    return month.start, month.end
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None
 
 
 def record_row(rec: EncounterRecord) -> list[Any]:
@@ -71,22 +66,18 @@ def record_from(row: list[Any]) -> EncounterRecord:
     """Inverse of :func:`record_row` (interning the repeated keys again)."""
     return EncounterRecord(
         key=row[0],
-        patient=_intern(row[1]),
-        class_code=_intern(row[2]),
-        status=_intern(row[3]) or "unknown",
-        start=_dt(row[4]),
-        end=_dt(row[5]),
+        patient=interned(row[1]),
+        class_code=interned(row[2]),
+        status=interned(row[3]) or "unknown",
+        start=instant(row[4]),
+        end=instant(row[5]),
         participants=tuple(_interned(row[6])),
         unresolved_participants=row[7],
-        service_provider=_intern(row[8]),
-        location=_intern(row[9]),
-        context=_intern(row[10]),
-        discharge_disposition=_intern(row[11]),
+        service_provider=interned(row[8]),
+        location=interned(row[9]),
+        context=interned(row[10]),
+        discharge_disposition=interned(row[11]),
     )
-
-
-def _intern(value: str | None) -> str | None:
-    return sys.intern(value) if value is not None else None
 
 
 def _interned(values: Iterable[str]) -> Iterable[str]:
@@ -160,7 +151,7 @@ class MonthIndex:
                 chunks.setdefault(month, []).append((prefix, int(count)))
 
         def moments(name: str) -> list[datetime]:
-            return [m for _, meta in metas if (m := _dt(meta[name])) is not None]
+            return [m for _, meta in metas if (m := instant(meta[name])) is not None]
 
         return cls(
             chunks,
@@ -220,7 +211,7 @@ class MonthWindows:
         for row in self._rows(month):
             if patients is not None and row[1] is not None and len(row) > 12 and row[12]:
                 gender, birth, deceased, deceased_at = row[12]
-                patients[sys.intern(row[1])] = (_intern(gender), birth, deceased, deceased_at)
+                patients[sys.intern(row[1])] = (interned(gender), birth, deceased, deceased_at)
             self.read += 1
             if row[0] in seen:
                 self.findings.add("duplicate-resource", row[0], "Encounter.id", "read twice")

@@ -67,7 +67,7 @@ ALL_OBSERVATIONS = "observations:all"
 ALL_ENCOUNTERS = "encounters:all"
 ALL_CONDITIONS = "conditions:all"
 #: The small types the derive stage indexes (Patients are resolved in the extract stage).
-DERIVE_INDEX_TYPES = ("Organization", "Location", "Practitioner", "PractitionerRole")
+DERIVE_INDEX_TYPES = tuple(t for t in INDEXED_TYPES if t != "Patient")
 #: Observation facts per claim-check chunk (bounds extract memory).
 OBSERVATION_CHUNK = 1_000
 #: Condition spells per claim-check chunk.
@@ -231,8 +231,7 @@ def _extract_encounters(
         rec = encounter_record(resource, index, source.findings)
         writer.add(rec, _patient_row(index, rec.patient))
     store.put(_key(run_id, "enc-meta", partition), orjson.dumps(writer.close()))
-    store.put(_key(run_id, "findings", "extract", partition), _codec.findings_to(source.findings))
-    return {"resources": read, "findings": source.findings.total, "retries": _retries(source)}
+    return _extracted(partition, source, store, run_id, read)
 
 
 def _patient_row(index: ReferenceIndex, key: str | None) -> list[Any] | None:
@@ -260,8 +259,7 @@ def _extract_conditions(
         store.put(_key(run_id, "spells", partition, str(chunks)), _codec.dumps(rows))
         chunks += 1
     store.put(_key(run_id, "spell-chunks", partition), orjson.dumps(chunks))
-    store.put(_key(run_id, "findings", "extract", partition), _codec.findings_to(source.findings))
-    return {"resources": read, "findings": source.findings.total, "retries": _retries(source)}
+    return _extracted(partition, source, store, run_id, read)
 
 
 def _load_spells(
@@ -320,6 +318,14 @@ def _extract_observations(
     for month in list(buckets):
         flush(month)
     store.put(_key(run_id, "obs-chunks", partition), orjson.dumps(chunks))
+    return _extracted(partition, source, store, run_id, read)
+
+
+def _extracted(
+    partition: str, source: Source, store: Store, run_id: str, read: int
+) -> dict[str, int]:
+    """Store the partition's findings; what the extract task reports."""
+    findings = source.findings
     store.put(_key(run_id, "findings", "extract", partition), _codec.findings_to(findings))
     return {"resources": read, "findings": findings.total, "retries": _retries(source)}
 
