@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -71,14 +71,7 @@ def derive(
     periods = plan_periods(min(starts, default=None), max(starts, default=None), start, end, period)
     teams = read_explicit_teams(source, index, findings, config, stats)
     spells = read_condition_spells(source, index, findings)
-    usable = []
-    for rec in encounters.values():
-        reason, ok = classify(rec, periods, config)
-        if reason:
-            unattributed[reason] += 1
-        if ok:
-            usable.append(rec)
-    usable.sort(key=record_order)
+    usable = usable_records(encounters.values(), periods, config, unattributed)
     derivation = Derivation(
         periods=periods,
         microsystems={},
@@ -154,6 +147,25 @@ def derive_periods(
             sum(missing.values()),
         )
         yield PeriodOutcome(current, items, attribution, missing)
+
+
+def usable_records(
+    records: Iterable[EncounterRecord],
+    periods: Sequence[Period],
+    config: DerivationConfig,
+    unattributed: Counter[str],
+) -> list[EncounterRecord]:
+    """The records that may feed the networks, in :func:`record_order`; the others'
+    reasons (see :func:`classify`) are counted in ``unattributed``."""
+    usable = []
+    for rec in records:
+        reason, ok = classify(rec, periods, config)
+        if reason:
+            unattributed[reason] += 1
+        if ok:
+            usable.append(rec)
+    usable.sort(key=record_order)
+    return usable
 
 
 def record_order(rec: EncounterRecord) -> tuple[datetime, str]:
@@ -344,4 +356,5 @@ __all__ = [
     "microsystem_names",
     "plan_periods",
     "record_order",
+    "usable_records",
 ]

@@ -18,7 +18,7 @@ import orjson
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.derive import DerivationConfig, EncounterRecord
-from fhir_microsystems.derive.pipeline import classify, record_order
+from fhir_microsystems.derive.pipeline import usable_records
 from fhir_microsystems.periods import Period
 
 from ._codec import instant, interned
@@ -223,15 +223,7 @@ class MonthWindows:
         return records
 
     def _classify(self, records: list[EncounterRecord]) -> list[EncounterRecord]:
-        usable = []
-        for rec in records:
-            reason, ok = classify(rec, self.periods, self.config)
-            if reason:
-                self.unattributed[reason] += 1
-            if ok:
-                usable.append(rec)
-        usable.sort(key=record_order)
-        return usable
+        return usable_records(records, self.periods, self.config, self.unattributed)
 
     def _ensure(self, hi: datetime) -> None:
         """Load every month starting before ``hi``."""
