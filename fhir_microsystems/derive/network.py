@@ -142,21 +142,39 @@ def build_network(
     recent_from: datetime | None = None,
 ) -> nx.Graph:
     """Weighted tie graph of every clinician in ``records`` (isolated ones included)."""
+    graph = nx.Graph()
+    graph.add_nodes_from(_clinicians(records))
+    graph.add_edges_from(
+        (u, v, {"weight": weight})
+        for u, v, weight in _ties(records, config, window_days, recent_from)
+    )
+    return graph
+
+
+def _clinicians(records: Iterable[EncounterRecord]) -> list[str]:
+    return sorted({p for rec in records for p in rec.participants})
+
+
+def _ties(
+    records: Sequence[EncounterRecord],
+    config: DerivationConfig,
+    window_days: float,
+    recent_from: datetime | None,
+) -> list[tuple[str, str, float]]:
+    """The ties that pass a threshold, ``(u, v, weight)`` with ``u < v``, sorted (the pair
+    tables are dropped before this returns)."""
     counts = count_pairs(records, config, recent_from)
     patient_threshold = config.shared_patient_threshold(window_days)
     min_encounters = config.min_shared_encounters
     shared_encounters, shared_patients, weights = counts.encounters, counts.patients, counts.weights
-    graph = nx.Graph()
-    graph.add_nodes_from(sorted({p for rec in records for p in rec.participants}))
     kept = [
-        pair
-        for pair in weights
-        if shared_encounters.get(pair, 0) >= min_encounters
-        or shared_patients.get(pair, 0) >= patient_threshold
+        (u, v, weight)
+        for (u, v), weight in weights.items()
+        if shared_encounters.get((u, v), 0) >= min_encounters
+        or shared_patients.get((u, v), 0) >= patient_threshold
     ]
     kept.sort()
-    graph.add_edges_from((u, v, {"weight": weights[u, v]}) for u, v in kept)
-    return graph
+    return kept
 
 
 def home_contexts(
@@ -201,15 +219,57 @@ def communities(
     graph: nx.Graph, homes: dict[str, Context], config: DerivationConfig
 ) -> list[set[str]]:
     """Louvain communities, detected separately inside each home context (if configured)."""
+    groups = _context_groups(graph.nodes, homes, config)
+    adjacency = graph.adj
+    return _communities_in(
+        {ctx: _numbered_edges(names, adjacency) for ctx, names in groups.items()}, groups, config
+    )
+
+
+def network_communities(
+    records: Sequence[EncounterRecord],
+    homes: dict[str, Context],
+    config: DerivationConfig,
+    window_days: float,
+    recent_from: datetime | None = None,
+) -> list[set[str]]:
+    """``communities(build_network(records, ...), homes, config)`` without the name-keyed
+    graph: the thresholded ties go straight to each context's numbered edge list (the
+    pair tables, the whole graph and Louvain's copies of it are never alive together)."""
+    groups = _context_groups(_clinicians(records), homes, config)
+    where: dict[str, tuple[Context, int]] = {
+        name: (ctx, i) for ctx, names in groups.items() for i, name in enumerate(names)
+    }
+    edges: dict[Context, list[tuple[int, int, float]]] = {ctx: [] for ctx in groups}
+    for u, v, weight in _ties(records, config, window_days, recent_from):
+        (ctx_u, i), (ctx_v, j) = where[u], where[v]
+        if ctx_u == ctx_v:
+            edges[ctx_u].append((i, j, weight) if i <= j else (j, i, weight))
+    for found in edges.values():
+        found.sort()
+    return _communities_in(edges, groups, config)
+
+
+def _context_groups(
+    nodes: Iterable[str], homes: dict[str, Context], config: DerivationConfig
+) -> dict[Context, list[str]]:
+    """Clinicians by home context (one group unless ``split_by_context``), each sorted."""
     groups: dict[Context, list[str]] = {}
-    for node in graph.nodes:
+    for node in nodes:
         ctx = homes.get(node, (None, None)) if config.split_by_context else (None, None)
         groups.setdefault(ctx, []).append(node)
-    adjacency = graph.adj
+    return {ctx: sorted(names) for ctx, names in groups.items()}
+
+
+def _communities_in(
+    edges_of: dict[Context, list[tuple[int, int, float]]],
+    groups: dict[Context, list[str]],
+    config: DerivationConfig,
+) -> list[set[str]]:
     found: list[set[str]] = []
     for ctx in sorted(groups, key=str):
-        names = sorted(groups[ctx])
-        edges = _numbered_edges(names, adjacency)
+        names = groups[ctx]
+        edges = edges_of.pop(ctx)
         if not edges:
             found.extend({n} for n in names)
             continue
@@ -331,4 +391,5 @@ __all__ = [
     "home_contexts",
     "louvain",
     "merge_entangled",
+    "network_communities",
 ]

@@ -29,7 +29,7 @@ from .identity import DraftView, Known, assign_identities
 from .joining import activity_profiles, join_by_careteams, join_shifts, make_clusters
 from .membership import Draft, assemble
 from .model import Derivation, MicrosystemPeriod
-from .network import build_network, communities, home_contexts
+from .network import home_contexts, network_communities
 from .records import EncounterRecord, iter_encounter_records
 
 log = logging.getLogger(__name__)
@@ -252,8 +252,8 @@ def _derive_period(
     period_records = window[bisect.bisect_left(stamps, current.start.timestamp()) :]
     window_days = (current.end - window_start).total_seconds() / 86400
     homes = home_contexts(window, index, config)
-    graph = build_network(window, config, window_days, current.start)
-    clusters = make_clusters(communities(graph, homes, config), homes)
+    found = network_communities(window, homes, config, window_days, current.start)
+    clusters = make_clusters(found, homes)
     clusters = join_by_careteams(clusters, teams_in_force(teams, current), current, config)
     previous = {
         person: k.id

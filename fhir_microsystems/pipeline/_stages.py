@@ -459,16 +459,7 @@ def _derive(
         if not outcome.items:
             continue
         label = outcome.period.label
-        bundle = _period_bundle(spec, outcome.items, windows, responses, data_end)
-        contexts = bundle.pop("contexts")
-        for number, blob in enumerate(contexts):
-            store.put(_key(run_id, "ms-context", label, str(number)), blob)
-        bundle["contexts"] = len(contexts)
-        store.put(_key(run_id, "ms", label), _codec.dumps(bundle))
-        resources = _resource_lines(outcome.items, spec)
-        for rtype, blob in resources.items():
-            store.put(_key(run_id, "ms-resources", label, rtype), blob)
-        store.put(_key(run_id, "ms-resource-types", label), orjson.dumps(sorted(resources)))
+        _store_period(spec, outcome.items, windows, responses, data_end, store, run_id)
         written.append(label)
         if on_period is not None:
             on_period(label)
@@ -486,17 +477,48 @@ def _derive(
     return written
 
 
+def _store_period(
+    spec: RunSpec,
+    items: list[MicrosystemPeriod],
+    windows: MonthWindows,
+    responses: dict[str, list[_Response]],
+    data_end: datetime,
+    store: Store,
+    run_id: str,
+) -> None:
+    """Store what one period's measure partition needs: its contexts (one per key, each
+    stored as it is built), its bundle and its CareTeam and Group resources. Nothing of
+    the period outlives this call (the next period's derivation needs the memory)."""
+    label = items[0].period.label
+    period = items[0].period
+    by_key = {rec.key: rec for rec in windows.records(period.start, period.end)}
+    bundle = _period_bundle(spec, items, windows, responses, data_end, by_key)
+    for number, item in enumerate(items):
+        store.put(
+            _key(run_id, "ms-context", label, str(number)),
+            _codec.dumps(_codec.context_to(_context(item, by_key, data_end))),
+        )
+    bundle["contexts"] = len(items)
+    store.put(_key(run_id, "ms", label), _codec.dumps(bundle))
+    del bundle, by_key
+    types = []
+    for rtype, blob in _resource_lines(items, spec):
+        store.put(_key(run_id, "ms-resources", label, rtype), blob)
+        types.append(rtype)
+    store.put(_key(run_id, "ms-resource-types", label), orjson.dumps(sorted(types)))
+
+
 def _period_bundle(
     spec: RunSpec,
     items: list[MicrosystemPeriod],
     windows: MonthWindows,
     responses: dict[str, list[_Response]],
     data_end: datetime,
+    by_key: dict[str, EncounterRecord],
 ) -> dict[str, Any]:
-    """What one period's measure partition needs: contexts, follow-up timeline, patient
-    facts, staff scores and the CareTeam and Group resources."""
+    """The period's follow-up timeline, patient facts and staff scores (the contexts go
+    one per key, see :func:`_store_period`)."""
     period = items[0].period
-    by_key = {rec.key: rec for rec in windows.records(period.start, period.end)}
     horizon = period.end + FOLLOW_UP_HORIZON + timedelta(microseconds=1)
     by_patient: dict[str, list[EncounterRecord]] = {}
     for rec in _follow_ups(windows.records(period.start, horizon, FOLLOW_UP_CLASSES), period):
@@ -511,7 +533,6 @@ def _period_bundle(
     return {
         "period": [period.start.isoformat(), period.end.isoformat()],
         # Contexts go one per claim check (the measure stage holds one at a time).
-        "contexts": [_codec.dumps(_codec.context_to(_context(i, by_key, data_end))) for i in items],
         "data_end": data_end.isoformat(),
         "timeline": [
             _codec.encounter_row(_fact(r)) for p in patients for r in by_patient.get(p, ())
@@ -521,14 +542,17 @@ def _period_bundle(
     }
 
 
-def _resource_lines(items: list[MicrosystemPeriod], spec: RunSpec) -> dict[str, bytes]:
-    """The period's CareTeam and Group resources as NDJSON by type (written as they are)."""
+def _resource_lines(items: list[MicrosystemPeriod], spec: RunSpec) -> Iterator[tuple[str, bytes]]:
+    """The period's CareTeam and Group resources as NDJSON by type (written as they are),
+    one type at a time."""
     lines: dict[str, list[bytes]] = {}
     for resource in microsystem_resources(items, canonical_base=spec.canonical_base):
         lines.setdefault(resource["resourceType"], []).append(
             orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
         )
-    return {rtype: b"\n".join(found) for rtype, found in lines.items()}
+    while lines:
+        rtype = next(iter(lines))
+        yield rtype, b"\n".join(lines.pop(rtype))
 
 
 def _patient_of(by_key: dict[str, EncounterRecord], key: str) -> str | None:

@@ -20,6 +20,7 @@ from fhir_microsystems.derive.network import (
     home_contexts,
     louvain,
     merge_entangled,
+    network_communities,
 )
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
@@ -166,6 +167,25 @@ def test_communities_match_louvain_on_each_context_subgraph(
     found = communities(graph, homes, config)
     assert len(found) > (2 if ratio == 0 else 1)
     assert found == _reference_communities(graph, homes, config)
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.2])
+@pytest.mark.parametrize("split", [True, False])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_network_communities_match_communities_of_the_built_network(
+    seed: int, split: bool, ratio: float
+) -> None:
+    records = _records(seed, 60, count=800)
+    config = DerivationConfig(split_by_context=split, merge_min_cut_ratio=ratio)
+    homes = home_contexts(records, _NoRoles(), config)
+    homes["Practitioner/001"] = ("Organization/z", None)  # a context of one (no edges)
+    recent = START + timedelta(days=30)
+    graph = build_network(records, config, 60, recent)
+    found = network_communities(records, homes, config, 60, recent)
+    assert found == communities(graph, homes, config)
+    assert len(found) > (0 if ratio and not split else 1)  # merging may leave one
+    if split:
+        assert {"Practitioner/001"} in found
 
 
 class _NoRoles:
