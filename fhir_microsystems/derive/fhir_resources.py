@@ -6,7 +6,7 @@ and the cohort, so writing the same derivation twice updates the same resources.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -184,18 +184,15 @@ def microsystem_resources(
     *,
     cohorts: Iterable[str] = ALL_COHORTS,
     canonical_base: str = DEFAULT_CANONICAL_BASE,
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     """CareTeams and patient Groups of several microsystem-periods (Groups first, since the
-    CareTeams refer to them)."""
-    chosen = tuple(cohorts)
-    groups: list[dict[str, Any]] = []
-    teams: list[dict[str, Any]] = []
+    CareTeams refer to them), built one at a time (a Group lists every patient)."""
+    chosen, items = tuple(cohorts), tuple(items)
     for item in items:
-        groups.extend(
-            patient_group_resource(item, c, canonical_base=canonical_base) for c in chosen
-        )
-        teams.append(careteam_resource(item, canonical_base=canonical_base))
-    return groups + teams
+        for cohort in chosen:
+            yield patient_group_resource(item, cohort, canonical_base=canonical_base)
+    for item in items:
+        yield careteam_resource(item, canonical_base=canonical_base)
 
 
 CONFORMANCE_FILES = (

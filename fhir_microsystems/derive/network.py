@@ -8,9 +8,11 @@ inside each clinician's home organisational context.
 
 from __future__ import annotations
 
+import gc
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import combinations
 from typing import Any
@@ -25,18 +27,52 @@ from .records import EncounterRecord
 Context = tuple[str | None, str | None]  # (organisation, location or None)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PairCounts:
-    """Shared encounters and shared patients of each clinician pair (keys sorted), and the
-    tie weight they add up to (look-back evidence discounted)."""
+    """Shared encounters and shared patients of each clinician pair, and the tie weight
+    they add up to (look-back evidence discounted).
 
-    encounters: Counter[tuple[str, str]] = field(default_factory=Counter)
-    patients: Counter[tuple[str, str]] = field(default_factory=Counter)
-    weights: defaultdict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    Held compactly (the pair tables are the network stage's largest structures): clinicians
+    are numbered in name order, a pair ``(i, j)``, ``i < j``, is the key ``i * n + j`` (``n``
+    clinicians), and ``slots`` gives each pair's row in the three arrays.
+    """
+
+    clinicians: list[str]
+    slots: dict[int, int]
+    shared_encounters: array[int]
+    shared_patients: array[int]
+    tie_weights: array[float]
+
+    def rows(self) -> Iterator[tuple[str, str, int, int, float]]:
+        """``(u, v, shared encounters, shared patients, weight)`` of every pair, ``u < v``."""
+        names, n = self.clinicians, len(self.clinicians)
+        encounters, patients, weights = (
+            self.shared_encounters,
+            self.shared_patients,
+            self.tie_weights,
+        )
+        for key, row in self.slots.items():
+            i, j = divmod(key, n)
+            yield names[i], names[j], encounters[row], patients[row], weights[row]
+
+    @property
+    def encounters(self) -> Counter[tuple[str, str]]:
+        """Shared encounters by name pair (pairs that share none are left out)."""
+        return Counter({(u, v): e for u, v, e, _, _ in self.rows() if e})
+
+    @property
+    def patients(self) -> Counter[tuple[str, str]]:
+        """Shared patients by name pair (pairs that share none are left out)."""
+        return Counter({(u, v): p for u, v, _, p, _ in self.rows() if p})
+
+    @property
+    def weights(self) -> defaultdict[tuple[str, str], float]:
+        """Tie weight by name pair."""
+        return defaultdict(float, {(u, v): w for u, v, _, _, w in self.rows()})
 
 
 def count_pairs(
-    records: Iterable[EncounterRecord],
+    records: Sequence[EncounterRecord],
     config: DerivationConfig,
     recent_from: datetime | None = None,
 ) -> PairCounts:
@@ -44,26 +80,36 @@ def count_pairs(
     ``recent_from`` weighs ``lookback_weight`` times as much as recent evidence."""
     # A pair's weight is summed in the same order as ever: its shared encounters in record
     # order, then its shared patients in order of the patients' first record.
-    # Counter and defaultdict share dict's get and item assignment: filled in place, with
-    # no copy at the end (the pair tables are the network stage's largest structures).
-    encounters: Counter[tuple[str, str]] = Counter()
-    patients: Counter[tuple[str, str]] = Counter()
-    weights: defaultdict[tuple[str, str], float] = defaultdict(float)
+    clinicians = _clinicians(records)
+    number = {name: i for i, name in enumerate(clinicians)}
+    n = len(clinicians)
+    slots: dict[int, int] = {}
+    encounters, patients, weights = array("l"), array("l"), array("d")
+    slot_of = slots.get
+
+    def tie(key: int, counts: array[int], add: float) -> None:
+        row = slot_of(key)
+        if row is None:
+            row = slots[key] = len(weights)
+            encounters.append(0)
+            patients.append(0)
+            weights.append(0.0)
+        counts[row] += 1
+        weights[row] += add
+
     lookback = config.lookback_weight
     per_encounter = config.weight_shared_encounter
     most = config.max_participants_per_encounter
     visits: dict[str, list[tuple[float, tuple[str, ...]]]] = {}
     recent = recent_from.timestamp() if recent_from is not None else float("-inf")
-    encounters_of, patients_of, weight_of = encounters.get, patients.get, weights.get
     for rec in records:
         people = rec.participants
         start = rec.start
         stamp = start.timestamp() if start is not None else recent
         if 2 <= len(people) <= most:
             add = (1.0 if stamp >= recent else lookback) * per_encounter
-            for pair in combinations(sorted(people), 2):
-                encounters[pair] = encounters_of(pair, 0) + 1
-                weights[pair] = weight_of(pair, 0.0) + add
+            for i, j in combinations(sorted([number[p] for p in people]), 2):
+                tie(i * n + j, encounters, add)
         if rec.patient is not None and start is not None:
             seen = visits.get(rec.patient)
             if seen is None:
@@ -79,30 +125,29 @@ def count_pairs(
             if len(people) < 2:
                 continue
             add = recent_add if stamp >= recent else lookback_add
-            for pair in combinations(sorted(set(people)), 2):
-                patients[pair] = patients_of(pair, 0) + 1
-                weights[pair] = weight_of(pair, 0.0) + add
+            for i, j in combinations(sorted({number[p] for p in people}), 2):
+                tie(i * n + j, patients, add)
             continue
-        for pair, factor in _shared_patient_pairs(seen, window, recent, lookback):
-            patients[pair] = patients_of(pair, 0) + 1
-            weights[pair] = weight_of(pair, 0.0) + factor * per_patient
-    return PairCounts(encounters, patients, weights)
+        numbered = [(stamp, [number[p] for p in people]) for stamp, people in seen]
+        for key, factor in _shared_patient_pairs(numbered, n, window, recent, lookback):
+            tie(key, patients, factor * per_patient)
+    return PairCounts(clinicians, slots, encounters, patients, weights)
 
 
 def _shared_patient_pairs(
-    seen: list[tuple[float, tuple[str, ...]]], window: float, recent: float, lookback: float
-) -> Iterable[tuple[tuple[str, str], float]]:
-    """The clinician pairs (sorted) who saw one patient within ``window`` seconds of each
-    other, each with the largest factor of those visit pairs: 1 when the later visit is
-    recent, else ``lookback``."""
+    seen: list[tuple[float, list[int]]], n: int, window: float, recent: float, lookback: float
+) -> Iterable[tuple[int, float]]:
+    """The keys of the clinician pairs (numbered, ``n`` of them) who saw one patient within
+    ``window`` seconds of each other, each with the largest factor of those visit pairs: 1
+    when the later visit is recent, else ``lookback``."""
     first = min(stamp for stamp, _ in seen)
     last = max(stamp for stamp, _ in seen)
     if last - first > window:
-        return _windowed_pairs(seen, window, recent, lookback).items()
+        return _windowed_pairs(seen, n, window, recent, lookback).items()
     # Every two visits are within the window: the pair's latest visit decides the factor
     # (``lookback`` is at most 1).
-    everyone: set[str] = set()
-    lately: set[str] = set()
+    everyone: set[int] = set()
+    lately: set[int] = set()
     for stamp, people in seen:
         everyone.update(people)
         if stamp >= recent:
@@ -112,26 +157,26 @@ def _shared_patient_pairs(
     ordered = sorted(everyone)
     if len(lately) == len(everyone) or not lately:
         factor = 1.0 if lately else lookback
-        return ((pair, factor) for pair in combinations(ordered, 2))
+        return ((i * n + j, factor) for i, j in combinations(ordered, 2))
     return (
-        (pair, 1.0 if pair[0] in lately or pair[1] in lately else lookback)
-        for pair in combinations(ordered, 2)
+        (i * n + j, 1.0 if i in lately or j in lately else lookback)
+        for i, j in combinations(ordered, 2)
     )
 
 
 def _windowed_pairs(
-    seen: list[tuple[float, tuple[str, ...]]], window: float, recent: float, lookback: float
-) -> dict[tuple[str, str], float]:
+    seen: list[tuple[float, list[int]]], n: int, window: float, recent: float, lookback: float
+) -> dict[int, float]:
     entries = sorted((stamp, person) for stamp, people in seen for person in people)
-    pairs: dict[tuple[str, str], float] = {}
+    pairs: dict[int, float] = {}
     for i, (t_i, p_i) in enumerate(entries):
         for t_j, p_j in entries[i + 1 :]:
             if t_j - t_i > window:
                 break
             if p_i != p_j:
-                pair = (p_i, p_j) if p_i < p_j else (p_j, p_i)
+                key = p_i * n + p_j if p_i < p_j else p_j * n + p_i
                 factor = 1.0 if t_j >= recent else lookback
-                pairs[pair] = max(pairs.get(pair, 0.0), factor)
+                pairs[key] = max(pairs.get(key, 0.0), factor)
     return pairs
 
 
@@ -166,15 +211,11 @@ def _ties(
     counts = count_pairs(records, config, recent_from)
     patient_threshold = config.shared_patient_threshold(window_days)
     min_encounters = config.min_shared_encounters
-    shared_encounters, shared_patients, weights = counts.encounters, counts.patients, counts.weights
-    kept = [
+    return sorted(
         (u, v, weight)
-        for (u, v), weight in weights.items()
-        if shared_encounters.get((u, v), 0) >= min_encounters
-        or shared_patients.get((u, v), 0) >= patient_threshold
-    ]
-    kept.sort()
-    return kept
+        for u, v, encounters, patients, weight in counts.rows()
+        if encounters >= min_encounters or patients >= patient_threshold
+    )
 
 
 def home_contexts(
@@ -247,7 +288,12 @@ def network_communities(
             edges[ctx_u].append((i, j, weight) if i <= j else (j, i, weight))
     for found in edges.values():
         found.sort()
-    return _communities_in(edges, groups, config)
+    parts = _communities_in(edges, groups, config)
+    # networkx graphs are reference cycles (their cached views point back at them), so
+    # Louvain's copies would outlive this call until the next full collection, on top of
+    # whatever the caller allocates next: collect them now (once per network).
+    gc.collect()
+    return parts
 
 
 def _context_groups(

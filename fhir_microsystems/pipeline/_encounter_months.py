@@ -238,10 +238,10 @@ class MonthWindows:
 
     def window(self, lo: datetime, hi: datetime) -> list[EncounterRecord]:
         """Usable records starting in ``[lo, hi)`` in record order; months ending by ``lo``
-        are dropped (windows only move forward)."""
-        self._ensure(hi)
+        are dropped (windows only move forward) before the next months are loaded."""
         for month in [m for m, data in self.loaded.items() if data.end <= lo]:
             del self.loaded[month]
+        self._ensure(hi)
         return [
             rec
             for data in self.loaded.values()

@@ -76,7 +76,7 @@ def test_every_cohort_group_conforms_and_parses(cohort: str) -> None:
 
 def test_attributed_group_lists_the_patients_and_points_at_the_careteam() -> None:
     item = _microsystem()
-    resources = microsystem_resources([item])
+    resources = list(microsystem_resources([item]))
     assert [r["resourceType"] for r in resources] == ["Group"] * len(ALL_COHORTS) + ["CareTeam"]
     group = resources[0]
     careteam = resources[-1]
