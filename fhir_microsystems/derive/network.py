@@ -8,7 +8,6 @@ inside each clinician's home organisational context.
 
 from __future__ import annotations
 
-import gc
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,6 +17,8 @@ from itertools import combinations
 from typing import Any
 
 import networkx as nx
+from networkx.classes.coreviews import AdjacencyView
+from networkx.classes.reportviews import DegreeView, EdgeView, NodeView
 
 from fhir_microsystems.sources import ReferenceIndex
 
@@ -288,12 +289,7 @@ def network_communities(
             edges[ctx_u].append((i, j, weight) if i <= j else (j, i, weight))
     for found in edges.values():
         found.sort()
-    parts = _communities_in(edges, groups, config)
-    # networkx graphs are reference cycles (their cached views point back at them), so
-    # Louvain's copies would outlive this call until the next full collection, on top of
-    # whatever the caller allocates next: collect them now (once per network).
-    gc.collect()
-    return parts
+    return _communities_in(edges, groups, config)
 
 
 def _context_groups(
@@ -361,13 +357,39 @@ def _louvain_numbered(
     names: Sequence[str], edges: Sequence[tuple[int, int, float]], config: DerivationConfig
 ) -> list[set[str]]:
     """Louvain on the graph of nodes ``0..len(names)-1`` with ``edges`` (sorted)."""
-    numbered = nx.Graph()
+    numbered = _AcyclicGraph()
     numbered.add_nodes_from(range(len(names)))
     numbered.add_weighted_edges_from(edges)
     parts = nx.community.louvain_communities(
         numbered, weight="weight", resolution=config.resolution, seed=config.seed
     )
     return sorted(({names[i] for i in part} for part in parts), key=min)
+
+
+class _AcyclicGraph(nx.Graph):  # type: ignore[misc]  # networkx is untyped
+    """An ``nx.Graph`` that makes its views on each use instead of caching them on itself.
+
+    A cached view points back at its graph, so every ``nx.Graph`` is a reference cycle,
+    freed only by a full garbage collection; Louvain copies its graph (``G.__class__()``)
+    several times per call, and a network's worth of those copies would stay in memory
+    on top of whatever comes next. These graphs are freed as soon as they are dropped.
+    """
+
+    @property
+    def adj(self) -> AdjacencyView:
+        return AdjacencyView(self._adj)
+
+    @property
+    def nodes(self) -> NodeView:
+        return NodeView(self)
+
+    @property
+    def edges(self) -> EdgeView:
+        return EdgeView(self)
+
+    @property
+    def degree(self) -> DegreeView:
+        return DegreeView(self)
 
 
 def merge_entangled(parts: list[set[str]], graph: nx.Graph, min_ratio: float) -> list[set[str]]:

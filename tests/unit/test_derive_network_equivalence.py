@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from fhir_microsystems.derive import DerivationConfig, EncounterRecord
 from fhir_microsystems.derive.joining import activity_profiles
 from fhir_microsystems.derive.network import (
     Context,
+    _louvain_numbered,
     build_network,
     communities,
     count_pairs,
@@ -218,3 +220,31 @@ def test_home_contexts_and_profiles_keep_the_plurality_and_first_seen_order() ->
         assert list(profile.hours.items()) == list(hours.items())
         assert list(profile.places.items()) == list(places.items())
         assert list(profile.classes.items()) == list(classes.items())
+
+
+def test_louvain_leaves_no_reference_cycles_behind() -> None:
+    """Louvain's graph copies are freed when dropped, not at the next full collection."""
+    rng = random.Random(1)
+    names = [f"Practitioner/{i:03d}" for i in range(120)]
+    edges = sorted(
+        (i, j, float(rng.randint(1, 5)))
+        for i in range(120)
+        for j in range(i + 1, 120)
+        if rng.random() < 0.08
+    )
+    config = DerivationConfig()
+    expected = _louvain_numbered(names, edges, config)  # warm: networkx's one-time set-up
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(names)))
+    graph.add_weighted_edges_from(edges)
+    reference = nx.community.louvain_communities(
+        graph, resolution=config.resolution, seed=config.seed
+    )
+    assert expected == sorted(({names[i] for i in part} for part in reference), key=min)
+    gc.collect()
+    gc.disable()
+    try:
+        assert _louvain_numbered(names, edges, config) == expected
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
