@@ -133,11 +133,23 @@ def child_assess(directory: str, sample: str) -> dict[str, Any]:
     floor, counts = parse_floor(files)
     validation = model_validation_cost(files, counts, int(sample))
     gc.collect()
+    ends: dict[str, float] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == total:
+            ends[stage] = time.perf_counter()
+
     with tempfile.TemporaryDirectory(prefix="bench-out-") as out:
-        seconds, summary = run_job(path, Path(out))
+        began = time.perf_counter()
+        seconds, summary = run_job(path, Path(out), progress)
+    stages, last = {}, began
+    for stage, end in ends.items():
+        stages[stage], last = end - last, end
+    stages["finalize"] = began + seconds - last
     return {
         "floor": floor,
         "job": seconds,
+        "stages": stages,
         "validation": validation,
         "lines": sum(counts.values()),
         **_check(summary, counts),
@@ -253,6 +265,7 @@ def compare_floor_and_models(directory: Path, repeats: int, sample: int) -> list
         f"{first['lines']:,} lines parsed by the floor; the job read {first['resources']:,}"
         f" Encounters, Conditions and Observations and wrote {first['reports']:,} MeasureReports"
         f" ({_rate(resources, job)} resources/s vs {_rate(resources, floor)} for the floor)."
+        f" Stages, median seconds (x the floor): {_stages_vs_floor(runs, floor)}."
     )
     row2 = Row(
         "2",
@@ -281,6 +294,17 @@ def compare_floor_and_models(directory: Path, repeats: int, sample: int) -> list
         " parses Patient twice, a validate-on-read baseline would pay for those twice."
     )
     return [row1, row2]
+
+
+def _stages_vs_floor(runs: list[dict[str, Any]], floor: list[float]) -> str:
+    """Each stage's median seconds and its median ratio to the floor (same repeat)."""
+    cells = []
+    for stage in runs[0]["stages"]:
+        seconds = [r["stages"][stage] for r in runs]
+        cells.append(
+            f"{stage} {Samples.of(seconds).median:.1f} ({ratios(seconds, floor).median:.1f}x)"
+        )
+    return ", ".join(cells)
 
 
 def _rate(resources: int, seconds: list[float]) -> str:
