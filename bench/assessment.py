@@ -140,12 +140,12 @@ def child_assess(directory: str, sample: str) -> dict[str, Any]:
             ends[stage] = time.perf_counter()
 
     with tempfile.TemporaryDirectory(prefix="bench-out-") as out:
-        began = time.perf_counter()
         seconds, summary = run_job(path, Path(out), progress)
-    stages, last = {}, began
+        finished = time.perf_counter()
+    stages, last = {}, finished - seconds  # when run_job's own clock started
     for stage, end in ends.items():
         stages[stage], last = end - last, end
-    stages["finalize"] = began + seconds - last
+    stages["finalize"] = finished - last
     return {
         "floor": floor,
         "job": seconds,
