@@ -489,8 +489,8 @@ def _store_period(
     """Store what one period's measure partition needs: its contexts (one per key, each
     stored as it is built), its bundle and its CareTeam and Group resources. Nothing of
     the period outlives this call (the next period's derivation needs the memory)."""
-    label = items[0].period.label
     period = items[0].period
+    label = period.label
     by_key = {rec.key: rec for rec in windows.records(period.start, period.end)}
     bundle = _period_bundle(spec, items, windows, responses, data_end, by_key)
     for number, item in enumerate(items):
@@ -532,7 +532,6 @@ def _period_bundle(
     staff = _staff_scores(spec, items, responses.get(period.label, ()), windows.findings)
     return {
         "period": [period.start.isoformat(), period.end.isoformat()],
-        # Contexts go one per claim check (the measure stage holds one at a time).
         "data_end": data_end.isoformat(),
         "timeline": [
             _codec.encounter_row(_fact(r)) for p in patients for r in by_patient.get(p, ())

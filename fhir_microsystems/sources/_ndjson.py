@@ -81,12 +81,13 @@ class NdjsonSource:
 
     def iter_file(self, path: Path, resource_type: str) -> Iterator[Resource]:
         """Stream the resources of one file (one partition of a type)."""
+        name = path.name
         with _open_binary(path) as handle:
             for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
+                if not line or line.isspace():  # blank (isspace stops at the first other byte)
                     continue
                 self.lines_read += 1
-                where = f"{path.name}:{lineno}"
+                where = f"{name}:{lineno}"
                 try:
                     obj = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
