@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from fhir_microsystems._findings import Findings
 
@@ -38,6 +38,29 @@ class Source(Protocol):
     def resource_types(self) -> list[str]: ...
 
 
+#: Values a required element may not have (compared with ``==``, as JSON values).
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
+
+
+def is_usable(obj: object, resource_type: str) -> TypeGuard[Resource]:
+    """Whether :func:`check_resource` would pass ``obj`` (a plain dict), without recording.
+
+    Sources test each resource with this first and build the ``where`` of a finding (and
+    call :func:`check_resource`, which records why) only for the rare resource that fails.
+    """
+    if type(obj) is not dict or obj.get("resourceType") != resource_type:
+        return False
+    rid = obj.get("id")
+    if type(rid) is not str or not rid:
+        return False
+    for name in REQUIRED_FIELDS.get(resource_type, ()):  # a loop: no generator per resource
+        if obj.get(name) in _EMPTY:
+            break
+    else:
+        return True
+    return False
+
+
 def check_resource(
     obj: object, resource_type: str, where: str, findings: Findings
 ) -> Resource | None:
@@ -59,7 +82,7 @@ def check_resource(
         findings.add("missing-field", where, f"{resource_type}.id", "resource has no id")
         return None
     for name in REQUIRED_FIELDS.get(resource_type, ()):
-        if obj.get(name) in (None, "", [], {}):
+        if obj.get(name) in _EMPTY:
             findings.add(
                 "missing-field",
                 f"{resource_type}/{rid}",

@@ -13,7 +13,7 @@ import orjson
 from fhir_microsystems._errors import InputError
 from fhir_microsystems._findings import Findings
 
-from ._base import Resource, check_resource
+from ._base import Resource, check_resource, is_usable
 
 _FILE_RE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)(?:\.(?P<part>[^.]+))?\.ndjson(?P<gz>\.gz)?$")
 
@@ -87,12 +87,15 @@ class NdjsonSource:
                 if not line or line.isspace():  # blank (isspace stops at the first other byte)
                     continue
                 self.lines_read += 1
-                where = f"{name}:{lineno}"
                 try:
                     obj = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
+                    where = f"{name}:{lineno}"
                     self.findings.add("invalid-json", where, "", f"invalid JSON ({exc.msg})")
                     continue
-                resource = check_resource(obj, resource_type, where, self.findings)
+                if is_usable(obj, resource_type):  # the common case: no ``where`` to build
+                    yield obj
+                    continue
+                resource = check_resource(obj, resource_type, f"{name}:{lineno}", self.findings)
                 if resource is not None:
                     yield resource

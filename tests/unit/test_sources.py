@@ -9,7 +9,9 @@ import orjson
 import pytest
 
 from fhir_microsystems._errors import InputError
-from fhir_microsystems.sources import ListSource, NdjsonSource, ReferenceIndex
+from fhir_microsystems._findings import Findings
+from fhir_microsystems.sources import ListSource, NdjsonSource, ReferenceIndex, check_resource
+from fhir_microsystems.sources._base import is_usable
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
 BASE = "https://ehr.example/fhir"
@@ -191,6 +193,28 @@ def test_list_source_checks_like_files() -> None:
     source = ListSource({"Encounter": [{"resourceType": "Encounter", "id": "a"}, {"id": "b"}]})
     assert list(source.iter_resources("Encounter")) == []
     assert source.findings.counts == {"missing-field": 1, "wrong-resource-type": 1}
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"resourceType": "Encounter", "id": "a", "status": "finished", "class": {"code": "AMB"}},
+        {"resourceType": "Encounter", "id": "a", "status": "finished", "class": {}},
+        {"resourceType": "Encounter", "id": "a", "status": "", "class": {"code": "AMB"}},
+        {"resourceType": "Encounter", "id": "", "status": "finished", "class": {"code": "AMB"}},
+        {"resourceType": "Encounter", "id": 7, "status": "finished", "class": {"code": "AMB"}},
+        {"resourceType": "Observation", "id": "a", "status": "final", "code": {}},
+        {"id": "a"},
+        ["Encounter"],
+        None,
+    ],
+)
+def test_is_usable_agrees_with_check_resource(obj: object) -> None:
+    findings = Findings()
+    assert is_usable(obj, "Encounter") == (
+        check_resource(obj, "Encounter", "x", findings) is not None
+    )
+    assert is_usable(obj, "Encounter") == (not findings.total)
 
 
 def test_shared_synthea_every_participant_resolves(synthea_dir: Path) -> None:
