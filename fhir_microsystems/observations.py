@@ -56,16 +56,6 @@ def literal_key(reference: Any) -> str | None:
     return f"{match['type']}/{match['id']}" if match else None
 
 
-def _codes(concept: Any) -> list[tuple[str, str]]:
-    if not isinstance(concept, dict):
-        return []
-    return [
-        (str(c.get("system") or ""), str(c["code"]))
-        for c in concept.get("coding") or ()
-        if isinstance(c, dict) and c.get("code")
-    ]
-
-
 def _number(value: Any) -> float | None:
     cls = type(value)
     if cls is int or cls is float:
@@ -77,6 +67,8 @@ def _number(value: Any) -> float | None:
 
 class _Reader:
     """Reads the values of one Observation, recording findings against it."""
+
+    __slots__ = ("findings", "ok", "where")
 
     def __init__(self, where: str, findings: Findings) -> None:
         self.where = where
@@ -151,12 +143,18 @@ def _bp_components(resource: dict[str, Any], reader: _Reader) -> tuple[float | N
 
 
 def _is_survey(resource: dict[str, Any]) -> bool:
-    categories = resource.get("category") or ()
-    return any(
-        (system in (CATEGORY, "") and code == "survey")
-        for concept in categories
-        for system, code in _codes(concept)
-    )
+    for concept in resource.get("category") or ():
+        if not isinstance(concept, dict):
+            continue
+        for c in concept.get("coding") or ():
+            if (
+                isinstance(c, dict)
+                and c.get("code")
+                and str(c["code"]) == "survey"
+                and str(c.get("system") or "") in (CATEGORY, "")
+            ):
+                return True
+    return False
 
 
 def extract_observation(
@@ -167,6 +165,15 @@ def extract_observation(
     ``resolve`` maps a reference element (``subject``, ``encounter``) to a ``Type/id`` key;
     by default literal relative and absolute references are read.
     """
+    row = observation_row(resource, findings, resolve=resolve)
+    return None if row is None else ObservationFact(*row)
+
+
+def observation_row(
+    resource: dict[str, Any], findings: Findings, *, resolve: Resolver | None = None
+) -> list[Any] | None:
+    """:func:`extract_observation`'s fact as a row: its field values in the field order of
+    :class:`ObservationFact` (what the extract stage stores, without building the fact)."""
     if not isinstance(resource, dict) or resource.get("resourceType") != "Observation":
         return None
     where = f"Observation/{resource.get('id') or '?'}"
@@ -187,16 +194,20 @@ def extract_observation(
     encounter = resolve(encounter_ref) if encounter_ref else None
     reader = _Reader(where, findings)
     effective = _effective(resource, reader)
-    codes = _codes(resource.get("code"))
-    if not codes:
-        reader.fail("missing-code", "Observation.code.coding", "no code")
-    coded = False
+    coded = has_code = False
     known = None  # the smallest LOINC code that names a kind
-    for system, code in codes:
-        if system in _CODED_SYSTEMS:
-            coded = True
-            if system == LOINC and code in _KINDS and (known is None or code < known):
-                known = code
+    concept = resource.get("code")
+    for c in concept.get("coding") or () if isinstance(concept, dict) else ():
+        if isinstance(c, dict) and c.get("code"):
+            has_code = True
+            system = str(c.get("system") or "")
+            if system in _CODED_SYSTEMS:
+                coded = True
+                code = str(c["code"])
+                if system == LOINC and code in _KINDS and (known is None or code < known):
+                    known = code
+    if not has_code:
+        reader.fail("missing-code", "Observation.code.coding", "no code")
     kind = "other" if known is None else _KINDS[known]
     systolic = diastolic = value = None
     unit = None
@@ -215,20 +226,21 @@ def extract_observation(
             value, unit = reader.quantity(resource, "Observation", None)
     elif not _has_value(resource):
         reader.ok = False  # an uncoded or valueless other observation is incomplete
-    return ObservationFact(
-        key=where,
-        patient=patient,
-        kind=kind,
-        status=status,
-        effective=effective,
-        encounter=encounter,
-        systolic=systolic,
-        diastolic=diastolic,
-        value=value,
-        unit=unit,
-        coded=coded,
-        complete=reader.ok and effective is not None,
-    )
+    complete = reader.ok and effective is not None
+    return [
+        where,
+        patient,
+        kind,
+        status,
+        effective,
+        encounter,
+        systolic,
+        diastolic,
+        value,
+        unit,
+        coded,
+        complete,
+    ]
 
 
 def _survey_value(resource: dict[str, Any]) -> Any:
@@ -252,4 +264,5 @@ __all__ = [
     "Resolver",
     "extract_observation",
     "literal_key",
+    "observation_row",
 ]

@@ -197,3 +197,21 @@ def test_encounter_and_patient_rows_round_trip() -> None:
     assert _codec.patient_from_row(["Patient/p2", None, None, None, False]) == PatientFact(
         "Patient/p2"
     )
+
+
+def test_writer_rows_store_times_as_record_row_does() -> None:
+    store = MemoryStore()
+    writer = MonthWriter(store, "p")
+    odd = _rec("e3", datetime(2025, 3, 5, 12, 0, 0, 1500, tzinfo=UTC))
+    recs = [_rec("e1", _at(3, 5)), _rec("e2", None), odd]
+    for rec in recs:
+        writer.add(rec, ["female", "1970-01-01", False, None])
+    meta = writer.close()
+    rows = [
+        row
+        for month, count in meta["chunks"].items()
+        for number in range(count)
+        for row in orjson.loads(store.get(f"p:{month}:{number}") or b"[]")
+    ]
+    expected = [[*record_row(r), ["female", "1970-01-01", False, None]] for r in recs]
+    assert sorted(orjson.dumps(r) for r in rows) == sorted(orjson.dumps(r) for r in expected)

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from fhir_microsystems._findings import Findings
-from fhir_microsystems.observations import extract_observation, literal_key
+from fhir_microsystems.observations import extract_observation, literal_key, observation_row
+from fhir_microsystems.pipeline._codec import observation_row as codec_row
 from tests.unit.test_measures_support import at
 
 LOINC = "http://loinc.org"
@@ -188,3 +189,22 @@ def test_missing_and_invalid_effective_time() -> None:
     assert missing is not None and missing.effective is None and not missing.complete
     assert invalid is not None and invalid.effective is None
     assert [f.kind for f in findings] == ["missing-field", "invalid-datetime"]
+
+
+def test_observation_row_is_the_facts_row() -> None:
+    survey = {"coding": [{"code": "survey"}]}
+    cases = [
+        observation("85354-9", component=[component("8480-6", 128), component("8462-4", 80)]),
+        observation("4548-4", valueQuantity=quantity(7.1, "%")),
+        observation("x-1", category=[survey], valueInteger=4),
+        observation(None),
+        observation("8480-6", status="cancelled"),
+    ]
+    for resource in cases:
+        facts, rows = Findings(), Findings()
+        fact = extract_observation(resource, facts)
+        row = observation_row(resource, rows)
+        assert (row is None) == (fact is None)
+        if fact is not None:
+            assert row == codec_row(fact)
+        assert kinds(rows) == kinds(facts)
