@@ -131,20 +131,29 @@ def _status_code(element: Any) -> str | None:
     return None
 
 
+#: ``codings -> cohorts`` of recently read Conditions (a few codes recur); emptied when full.
+_COHORTS_SEEN: dict[tuple[tuple[str, str], ...], frozenset[str]] = {}
+_COHORTS_SEEN_SIZE = 4096
+
+
 def condition_spells(
     resource: Mapping[str, Any], index: ReferenceIndex, findings: Findings
 ) -> tuple[str | None, list[ConditionSpell]]:
     """``(patient_key, spells)`` of one Condition dict (no spells if it is in no cohort)."""
-    key = f"Condition/{resource['id']}"
     code = resource.get("code")
-    codings = [
+    codings = tuple(
         (str(c.get("system") or ""), str(c["code"]))
         for c in (code.get("coding") or () if isinstance(code, dict) else ())
         if isinstance(c, dict) and c.get("code")
-    ]
-    names = cohorts_of_codings(codings)
+    )
+    names = _COHORTS_SEEN.get(codings)
+    if names is None:
+        if len(_COHORTS_SEEN) >= _COHORTS_SEEN_SIZE:
+            _COHORTS_SEEN.clear()
+        names = _COHORTS_SEEN[codings] = frozenset(cohorts_of_codings(codings))
     if not names or _status_code(resource.get("verificationStatus")) in _EXCLUDED_VERIFICATION:
         return None, []
+    key = f"Condition/{resource['id']}"
     patient = index.resolve(
         resource.get("subject"), where=key, field="Condition.subject", expected="Patient"
     )

@@ -45,6 +45,21 @@ class EncounterRecord:
     discharge_disposition: str | None
 
 
+#: The element paths findings name, ready-made for the first entries of the lists (an
+#: f-string per entry per encounter would be built only for the rare finding).
+_LISTED = 16
+_INDIVIDUAL_FIELDS = tuple(f"Encounter.participant[{n}].individual" for n in range(_LISTED))
+_LOCATION_FIELDS = tuple(f"Encounter.location[{n}].location" for n in range(_LISTED))
+
+
+def _individual_field(n: int) -> str:
+    return _INDIVIDUAL_FIELDS[n] if n < _LISTED else f"Encounter.participant[{n}].individual"
+
+
+def _location_field(n: int) -> str:
+    return _LOCATION_FIELDS[n] if n < _LISTED else f"Encounter.location[{n}].location"
+
+
 def _intern(value: str | None) -> str | None:
     return sys.intern(value) if value is not None else None
 
@@ -130,7 +145,7 @@ def encounter_record(
             index,
             findings,
             where=key,
-            field=f"Encounter.participant[{n}].individual",
+            field=_individual_field(n),
         )
         unresolved += failed
         if practitioner and practitioner not in participants:
@@ -154,7 +169,7 @@ def encounter_record(
             location = index.resolve(
                 entry["location"],
                 where=key,
-                field=f"Encounter.location[{n}].location",
+                field=_location_field(n),
                 expected="Location",
             )
             if location:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import pytest
 
 from fhir_microsystems._errors import ConfigurationError
+from fhir_microsystems._findings import Findings
+from fhir_microsystems.derive import cohorts
 from fhir_microsystems.derive.cohorts import (
     ICD10CM,
     code_list_from_valueset,
     cohorts_of_codings,
     condition_code_lists,
+    condition_spells,
 )
+from fhir_microsystems.sources import ReferenceIndex
 
 from .test_derive_world import SCT, World, at, team_visits
 
@@ -36,6 +40,30 @@ from .test_derive_world import SCT, World, at, team_visits
 )
 def test_codes_are_read_from_the_valuesets(system: str, code: str, expected: set[str]) -> None:
     assert cohorts_of_codings([(system, code)]) == expected
+
+
+def test_condition_cohorts_are_remembered_without_changing_outcomes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cohorts, "_COHORTS_SEEN", {})
+    monkeypatch.setattr(cohorts, "_COHORTS_SEEN_SIZE", 2)
+    index = ReferenceIndex()
+    index.add({"resourceType": "Patient", "id": "p1"})
+    codes = [(SCT, "44054006"), (ICD10CM, "I10"), (SCT, "15777000"), (ICD10CM, "C50.911")]
+    for _ in range(2):
+        for system, code in codes:
+            condition = {
+                "resourceType": "Condition",
+                "id": "c1",
+                "code": {"coding": [{"system": system, "code": code}]},
+                "subject": {"reference": "Patient/p1"},
+                "onsetDateTime": "2024-05-01",
+            }
+            found = condition_spells(condition, index, Findings())
+            names = cohorts_of_codings([(system, code)])
+            assert (found[0] is not None) == bool(names)
+            assert [s.cohort for s in found[1]] == sorted(names)
+            assert len(cohorts._COHORTS_SEEN) <= 2
 
 
 def test_every_condition_cohort_has_snomed_and_icd10cm_codes() -> None:
