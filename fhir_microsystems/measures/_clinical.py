@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from ._inputs import RESULT_STATUSES, MicrosystemContext, ObservationFact, PatientTimelines
-from ._result import Case
+from ._result import Case, make_case
 
 BP_SYSTOLIC_LIMIT = 140.0
 BP_DIASTOLIC_LIMIT = 90.0
@@ -69,18 +69,35 @@ _BP_KINDS = frozenset({"bp-panel", "systolic", "diastolic"})
 def _latest_both(
     observations: Iterable[ObservationFact], ctx: MicrosystemContext
 ) -> tuple[tuple[datetime, float, float] | None, tuple[datetime, float] | None]:
-    """``(latest_bp_reading, latest_hba1c)`` of ``observations`` in one pass."""
-    bp: list[ObservationFact] = []
-    hba1c: list[ObservationFact] = []
+    """``(latest_bp_reading, latest_hba1c)`` of ``observations`` in one pass (the same
+    rules as those two, which the tests hold this to)."""
+    start, end = ctx.period
+    systolic: dict[datetime, float] = {}
+    diastolic: dict[datetime, float] = {}
+    best: tuple[datetime, float] | None = None
     for obs in observations:
-        if obs.kind in _BP_KINDS:
-            bp.append(obs)
-        elif obs.kind == "hba1c":
-            hba1c.append(obs)
-    return (
-        latest_bp_reading(bp, ctx) if bp else None,
-        latest_hba1c(hba1c, ctx) if hba1c else None,
-    )
+        effective = obs.effective
+        if effective is None or not start <= effective < end or obs.status not in RESULT_STATUSES:
+            continue
+        kind = obs.kind
+        if kind in _BP_KINDS:
+            if obs.systolic is not None:
+                systolic[effective] = min(obs.systolic, systolic.get(effective, obs.systolic))
+            if obs.diastolic is not None:
+                low = diastolic.get(effective, obs.diastolic)
+                diastolic[effective] = min(obs.diastolic, low)
+        elif kind == "hba1c" and obs.value is not None and obs.unit == "%":
+            if best is None or effective > best[0]:
+                best = (effective, obs.value)
+            elif effective == best[0]:
+                best = (best[0], min(best[1], obs.value))
+    reading: tuple[datetime, float, float] | None = None
+    if systolic and diastolic:
+        instants = systolic.keys() & diastolic.keys()
+        if instants:
+            latest = max(instants)
+            reading = latest, systolic[latest], diastolic[latest]
+    return reading, best
 
 
 def patient_readings(ctx: MicrosystemContext, timelines: PatientTimelines) -> list[Readings]:
@@ -110,7 +127,7 @@ def bp_control_of(readings: Iterable[Readings]) -> list[Case]:
             _, sbp, dbp = reading
             controlled = sbp < BP_SYSTOLIC_LIMIT and dbp < BP_DIASTOLIC_LIMIT
             pops = _NUMERATOR if controlled else _DENOMINATOR
-        cases.append(Case(patient, patient, pops))
+        cases.append(make_case(patient, patient, pops))
     return cases
 
 
@@ -126,7 +143,7 @@ def hba1c_of(readings: Iterable[Readings]) -> list[Case]:
         pops = _INITIAL
         if result is not None:
             pops = _NUMERATOR if result[1] > HBA1C_POOR_LIMIT else _DENOMINATOR
-        cases.append(Case(patient, patient, pops))
+        cases.append(make_case(patient, patient, pops))
     return cases
 
 

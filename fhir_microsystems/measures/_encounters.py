@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 
 from fhir_microsystems._findings import Findings
 
 from ._inputs import EncounterFact, MicrosystemContext, PatientFact, PatientTimelines
-from ._result import Case
+from ._result import Case, make_case
 
 ED_LOS_LIMIT = timedelta(days=7)
 IP_LOS_LIMIT = timedelta(days=365)
@@ -60,7 +59,7 @@ def length_of_stay_of(
                 pops.add("measure-observation")
                 value = length / unit
         cases.append(
-            Case(enc.key, enc.patient, frozenset(pops), value=value, encounter_class=enc.cls)
+            make_case(enc.key, enc.patient, frozenset(pops), value=value, encounter_class=enc.cls)
         )
     return cases
 
@@ -115,7 +114,7 @@ def follow_up_of(
         patient = patients.get(enc.patient) if enc.patient else None
         if exclude_deaths and (enc.discharge_disposition == "exp" or _deceased_by(patient, enc)):
             pops.add("denominator-exclusion")
-            cases.append(Case(enc.key, enc.patient, frozenset(pops), encounter_class=cls))
+            cases.append(make_case(enc.key, enc.patient, frozenset(pops), encounter_class=cls))
             continue
         limit = enc.end + window
         followed = enc.patient is not None and any(
@@ -130,7 +129,7 @@ def follow_up_of(
             pops.add("numerator")
         pending = not followed and ctx.data_end < limit
         cases.append(
-            Case(enc.key, enc.patient, frozenset(pops), encounter_class=cls, pending=pending)
+            make_case(enc.key, enc.patient, frozenset(pops), encounter_class=cls, pending=pending)
         )
     return cases
 
@@ -147,7 +146,7 @@ def primary_practitioner(enc: EncounterFact, members: frozenset[str]) -> str | N
     return next((p for p in enc.practitioners if p in members), None)
 
 
-def bice_boxerman(counts: Counter[str]) -> float:
+def bice_boxerman(counts: Mapping[str, int]) -> float:
     """COC = (sum n_j^2 - N) / (N (N - 1)); requires N >= 2."""
     total = sum(counts.values())
     return (sum(n * n for n in counts.values()) - total) / (total * (total - 1))
@@ -167,23 +166,25 @@ def continuity_cases(ctx: MicrosystemContext) -> list[Case]:
 def continuity_of(started: Iterable[EncounterFact], ctx: MicrosystemContext) -> list[Case]:
     """:func:`continuity_cases` of the context's encounters ``started`` in the period."""
     members = ctx.members
-    seen: dict[str, Counter[str]] = {}
+    seen: dict[str, dict[str, int]] = {}  # plain dicts: a Counter each costs far more
     for enc in started:
         if enc.patient is None:
             continue
         counts = seen.get(enc.patient)
         if counts is None:
-            counts = seen[enc.patient] = Counter()
+            counts = seen[enc.patient] = {}
         for practitioner in enc.practitioners:  # the primary practitioner, if any
             if practitioner in members:
-                counts[practitioner] += 1
+                counts[practitioner] = counts.get(practitioner, 0) + 1
                 break
     cases: list[Case] = []
     for patient, counts in seen.items():
-        if counts.total() >= 2:
-            cases.append(Case(patient, patient, _CONTINUITY_OBSERVED, value=bice_boxerman(counts)))
+        if sum(counts.values()) >= 2:
+            cases.append(
+                make_case(patient, patient, _CONTINUITY_OBSERVED, value=bice_boxerman(counts))
+            )
         else:
-            cases.append(Case(patient, patient, _INITIAL))
+            cases.append(make_case(patient, patient, _INITIAL))
     return cases
 
 
@@ -194,9 +195,11 @@ def volume_cases(ctx: MicrosystemContext) -> tuple[list[Case], list[Case]]:
 
 def volume_of(started: Iterable[EncounterFact]) -> tuple[list[Case], list[Case]]:
     """:func:`volume_cases` of the context's encounters ``started`` in the period."""
-    encounters = [Case(enc.key, enc.patient, _INITIAL, encounter_class=enc.cls) for enc in started]
+    encounters = [
+        make_case(enc.key, enc.patient, _INITIAL, encounter_class=enc.cls) for enc in started
+    ]
     patient_keys = sorted({c.patient for c in encounters if c.patient is not None})
-    patients = [Case(p, p, _INITIAL) for p in patient_keys]
+    patients = [make_case(p, p, _INITIAL) for p in patient_keys]
     return encounters, patients
 
 

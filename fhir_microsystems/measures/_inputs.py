@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Protocol
 
 #: Encounter statuses that never count (the encounter did not happen or is an error).
@@ -132,10 +133,15 @@ def _observation_order(fact: ObservationFact) -> tuple[bool, datetime | None, st
     return (fact.effective is None, fact.effective, fact.key)
 
 
+_EFFECTIVE = attrgetter("effective")
+#: :func:`_observation_order` of facts that all have an effective time, built in C.
+_TIMED_ORDER = attrgetter("effective", "key")
+
+
 class Timelines:
     """An in-memory :class:`PatientTimelines` built from facts (sorted lazily, on first read)."""
 
-    __slots__ = ("_encounters", "_observations", "_unsorted")
+    __slots__ = ("_encounters", "_observations", "_unsorted_encounters", "_unsorted_observations")
 
     def __init__(
         self,
@@ -144,7 +150,8 @@ class Timelines:
     ) -> None:
         self._encounters: dict[str, list[EncounterFact]] = {}
         self._observations: dict[str, list[ObservationFact]] = {}
-        self._unsorted: set[tuple[str, str]] = set()
+        self._unsorted_encounters: set[str] = set()
+        self._unsorted_observations: set[str] = set()
         for encounter in encounters:
             self.add_encounter(encounter)
         for observation in observations:
@@ -153,28 +160,30 @@ class Timelines:
     def add_encounter(self, fact: EncounterFact) -> None:
         if fact.patient is not None:
             self._encounters.setdefault(fact.patient, []).append(fact)
-            self._unsorted.add(("e", fact.patient))
+            self._unsorted_encounters.add(fact.patient)
 
     def add_observation(self, fact: ObservationFact) -> None:
         self._observations.setdefault(fact.patient, []).append(fact)
-        self._unsorted.add(("o", fact.patient))
+        self._unsorted_observations.add(fact.patient)
 
     def encounters_of(self, patient: str) -> Sequence[EncounterFact]:
         facts = self._encounters.get(patient)
         if facts is None:
             return ()
-        if ("e", patient) in self._unsorted:
+        if patient in self._unsorted_encounters:
             facts.sort(key=_encounter_order)
-            self._unsorted.discard(("e", patient))
+            self._unsorted_encounters.discard(patient)
         return facts
 
     def observations_of(self, patient: str) -> Sequence[ObservationFact]:
         facts = self._observations.get(patient)
         if facts is None:
             return ()
-        if ("o", patient) in self._unsorted:
-            facts.sort(key=_observation_order)
-            self._unsorted.discard(("o", patient))
+        if patient in self._unsorted_observations:
+            # The same order; without None times the tuples are made in C, and faster.
+            timed = None not in map(_EFFECTIVE, facts)
+            facts.sort(key=_TIMED_ORDER if timed else _observation_order)
+            self._unsorted_observations.discard(patient)
         return facts
 
 

@@ -16,10 +16,19 @@ from fhir_microsystems.measures import (
     ObservationFact,
     PatientFact,
 )
+from fhir_microsystems.measures._constructor import frozen_constructor
 
 
 def dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_DATACLASS)
+
+
+_intern = sys.intern
+_parse_instant = datetime.fromisoformat
+# The facts are decoded by the hundred thousand per measure partition.
+_encounter_fact = frozen_constructor(EncounterFact)
+_observation_fact = frozen_constructor(ObservationFact)
+_patient_fact = frozen_constructor(PatientFact)
 
 
 def instant(value: str | None) -> datetime | None:
@@ -47,16 +56,21 @@ def encounter_row(fact: EncounterFact) -> list[Any]:
 
 
 def encounter_from_row(row: list[Any]) -> EncounterFact:
-    """Inverse of :func:`encounter_row` (repeated keys interned)."""
-    return EncounterFact(
+    """Inverse of :func:`encounter_row` (repeated keys interned).
+
+    What :func:`interned` and :func:`instant` do is written out: a measure partition
+    decodes hundreds of thousands of rows, and the calls cost more than the work.
+    """
+    patient, cls, start, end, disposition = row[1], row[2], row[4], row[5], row[7]
+    return _encounter_fact(
         row[0],
-        interned(row[1]),
-        interned(row[2]),
-        sys.intern(row[3]),
-        instant(row[4]),
-        instant(row[5]),
-        tuple(sys.intern(p) for p in row[6]),
-        interned(row[7]),
+        None if patient is None else _intern(patient),
+        None if cls is None else _intern(cls),
+        _intern(row[3]),
+        None if start is None else _parse_instant(start),
+        None if end is None else _parse_instant(end),
+        tuple(map(_intern, row[6])),
+        None if disposition is None else _intern(disposition),
     )
 
 
@@ -80,9 +94,12 @@ def observation_row(fact: ObservationFact) -> list[Any]:
 
 def observation_from_row(row: list[Any]) -> ObservationFact:
     """Inverse of :func:`observation_row` (the encounter key interned: facts share it)."""
-    row[4] = instant(row[4])
-    row[5] = interned(row[5])
-    return ObservationFact(*row)
+    effective, encounter = row[4], row[5]
+    if effective is not None:
+        row[4] = _parse_instant(effective)
+    if encounter is not None:
+        row[5] = _intern(encounter)
+    return _observation_fact(*row)
 
 
 def patient_row(fact: PatientFact) -> list[Any]:
@@ -93,7 +110,7 @@ def patient_row(fact: PatientFact) -> list[Any]:
 def patient_from_row(row: list[Any]) -> PatientFact:
     """Inverse of :func:`patient_row`."""
     birth = row[2]
-    return PatientFact(
+    return _patient_fact(
         sys.intern(row[0]),
         interned(row[1]),
         date.fromisoformat(birth) if birth else None,
@@ -113,7 +130,7 @@ def context_from(data: dict[str, Any]) -> MicrosystemContext:
         period=(datetime.fromisoformat(start), datetime.fromisoformat(end)),
         members=frozenset(data["members"]),
         core_members=frozenset(data["core_members"]),
-        encounters=tuple(encounter_from_row(e) for e in data["encounters"]),
+        encounters=tuple(map(encounter_from_row, data["encounters"])),
         patients=frozenset(data["patients"]),
         data_end=datetime.fromisoformat(data["data_end"]),
         stability=data["stability"],
