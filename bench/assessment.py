@@ -312,8 +312,8 @@ def compare_floor_and_models(directory: Path, repeats: int, sample: int) -> list
         f"{first['lines']:,} lines parsed by the floor; the job read {first['resources']:,}"
         f" Encounters, Conditions and Observations and wrote {first['reports']:,} MeasureReports"
         f" ({_rate(resources, job)} resources/s vs {_rate(resources, floor)} for the floor)."
-        f" Stages, median seconds (x the floor): {_stages_vs_floor(runs, floor)}."
-        f" Inside libraries: {_libraries_vs_floor(runs, floor)}."
+        f" Stages, median seconds (x the floor): {_parts_vs_floor(runs, floor, 'stages')}."
+        f" Inside libraries: {_parts_vs_floor(runs, floor, 'libraries')}."
     )
     row2 = Row(
         "2",
@@ -344,24 +344,14 @@ def compare_floor_and_models(directory: Path, repeats: int, sample: int) -> list
     return [row1, row2]
 
 
-def _stages_vs_floor(runs: list[dict[str, Any]], floor: list[float]) -> str:
-    """Each stage's median seconds and its median ratio to the floor (same repeat)."""
+def _parts_vs_floor(runs: list[dict[str, Any]], floor: list[float], part: str) -> str:
+    """Median seconds of each entry of ``run[part]`` (stages, libraries) and its median
+    ratio to the floor of the same repeat."""
     cells = []
-    for stage in runs[0]["stages"]:
-        seconds = [r["stages"][stage] for r in runs]
+    for name in runs[0][part]:
+        seconds = [r[part][name] for r in runs]
         cells.append(
-            f"{stage} {Samples.of(seconds).median:.1f} ({ratios(seconds, floor).median:.1f}x)"
-        )
-    return ", ".join(cells)
-
-
-def _libraries_vs_floor(runs: list[dict[str, Any]], floor: list[float]) -> str:
-    """Seconds inside each timed library call and the median ratio to the floor."""
-    cells = []
-    for label in runs[0]["libraries"]:
-        seconds = [r["libraries"][label] for r in runs]
-        cells.append(
-            f"{label} {Samples.of(seconds).median:.1f} s ({ratios(seconds, floor).median:.2f}x)"
+            f"{name} {Samples.of(seconds).median:.1f} s ({ratios(seconds, floor).median:.2f}x)"
         )
     return ", ".join(cells)
 

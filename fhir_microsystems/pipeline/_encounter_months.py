@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -61,15 +61,16 @@ def _row_instant(moment: datetime | None) -> datetime | str | None:
     return moment.isoformat()
 
 
-def record_row(rec: EncounterRecord) -> list[Any]:
-    """One record as a positional row (the order of :class:`EncounterRecord`'s fields)."""
+def record_row(rec: EncounterRecord, instant: Callable[[datetime | None], Any] = _iso) -> list[Any]:
+    """One record as a positional row (the order of :class:`EncounterRecord`'s fields),
+    its times as ``instant`` gives them (ISO strings by default)."""
     return [
         rec.key,
         rec.patient,
         rec.class_code,
         rec.status,
-        _iso(rec.start),
-        _iso(rec.end),
+        instant(rec.start),
+        instant(rec.end),
         rec.participants,
         rec.unresolved_participants,
         rec.service_provider,
@@ -131,23 +132,9 @@ class MonthWriter:
         bucket = self.buckets.get(month)
         if bucket is None:
             bucket = self.buckets[month] = []
-        bucket.append(
-            [  # record_row(rec) + [patient], the times as _row_instant gives them
-                rec.key,
-                rec.patient,
-                rec.class_code,
-                rec.status,
-                _row_instant(rec.start),
-                _row_instant(rec.end),
-                rec.participants,
-                rec.unresolved_participants,
-                rec.service_provider,
-                rec.location,
-                rec.context,
-                rec.discharge_disposition,
-                patient,
-            ]
-        )
+        row = record_row(rec, _row_instant)  # the same bytes once orjson writes them
+        row.append(patient)
+        bucket.append(row)
         if len(bucket) >= ENCOUNTER_CHUNK:
             self._flush(month)
 
