@@ -165,11 +165,11 @@ def extract_observation(
     ``resolve`` maps a reference element (``subject``, ``encounter``) to a ``Type/id`` key;
     by default literal relative and absolute references are read.
     """
-    row = observation_row(resource, findings, resolve=resolve)
+    row = extract_observation_row(resource, findings, resolve=resolve)
     return None if row is None else ObservationFact(*row)
 
 
-def observation_row(
+def extract_observation_row(
     resource: dict[str, Any], findings: Findings, *, resolve: Resolver | None = None
 ) -> list[Any] | None:
     """:func:`extract_observation`'s fact as a row: its field values in the field order of
@@ -264,5 +264,5 @@ __all__ = [
     "Resolver",
     "extract_observation",
     "literal_key",
-    "observation_row",
+    "extract_observation_row",
 ]

@@ -40,7 +40,7 @@ from fhir_microsystems.measures import (
     compute_measures,
 )
 from fhir_microsystems.measures._encounters import READMISSION_WINDOW
-from fhir_microsystems.observations import observation_row
+from fhir_microsystems.observations import extract_observation_row
 from fhir_microsystems.periods import Period, split_periods, to_utc
 from fhir_microsystems.reports import (
     InvalidReportError,
@@ -307,7 +307,7 @@ def _extract_observations(
 
     for resource in _partition_resources(partition, source, "Observation"):
         read += 1
-        row = observation_row(resource, findings, resolve=resolve)  # the fact's fields
+        row = extract_observation_row(resource, findings, resolve=resolve)  # the fact's fields
         if row is None or row[4] is None:  # no fact, or no effective time
             continue
         month = month_of(row[4])

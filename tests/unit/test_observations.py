@@ -7,7 +7,11 @@ from typing import Any
 import pytest
 
 from fhir_microsystems._findings import Findings
-from fhir_microsystems.observations import extract_observation, literal_key, observation_row
+from fhir_microsystems.observations import (
+    extract_observation,
+    extract_observation_row,
+    literal_key,
+)
 from fhir_microsystems.pipeline._codec import observation_row as codec_row
 from tests.unit.test_measures_support import at
 
@@ -191,7 +195,7 @@ def test_missing_and_invalid_effective_time() -> None:
     assert [f.kind for f in findings] == ["missing-field", "invalid-datetime"]
 
 
-def test_observation_row_is_the_facts_row() -> None:
+def test_extract_observation_row_is_the_facts_row() -> None:
     survey = {"coding": [{"code": "survey"}]}
     cases = [
         observation("85354-9", component=[component("8480-6", 128), component("8462-4", 80)]),
@@ -203,7 +207,7 @@ def test_observation_row_is_the_facts_row() -> None:
     for resource in cases:
         facts, rows = Findings(), Findings()
         fact = extract_observation(resource, facts)
-        row = observation_row(resource, rows)
+        row = extract_observation_row(resource, rows)
         assert (row is None) == (fact is None)
         if fact is not None:
             assert row == codec_row(fact)
