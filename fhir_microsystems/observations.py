@@ -263,6 +263,6 @@ __all__ = [
     "SYSTOLIC",
     "Resolver",
     "extract_observation",
-    "literal_key",
     "extract_observation_row",
+    "literal_key",
 ]
