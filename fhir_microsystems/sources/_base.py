@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Protocol, TypeGuard, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from fhir_microsystems._findings import Findings
 
@@ -42,55 +42,57 @@ class Source(Protocol):
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
-def is_usable(obj: object, resource_type: str) -> TypeGuard[Resource]:
-    """Whether :func:`check_resource` would pass ``obj`` (a plain dict), without recording.
+#: Why an object is not a usable resource: ``(kind, key, field, message)``; ``key`` is the
+#: resource's ``Type/id`` when the finding is about a resource that has one, else None (the
+#: caller's place: ``file:line``, a page, a list index).
+Problem = tuple[str, str | None, str, str]
 
-    Sources test each resource with this first and build the ``where`` of a finding (and
-    call :func:`check_resource`, which records why) only for the rare resource that fails.
+
+def resource_problem(obj: object, resource_type: str) -> Problem | None:
+    """Why ``obj`` is not a usable ``resource_type`` resource, or None when it is.
+
+    Records nothing, so a source builds the place of a finding (``file:line``) only for
+    the rare object that has a problem; :func:`check_resource` records it.
     """
-    if type(obj) is not dict or obj.get("resourceType") != resource_type:
-        return False
+    if not isinstance(obj, dict):
+        return "not-an-object", None, "", "line is JSON but not an object"
+    actual = obj.get("resourceType")
+    if actual != resource_type:
+        return (
+            "wrong-resource-type",
+            None,
+            "resourceType",
+            f"expected {resource_type}, found {actual!r}",
+        )
     rid = obj.get("id")
-    if type(rid) is not str or not rid:
-        return False
-    for name in REQUIRED_FIELDS.get(resource_type, ()):  # a loop: no generator per resource
+    if not isinstance(rid, str) or not rid:
+        return "missing-field", None, f"{resource_type}.id", "resource has no id"
+    for name in REQUIRED_FIELDS.get(resource_type, ()):
         if obj.get(name) in _EMPTY:
-            break
-    else:
-        return True
-    return False
+            return (
+                "missing-field",
+                f"{resource_type}/{rid}",
+                f"{resource_type}.{name}",
+                "required element is missing",
+            )
+    return None
+
+
+def record_problem(problem: Problem, where: str, findings: Findings) -> None:
+    """Record ``problem`` (from :func:`resource_problem`) of the object found at ``where``."""
+    kind, key, field, message = problem
+    findings.add(kind, key or where, field, message)
 
 
 def check_resource(
     obj: object, resource_type: str, where: str, findings: Findings
 ) -> Resource | None:
     """Return ``obj`` if it is a usable ``resource_type`` resource, else record why and None."""
-    if not isinstance(obj, dict):
-        findings.add("not-an-object", where, "", "line is JSON but not an object")
+    problem = resource_problem(obj, resource_type)
+    if problem is not None:
+        record_problem(problem, where, findings)
         return None
-    actual = obj.get("resourceType")
-    if actual != resource_type:
-        findings.add(
-            "wrong-resource-type",
-            where,
-            "resourceType",
-            f"expected {resource_type}, found {actual!r}",
-        )
-        return None
-    rid = obj.get("id")
-    if not isinstance(rid, str) or not rid:
-        findings.add("missing-field", where, f"{resource_type}.id", "resource has no id")
-        return None
-    for name in REQUIRED_FIELDS.get(resource_type, ()):
-        if obj.get(name) in _EMPTY:
-            findings.add(
-                "missing-field",
-                f"{resource_type}/{rid}",
-                f"{resource_type}.{name}",
-                "required element is missing",
-            )
-            return None
-    return obj
+    return cast(Resource, obj)
 
 
 class ListSource:

@@ -13,7 +13,7 @@ import orjson
 from fhir_microsystems._errors import InputError
 from fhir_microsystems._findings import Findings
 
-from ._base import Resource, check_resource, is_usable
+from ._base import Resource, record_problem, resource_problem
 
 _FILE_RE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)(?:\.(?P<part>[^.]+))?\.ndjson(?P<gz>\.gz)?$")
 
@@ -93,9 +93,8 @@ class NdjsonSource:
                     where = f"{name}:{lineno}"
                     self.findings.add("invalid-json", where, "", f"invalid JSON ({exc.msg})")
                     continue
-                if is_usable(obj, resource_type):  # the common case: no ``where`` to build
+                problem = resource_problem(obj, resource_type)
+                if problem is None:  # the common case: no ``where`` to build
                     yield obj
-                    continue
-                resource = check_resource(obj, resource_type, f"{name}:{lineno}", self.findings)
-                if resource is not None:
-                    yield resource
+                else:
+                    record_problem(problem, f"{name}:{lineno}", self.findings)

@@ -11,7 +11,6 @@ import pytest
 from fhir_microsystems._errors import InputError
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.sources import ListSource, NdjsonSource, ReferenceIndex, check_resource
-from fhir_microsystems.sources._base import is_usable
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
 BASE = "https://ehr.example/fhir"
@@ -209,12 +208,15 @@ def test_list_source_checks_like_files() -> None:
         None,
     ],
 )
-def test_is_usable_agrees_with_check_resource(obj: object) -> None:
+def test_ndjson_lines_are_checked_as_check_resource_checks(obj: object, tmp_path: Path) -> None:
+    (tmp_path / "Encounter.ndjson").write_bytes(b"\n" + orjson.dumps(obj) + b"\n")
+    source = NdjsonSource(tmp_path)
+    read = list(source.iter_resources("Encounter"))
     findings = Findings()
-    assert is_usable(obj, "Encounter") == (
-        check_resource(obj, "Encounter", "x", findings) is not None
-    )
-    assert is_usable(obj, "Encounter") == (not findings.total)
+    expected = check_resource(obj, "Encounter", "Encounter.ndjson:2", findings)
+    assert read == ([] if expected is None else [obj])
+    assert source.findings.counts == findings.counts
+    assert [f.where for f in source.findings] == [f.where for f in findings]
 
 
 def test_shared_synthea_every_participant_resolves(synthea_dir: Path) -> None:
