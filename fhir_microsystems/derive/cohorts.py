@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +131,10 @@ def _status_code(element: Any) -> str | None:
     return None
 
 
-#: ``codings -> cohorts`` of recently read Conditions (a few codes recur); emptied when full.
-_COHORTS_SEEN: dict[tuple[tuple[str, str], ...], frozenset[str]] = {}
-_COHORTS_SEEN_SIZE = 4096
+@lru_cache(maxsize=4096)
+def _cohorts_of(codings: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """:func:`cohorts_of_codings`, remembered: Conditions repeat a few codings."""
+    return frozenset(cohorts_of_codings(codings))
 
 
 def condition_spells(
@@ -146,11 +147,7 @@ def condition_spells(
         for c in (code.get("coding") or () if isinstance(code, dict) else ())
         if isinstance(c, dict) and c.get("code")
     )
-    names = _COHORTS_SEEN.get(codings)
-    if names is None:
-        if len(_COHORTS_SEEN) >= _COHORTS_SEEN_SIZE:
-            _COHORTS_SEEN.clear()
-        names = _COHORTS_SEEN[codings] = frozenset(cohorts_of_codings(codings))
+    names = _cohorts_of(codings)
     if not names or _status_code(resource.get("verificationStatus")) in _EXCLUDED_VERIFICATION:
         return None, []
     key = f"Condition/{resource['id']}"

@@ -42,11 +42,8 @@ def test_codes_are_read_from_the_valuesets(system: str, code: str, expected: set
     assert cohorts_of_codings([(system, code)]) == expected
 
 
-def test_condition_cohorts_are_remembered_without_changing_outcomes(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(cohorts, "_COHORTS_SEEN", {})
-    monkeypatch.setattr(cohorts, "_COHORTS_SEEN_SIZE", 2)
+def test_condition_cohorts_are_remembered_without_changing_outcomes() -> None:
+    cohorts._cohorts_of.cache_clear()
     index = ReferenceIndex()
     index.add({"resourceType": "Patient", "id": "p1"})
     codes = [(SCT, "44054006"), (ICD10CM, "I10"), (SCT, "15777000"), (ICD10CM, "C50.911")]
@@ -63,7 +60,8 @@ def test_condition_cohorts_are_remembered_without_changing_outcomes(
             names = cohorts_of_codings([(system, code)])
             assert (found[0] is not None) == bool(names)
             assert [s.cohort for s in found[1]] == sorted(names)
-            assert len(cohorts._COHORTS_SEEN) <= 2
+    info = cohorts._cohorts_of.cache_info()
+    assert info.hits == len(codes) and info.currsize == len(codes)  # the second round
 
 
 def test_every_condition_cohort_has_snomed_and_icd10cm_codes() -> None:
