@@ -177,11 +177,11 @@ def _library_time() -> Iterator[dict[str, float]]:
 
     from fhir_microsystems.reports import _validate
 
-    inside = {"networkx Louvain": 0.0, "fhir.resources MeasureReport validation": 0.0}
     targets = [
         (nx.community, "louvain_communities", "networkx Louvain"),
         (_validate, "_structure", "fhir.resources MeasureReport validation"),
     ]
+    inside = {label: 0.0 for _, _, label in targets}
     originals = [getattr(module, name) for module, name, _ in targets]
 
     def timed(function: Callable[..., Any], label: str) -> Callable[..., Any]:
