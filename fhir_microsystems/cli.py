@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -50,11 +51,19 @@ def _setup_logging(settings: Settings) -> None:
     )
 
 
-def _demo_source(out_dir: Path) -> Path:
-    """Generate (once) the bundled demo hospital under ``out_dir/demo-input``."""
+def demo_dir() -> Path:
+    """Where the demo hospital is generated: the per-user cache, never the output folder
+    (``$XDG_CACHE_HOME/fhir-microsystems/demo-<seed>-<patients>-<months>``, by default
+    under ``~/.cache``)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "fhir-microsystems" / f"demo-{DEMO_SEED}-{DEMO_PATIENTS}-{DEMO_MONTHS}"
+
+
+def _demo_source() -> Path:
+    """Generate (once) the bundled demo hospital into :func:`demo_dir`."""
     from fhir_microsystems.synth.generator import generate
 
-    target = out_dir / "demo-input"
+    target = demo_dir()
     if not (target / "ground-truth.json").is_file():
         err.print(
             f"[dim]generating the demo hospital ({DEMO_PATIENTS} patients, {DEMO_MONTHS} "
@@ -157,7 +166,7 @@ def run(
     settings = Settings()
     _setup_logging(settings)
     out_dir = out or settings.out_dir
-    location = source or settings.source or str(_demo_source(out_dir))
+    location = source or settings.source or str(_demo_source())
     if period not in ("month", "quarter", "year"):
         raise typer.BadParameter("period must be month, quarter or year")
     spec = RunSpec(

@@ -9,6 +9,7 @@ from typing import Any
 
 from fhir_microsystems._settings import Settings
 
+from ._outputs import clear_parts
 from ._spec import RunSpec
 from ._stages import derive, extract, finalize, measure, plan
 from ._store import DirStore
@@ -26,9 +27,13 @@ def run_in_process(
     """Plan, extract, derive, measure and finalize in order; return the run summary.
 
     Intermediate data goes to a temporary directory store (memory stays bounded by the
-    largest partition, not the input).
+    largest partition, not the input). Part files of an earlier in-process run into the same
+    ``out_dir`` are removed first (such a run cannot be resumed), and this run's after.
     """
     report = progress or (lambda stage, done, total: None)
+    out = Path(spec.out_dir) if spec.out_dir else None
+    if out is not None:
+        clear_parts(out, run_id)
     with tempfile.TemporaryDirectory(prefix="fhirms-") as tmp:
         store = DirStore(Path(tmp))
         partitions = plan(spec, store, run_id)
@@ -45,4 +50,6 @@ def run_in_process(
             report("measure", n, len(measure_partitions))
         summary = finalize(spec, partitions, measure_partitions, store, run_id)
         summary["counts"] = totals
-        return summary
+    if out is not None:
+        clear_parts(out, run_id)
+    return summary

@@ -1,15 +1,20 @@
 """Where results go: NDJSON files (Bulk-Data layout) and/or a FHIR server, idempotently.
 
-Each measure partition writes its own part file (replaced atomically), so a redelivered
-partition overwrites rather than duplicates; :func:`merge_parts` joins the parts into
-``Type.ndjson`` in partition order. Server writes are ``PUT Type/id`` with deterministic ids
-inside transaction bundles: writing twice leaves one resource.
+Each measure partition writes its own part file under ``.parts/<run id>/`` (replaced
+atomically), so a redelivered partition overwrites rather than duplicates and a resumed run
+reuses its own parts, never another run's; :func:`merge_parts` joins the parts of the run's
+partitions into ``Type.ndjson`` in partition order and removes the output files of types the
+run did not produce, so a run's outputs equal those of the same run into an empty folder.
+Server writes are ``PUT Type/id`` with deterministic ids inside transaction bundles: writing
+twice leaves one resource.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,8 +32,24 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 WRITE_ORDER: tuple[str, ...] = ("Group", "CareTeam", "List", "MeasureReport")
 
 
+#: Every ``Type.ndjson`` a run may write (removed by :func:`merge_parts` when not produced).
+OUTPUT_TYPES: tuple[str, ...] = WRITE_ORDER
+
+
 def safe_name(partition: str) -> str:
     return _SAFE.sub("_", partition)
+
+
+def parts_dir(out_dir: Path, run_id: str) -> Path:
+    """The directory of one run's part files."""
+    return out_dir / PARTS_DIR / safe_name(run_id)
+
+
+def clear_parts(out_dir: Path, run_id: str) -> None:
+    """Remove one run's part files (a run that cannot be resumed starts from none)."""
+    shutil.rmtree(parts_dir(out_dir, run_id), ignore_errors=True)
+    with contextlib.suppress(OSError):  # only when no other run's parts remain
+        (out_dir / PARTS_DIR).rmdir()
 
 
 def _atomic_write(path: Path, lines: Iterable[bytes]) -> None:
@@ -41,30 +62,36 @@ def _atomic_write(path: Path, lines: Iterable[bytes]) -> None:
     os.replace(tmp, path)
 
 
-def write_part(out_dir: Path, partition: str, resources: Mapping[str, Sequence[Resource]]) -> None:
+def write_part(
+    out_dir: Path, run_id: str, partition: str, resources: Mapping[str, Sequence[Resource]]
+) -> None:
     """Replace this partition's part file of each type (idempotent)."""
     for rtype, items in resources.items():
-        path = out_dir / PARTS_DIR / rtype / f"{safe_name(partition)}.ndjson"
+        path = parts_dir(out_dir, run_id) / rtype / f"{safe_name(partition)}.ndjson"
         _atomic_write(path, (orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in items))
 
 
-def write_raw_part(out_dir: Path, partition: str, rtype: str, ndjson: bytes) -> None:
+def write_raw_part(out_dir: Path, run_id: str, partition: str, rtype: str, ndjson: bytes) -> None:
     """Replace this partition's part file of ``rtype`` with NDJSON already serialized."""
-    path = out_dir / PARTS_DIR / rtype / f"{safe_name(partition)}.ndjson"
+    path = parts_dir(out_dir, run_id) / rtype / f"{safe_name(partition)}.ndjson"
     _atomic_write(path, (line for line in ndjson.split(b"\n") if line))
 
 
-def merge_parts(out_dir: Path) -> dict[str, int]:
-    """Join part files into ``Type.ndjson`` (partition order); return lines per type."""
+def merge_parts(out_dir: Path, run_id: str, partitions: Iterable[str]) -> dict[str, int]:
+    """Join the run's part files of ``partitions`` into ``Type.ndjson`` (partition order);
+    remove the ``Type.ndjson`` of output types without parts; return lines per type."""
     counts: dict[str, int] = {}
-    parts_root = out_dir / PARTS_DIR
-    if not parts_root.is_dir():
-        return counts
-    for type_dir in sorted(p for p in parts_root.iterdir() if p.is_dir()):
+    root = parts_dir(out_dir, run_id)
+    names = sorted({f"{safe_name(p)}.ndjson" for p in partitions})
+    type_dirs = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    for type_dir in type_dirs:
+        parts = [type_dir / name for name in names if (type_dir / name).is_file()]
+        if not parts:
+            continue
         seen: set[str] = set()
 
-        def lines(type_dir: Path = type_dir, seen: set[str] = seen) -> Iterable[bytes]:
-            for part in sorted(type_dir.glob("*.ndjson")):
+        def lines(parts: list[Path] = parts, seen: set[str] = seen) -> Iterable[bytes]:
+            for part in parts:
                 with part.open("rb") as fh:
                     for raw in fh:
                         line = raw.rstrip(b"\n")
@@ -78,6 +105,9 @@ def merge_parts(out_dir: Path) -> dict[str, int]:
 
         _atomic_write(out_dir / f"{type_dir.name}.ndjson", lines())
         counts[type_dir.name] = len(seen)
+    for rtype in OUTPUT_TYPES:
+        if rtype not in counts:
+            (out_dir / f"{rtype}.ndjson").unlink(missing_ok=True)
     return counts
 
 

@@ -745,9 +745,9 @@ def measure(
         for rtype in orjson.loads(store.get(_key(run_id, "ms-resource-types", partition)) or b"[]")
     }
     if spec.out_dir:
-        write_part(Path(spec.out_dir), partition, {"MeasureReport": reports})
+        write_part(Path(spec.out_dir), run_id, partition, {"MeasureReport": reports})
         for rtype, lines in resources.items():
-            write_raw_part(Path(spec.out_dir), partition, rtype, lines)
+            write_raw_part(Path(spec.out_dir), run_id, partition, rtype, lines)
     if spec.sink_url:
         outputs = {
             rtype: [orjson.loads(x) for x in b.splitlines()] for rtype, b in resources.items()
@@ -816,6 +816,7 @@ def finalize(
 ) -> dict[str, Any]:
     """Merge part files, gather findings and results, write ``summary.json``."""
     extract_parts = list(partitions)
+    measure_partitions = list(measure_partitions)
     measure_parts = [safe_name(p) for p in measure_partitions]
     findings = _codec.findings_from(
         [store.get(_key(run_id, "findings", "derive"))]
@@ -838,7 +839,7 @@ def finalize(
     }
     if spec.out_dir:
         out = Path(spec.out_dir)
-        summary["files"] = merge_parts(out)
+        summary["files"] = merge_parts(out, run_id, measure_partitions)
         out.mkdir(parents=True, exist_ok=True)
         (out / "findings.ndjson").write_bytes(
             b"".join(orjson.dumps(f.to_dict()) + b"\n" for f in findings)

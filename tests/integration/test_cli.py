@@ -29,11 +29,20 @@ def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
 
 def test_embedded_default_run(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRMS_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     result = _cli(["run"], env, tmp_path)
     out = tmp_path / "out"
     for name in OUTPUTS:
         assert (out / f"{name}.ndjson").stat().st_size > 0
-    assert (out / "demo-input" / "ground-truth.json").is_file()
+    demo = tmp_path / "cache" / "fhir-microsystems"
+    assert [p.name for p in demo.glob("demo-*/ground-truth.json")] == ["ground-truth.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "CareTeam.ndjson",
+        "Group.ndjson",
+        "MeasureReport.ndjson",
+        "findings.ndjson",
+        "summary.json",
+    ]
     assert "Clinical microsystems" in result.stdout
     assert "Emergency Department" in result.stdout
 
