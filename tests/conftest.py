@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.datasets import SYNTHEA_DIR
 from tests.support.redis_server import RedisTestServer
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED_SYNTHEA = REPO.parent / "shared" / "datasets" / "synthea-r4-small"
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +29,5 @@ def redis_url(redis_server: RedisTestServer) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def synthea_dir() -> Path:
-    """The shared real Synthea R4 dataset (60 patients)."""
-    if not SHARED_SYNTHEA.is_dir():
-        pytest.skip("shared Synthea dataset not present beside the repository")
-    return SHARED_SYNTHEA
+    """Real Synthea R4 NDJSON: the excerpt in ``tests/data`` (see its README)."""
+    return SYNTHEA_DIR

@@ -814,7 +814,10 @@ def finalize(
     store: Store,
     run_id: str,
 ) -> dict[str, Any]:
-    """Merge part files, gather findings and results, write ``summary.json``."""
+    """Merge part files, gather findings and results, write ``summary.json``.
+
+    A run skipped because nothing changed since ``spec.since`` leaves the outputs as they are.
+    """
     extract_parts = list(partitions)
     measure_partitions = list(measure_partitions)
     measure_parts = [safe_name(p) for p in measure_partitions]
@@ -837,7 +840,7 @@ def finalize(
         "results": results,
         "findings": findings.summary(),
     }
-    if spec.out_dir:
+    if spec.out_dir and "unchanged_since" not in derivation:  # unchanged: outputs stand
         out = Path(spec.out_dir)
         summary["files"] = merge_parts(out, run_id, measure_partitions)
         out.mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,13 @@
 """Real Synthea output: one practitioner per encounter, conditional references.
 
-Uses the shared development dataset ``synthea-r4-small`` when present (set
-``FHIR_MICROSYSTEMS_SYNTHEA_DIR`` to its directory; by default it is looked for next to the
-repository); skipped otherwise.
+Uses the excerpt in ``tests/data/synthea-excerpt`` (``FHIR_MICROSYSTEMS_SYNTHEA_DIR`` names
+another directory, such as the full development set); expected figures are counted from the
+raw files.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -20,13 +18,10 @@ from fhir_microsystems.derive.validation import (
     validate_patient_group,
 )
 from fhir_microsystems.sources import NdjsonSource, ReferenceIndex
+from tests.support.datasets import SYNTHEA_DIR, encounter_clinicians, line_count
 
-_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "synthea-r4-small"
-DATASET = Path(os.environ.get("FHIR_MICROSYSTEMS_SYNTHEA_DIR", _DEFAULT))
-
-pytestmark = pytest.mark.skipif(
-    not (DATASET / "Encounter.ndjson").is_file(), reason="synthea-r4-small not available"
-)
+DATASET = SYNTHEA_DIR
+ENCOUNTERS = line_count(DATASET, "Encounter")
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +38,9 @@ def test_every_encounter_is_accounted_for_over_the_whole_history(source: NdjsonS
         end=datetime(2022, 1, 1, tzinfo=UTC),
         period="year",
     )
-    assert len(result.encounters) == 2484
-    assert result.encounters_attributed + result.unattributed.total() == 2484
-    assert result.encounters_attributed == 2484  # every encounter has a resolvable clinician
+    assert len(result.encounters) == ENCOUNTERS
+    assert result.encounters_attributed + result.unattributed.total() == ENCOUNTERS
+    assert result.encounters_attributed == ENCOUNTERS  # every encounter has a resolvable clinician
     assert source.findings.counts["unresolved-reference"] == 0
     # one clinician per encounter and per organisation: microsystems of one clinician each
     for items in result.microsystems.values():
@@ -53,14 +48,14 @@ def test_every_encounter_is_accounted_for_over_the_whole_history(source: NdjsonS
             assert len(item.members) >= 1
             assert item.organization is not None and item.name
     people = {p for rec in result.encounters.values() for p in rec.participants}
-    assert len(people) == 110
+    assert len(people) == len(encounter_clinicians(DATASET))
 
 
 def test_default_window_and_fhir_output(source: NdjsonSource) -> None:
     result = derive(source, ReferenceIndex.build(source))
     assert [p.label for p in result.periods][-1] == "2021-07"
     assert len(result.periods) == 12
-    assert result.encounters_attributed + result.unattributed.total() == 2484
+    assert result.encounters_attributed + result.unattributed.total() == ENCOUNTERS
     assert result.encounters_attributed > 0
     for items in result.microsystems.values():
         for item in items:

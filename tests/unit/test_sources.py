@@ -11,6 +11,7 @@ import pytest
 from fhir_microsystems._errors import InputError
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.sources import ListSource, NdjsonSource, ReferenceIndex, check_resource
+from tests.support.datasets import encounter_clinicians, line_count
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
 BASE = "https://ehr.example/fhir"
@@ -238,7 +239,7 @@ def test_shared_synthea_every_participant_resolves(synthea_dir: Path) -> None:
             field="Encounter.serviceProvider",
             expected="Organization",
         )
-    assert encounters == 2484
-    assert len(practitioners) == 110  # SOURCE.md: 110 distinct practitioners, all resolve
+    assert encounters == line_count(synthea_dir, "Encounter")
+    assert len(practitioners) == len(encounter_clinicians(synthea_dir))  # all resolve
     assert None not in practitioners
     assert source.findings.total == 0
