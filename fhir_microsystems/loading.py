@@ -266,6 +266,10 @@ def _open(path: Path) -> io.BufferedIOBase:
 def _read(path: Path, file_type: str, findings: Findings) -> Iterator[_Entry]:
     """Valid resources of one NDJSON file, streamed; bad lines become findings."""
     with _open(path) as stream:
+        if stream.read(3) == b"\xef\xbb\xbf":  # a UTF-8 byte-order mark: removed, reported
+            findings.add("byte-order-mark", path.name, "", "UTF-8 BOM at start removed")
+        else:
+            stream.seek(0)
         for number, line in enumerate(stream, start=1):
             if not line.strip():
                 continue

@@ -5,6 +5,11 @@ as ``"2025-03"``, ``"2025-Q1"`` or ``"2025"``. FHIR ``dateTime`` values with off
 aware UTC datetimes; partial values (``"2025"``, ``"2025-03"``, ``"2025-03-04"``) are read as
 the start of that year / month / day in UTC, or, with ``upper=True``, as the (exclusive) end
 of it, which is what a ``Period.end`` given as a date means.
+
+Every instant is held between :data:`EARLIEST` (0002-01-01) and :data:`LATEST` (9998-01-01)
+UTC: a valid FHIR value beyond them (``9999-12-31`` as an open end, ``0001-01-01T00:00:00+14:00``,
+whose UTC instant is before year 1) is clamped to the nearer bound, so it sorts where it should
+and date arithmetic on it (a 30-day window, the next period) cannot overflow.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ from typing import Literal, get_args
 
 Granularity = Literal["month", "quarter", "year"]
 GRANULARITIES: tuple[str, ...] = get_args(Granularity)
+
+#: The range every parsed instant is clamped to (a year inside Python's at each end).
+EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 1, 1, tzinfo=UTC)
 
 _DATETIME_RE = re.compile(
     r"^(?P<year>\d{4})"
@@ -115,10 +124,20 @@ def trailing_periods(latest: datetime, granularity: Granularity, months: int = 1
 
 
 def to_utc(moment: datetime) -> datetime:
-    """``moment`` as an aware UTC datetime (naive values are taken to be UTC)."""
+    """``moment`` as an aware UTC datetime (naive values are taken to be UTC); one whose UTC
+    instant is outside years 1..9999 becomes :data:`EARLIEST` or :data:`LATEST`."""
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return LATEST if moment.year > 1 else EARLIEST
+
+
+def _clamp(moment: datetime) -> datetime:
+    if moment < EARLIEST:
+        return EARLIEST
+    return LATEST if moment > LATEST else moment
 
 
 def parse_fhir_datetime(value: str, *, upper: bool = False) -> datetime:
@@ -126,13 +145,16 @@ def parse_fhir_datetime(value: str, *, upper: bool = False) -> datetime:
 
     Partial values give the start of the year/month/day in UTC (or with ``upper=True`` the
     exclusive end of it). A time without an offset (not valid FHIR, but seen) is taken as UTC.
-    Raises ``ValueError`` for anything else.
+    The result is clamped to [:data:`EARLIEST`, :data:`LATEST`]. Raises ``ValueError`` for
+    anything else.
     """
     if isinstance(value, str) and _is_full_datetime(value):
         try:
-            return datetime.fromisoformat(value).astimezone(UTC)
-        except ValueError:
-            pass  # e.g. hour 24 or an offset of a day or more: the general parser decides
+            moment = datetime.fromisoformat(value).astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass  # e.g. hour 24, an offset of a day or more, year 1 or 9999: the general parser
+        else:
+            return moment if EARLIEST <= moment <= LATEST else _clamp(moment)
     return _parse_fhir_datetime(value, upper=upper)
 
 
@@ -158,11 +180,21 @@ def _is_full_datetime(value: str) -> bool:
 
 
 def _parse_fhir_datetime(value: str, *, upper: bool = False) -> datetime:
-    """The general parser of :func:`parse_fhir_datetime` (every FHIR form)."""
+    """The general parser of :func:`parse_fhir_datetime` (every FHIR form), clamped."""
     match = _DATETIME_RE.match(value.strip()) if isinstance(value, str) else None
     if not match:
         raise ValueError(f"not a FHIR dateTime: {value!r}")
     year = int(match["year"])
+    try:
+        if year >= LATEST.year:  # the value is checked; its (exclusive) end is past LATEST
+            moment = _parse_match(match, year, upper=False)
+            return LATEST if upper else _clamp(moment)
+        return _clamp(_parse_match(match, year, upper=upper))
+    except OverflowError:  # the offset moves the instant outside years 1..9999
+        return LATEST if year >= LATEST.year else EARLIEST
+
+
+def _parse_match(match: re.Match[str], year: int, *, upper: bool) -> datetime:
     if match["month"] is None:
         start = datetime(year, 1, 1, tzinfo=UTC)
         return _add_months(start, 12) if upper else start
@@ -194,7 +226,9 @@ def _parse_fhir_datetime(value: str, *, upper: bool = False) -> datetime:
 
 
 __all__ = [
+    "EARLIEST",
     "GRANULARITIES",
+    "LATEST",
     "Granularity",
     "Period",
     "parse_fhir_datetime",

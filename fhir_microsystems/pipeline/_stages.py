@@ -55,6 +55,7 @@ from fhir_microsystems.sources._references import INDEXED_TYPES
 
 from . import _codec
 from ._encounter_months import MonthIndex, MonthWindows, MonthWriter, month_of
+from ._hints import with_base_hints
 from ._outputs import merge_parts, put_all, safe_name, write_part, write_raw_part
 from ._spec import RunSpec
 from ._store import Store
@@ -827,6 +828,7 @@ def finalize(
         + [store.get(_key(run_id, "findings", "measure", p)) for p in measure_parts],
         keep=FINDINGS_KEPT * 5,
     )
+    findings = with_base_hints(findings)
     derivation = orjson.loads(store.get(_key(run_id, "derivation")) or b"{}")
     results = [
         row

@@ -15,6 +15,7 @@ from fhir_microsystems._findings import Findings
 
 from ._base import Resource, record_problem, resource_problem
 
+_BOM = b"\xef\xbb\xbf"
 _FILE_RE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)(?:\.(?P<part>[^.]+))?\.ndjson(?P<gz>\.gz)?$")
 
 
@@ -54,7 +55,8 @@ class NdjsonSource:
     """Reads ``Type.ndjson``, ``Type.000.ndjson`` and ``Type.ndjson.gz`` files of a directory.
 
     Lines are parsed one at a time with orjson; a malformed line or resource is recorded in
-    ``findings`` with its file and line and skipped. Absolute references on ``base_urls``
+    ``findings`` with its file and line and skipped. A UTF-8 byte-order mark at the start of
+    a file is removed (one ``byte-order-mark`` finding). Absolute references on ``base_urls``
     (given, or taken from a Bulk Data ``manifest.json``) count as local.
     """
 
@@ -83,6 +85,10 @@ class NdjsonSource:
         """Stream the resources of one file (one partition of a type)."""
         name = path.name
         with _open_binary(path) as handle:
+            if handle.read(len(_BOM)) == _BOM:
+                self.findings.add("byte-order-mark", name, "", "UTF-8 BOM at start removed")
+            else:
+                handle.seek(0)
             for lineno, line in enumerate(handle, start=1):
                 if not line or line.isspace():  # blank (isspace stops at the first other byte)
                     continue

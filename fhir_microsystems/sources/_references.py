@@ -29,6 +29,17 @@ INDEXED_TYPES: tuple[str, ...] = (
     "Patient",
 )
 
+#: The reason of an absolute reference off the source's bases (then its base, in brackets).
+ABSOLUTE_ELSEWHERE = "absolute reference to another server"
+_BASE_RE = re.compile(r"^(.*?)/[A-Z][A-Za-z]+(?:/[^/?]+(?:/_history/[^/]*)?|\?.*)$")
+
+
+def reference_base(literal: str) -> str:
+    """The server base of an absolute reference (at most 200 characters)."""
+    match = _BASE_RE.match(literal)
+    return (match[1] if match else literal)[:200]
+
+
 _LITERAL_RE = re.compile(
     r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/.*)?$"
 )
@@ -277,7 +288,7 @@ class ReferenceIndex:
                     literal = literal[len(base) + 1 :]
                     break
             else:
-                return None, "absolute reference to another server"
+                return None, f"{ABSOLUTE_ELSEWHERE} ({reference_base(literal)})"
             if "?" in literal and _CONDITIONAL_RE.match(literal):
                 return self._resolve_conditional(literal)
         match = _LITERAL_RE.match(literal)

@@ -27,6 +27,7 @@ from fhir_microsystems.runs import RunInfo, RunStatus
 from fhir_microsystems.synth.generator import generate
 from tests.support.celery_worker import CeleryWorker, settings_for, wait_for
 from tests.support.fhir_server import FhirTestServer
+from tests.support.poison import poison_dates_and_bom
 from tests.support.redis_server import RedisTestServer
 from workers.app import create_app
 from workers.cli import dispatch_run
@@ -239,19 +240,28 @@ def test_fhir_servers_throttling_failing_slow_and_dropping(
     assert_server_matches(sink, expected)
 
 
+ELSEWHERE = "https://elsewhere.example/fhir"
+
+
 def _poison(hospital: Path, poisoned: Path) -> None:
     shutil.copytree(hospital, poisoned)
     encounter = json.loads((poisoned / "Encounter.ndjson").read_text().splitlines()[0])
     encounter |= {"id": "poison-dangling", "subject": {"reference": "Patient/does-not-exist"}}
     observation = json.loads((poisoned / "Observation.ndjson").read_text().splitlines()[0])
     observation |= {"id": "poison-obs-dangling", "subject": {"reference": "Patient/nobody"}}
+    elsewhere = encounter | {
+        "id": "poison-elsewhere",
+        "participant": [{"individual": {"reference": f"{ELSEWHERE}/Practitioner/x1"}}],
+    }
     with (poisoned / "Encounter.ndjson").open("a") as fh:
         fh.write('{"resourceType": "Encounter", "id": "poison-missing"}\n')
         fh.write(json.dumps(encounter) + "\n")
+        fh.write(json.dumps(elsewhere) + "\n")
         fh.write('{"resourceType": "Encounter", "id": "torn", \n')
     with (poisoned / "Observation.ndjson").open("a") as fh:
         fh.write("this is not JSON\n")
         fh.write(json.dumps(observation) + "\n")
+    poison_dates_and_bom(poisoned)  # extreme dates, a BOM before Patient.ndjson
 
 
 def test_poison_input_completes_with_findings_and_valid_reports(
@@ -279,6 +289,8 @@ def test_poison_input_completes_with_findings_and_valid_reports(
     } <= where
     assert any(w.startswith("Encounter.ndjson:") for w in where)
     assert any(w.startswith("Observation.ndjson:") for w in where)
+    assert kinds["byte-order-mark"] == 1 and "Patient.ndjson" in where
+    assert kinds["unknown-source-base"] == 1 and ELSEWHERE in where
     reports = on_server(sink, "MeasureReport")
     assert reports
     for report in reports.values():

@@ -9,10 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fhir_microsystems.periods import (
+    EARLIEST,
+    LATEST,
     Period,
     parse_fhir_datetime,
     period_containing,
     split_periods,
+    to_utc,
     trailing_periods,
 )
 
@@ -113,3 +116,36 @@ def test_trailing_periods_cover_twelve_months_up_to_latest() -> None:
     quarters = trailing_periods(utc(2021, 7, 10, 6), "quarter")
     assert [q.label for q in quarters] == ["2020-Q4", "2021-Q1", "2021-Q2", "2021-Q3"]
     assert [y.label for y in trailing_periods(utc(2021, 7, 10, 6), "year")] == ["2021"]
+
+
+@pytest.mark.parametrize(
+    ("value", "upper", "expected"),
+    [
+        ("9999-12-31", True, LATEST),
+        ("9999-12-31", False, LATEST),
+        ("9999", True, LATEST),
+        ("9999-12-31T23:00:00-14:00", False, LATEST),
+        ("9999-12-31T23:59:59.999Z", False, LATEST),
+        ("0001-01-01T00:00:00+14:00", False, EARLIEST),
+        ("0001-01-01", False, EARLIEST),
+        ("9997-12-31T23:00:00-01:00", False, LATEST),
+        ("9997-12-31T22:00:00-01:00", False, datetime(9997, 12, 31, 23, tzinfo=UTC)),
+    ],
+)
+def test_extreme_instants_are_clamped(value: str, upper: bool, expected: datetime) -> None:
+    assert parse_fhir_datetime(value, upper=upper) == expected
+
+
+@pytest.mark.parametrize("value", ["0000-01-01", "9999-13-01", "9999-02-30T00:00:00Z"])
+def test_clamping_still_rejects_what_is_not_a_date(value: str) -> None:
+    with pytest.raises(ValueError):
+        parse_fhir_datetime(value)
+
+
+def test_to_utc_clamps_instants_outside_the_range() -> None:
+    late = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-14)))
+    early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))
+    assert to_utc(late) == LATEST
+    assert to_utc(early) == EARLIEST
+    assert period_containing(late, "month").next().start > LATEST  # arithmetic still works
+    assert len(split_periods(LATEST, datetime(9998, 4, 1, tzinfo=UTC), "month")) == 3

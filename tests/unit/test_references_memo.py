@@ -18,7 +18,11 @@ CASES: list[tuple[str, str | None, str]] = [
     ("Patient/p1/_history/2", "Patient/p1", ""),
     (f"{BASE}/Patient/p1", "Patient/p1", ""),
     (f"{BASE}/Patient/p1/_history/2", "Patient/p1", ""),
-    ("https://other.example/fhir/Patient/p1", None, "absolute reference to another server"),
+    (
+        "https://other.example/fhir/Patient/p1",
+        None,
+        "absolute reference to another server (https://other.example/fhir)",
+    ),
     ("Patient/nope", None, "Patient not found"),
     ("Patient/a.b-c", None, "Patient not found"),
     ("Practitioner/x1", "Practitioner/x1", ""),

@@ -1,0 +1,65 @@
+"""Valid but hostile input (extreme dates, a BOM, an unknown server base) never stops a run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+
+from fhir_microsystems.pipeline import RunSpec, run_in_process
+from fhir_microsystems.reports import validate_measure_report
+from fhir_microsystems.synth import generate
+from tests.support.poison import poison_dates_and_bom
+
+
+@pytest.fixture(scope="module")
+def hospital(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("hospital") / "h"
+    generate(root, seed=31, patients=120, months=3)
+    return root
+
+
+def _findings(out: Path) -> list[dict[str, str]]:
+    return [orjson.loads(x) for x in (out / "findings.ndjson").read_bytes().splitlines()]
+
+
+def test_extreme_dates_and_a_bom_complete_the_run(hospital: Path, tmp_path: Path) -> None:
+    clean = run_in_process(RunSpec(source=str(hospital), out_dir=str(tmp_path / "clean")))
+    poisoned = tmp_path / "poisoned"
+    shutil.copytree(hospital, poisoned)
+    poison_dates_and_bom(poisoned)
+    out = tmp_path / "out"
+    summary = run_in_process(RunSpec(source=str(poisoned), out_dir=str(out)))
+    # the BOM costs no line: every patient is still read, so nothing cascades
+    derivation, before = summary["derivation"], clean["derivation"]
+    assert derivation["encounters_read"] == before["encounters_read"]
+    # the encounter that starts in year 1 is counted outside the periods, no other
+    expected = dict(before["unattributed"])
+    expected["outside-periods"] = expected.get("outside-periods", 0) + 1
+    assert derivation["unattributed"] == expected
+    boms = [f for f in _findings(out) if f["kind"] == "byte-order-mark"]
+    assert [f["where"] for f in boms] == ["Patient.ndjson"]
+    assert "unresolved-reference" not in summary["findings"]["by_kind"]
+    reports = (out / "MeasureReport.ndjson").read_bytes().splitlines()
+    assert reports
+    for line in reports:
+        validate_measure_report(orjson.loads(line))
+
+
+def test_an_unknown_base_gives_one_hint(hospital: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(hospital, src)
+    (src / "manifest.json").unlink()  # absolute references name a base nothing declares
+    out = tmp_path / "out"
+    summary = run_in_process(RunSpec(source=str(src), out_dir=str(out)))
+    hints = [f for f in _findings(out) if f["kind"] == "unknown-source-base"]
+    assert len(hints) == 1
+    assert hints[0]["where"] == "https://synthetic-hospital.example/fhir"
+    assert (
+        "FHIRMS_SOURCE_BASE_ALIASES=https://synthetic-hospital.example/fhir"
+        in (hints[0]["message"])
+    )
+    assert summary["findings"]["by_kind"]["unknown-source-base"] == 1
+    assert summary["findings"]["by_kind"]["unresolved-reference"] > 1
