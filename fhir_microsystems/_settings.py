@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -72,7 +74,23 @@ class Settings(BaseSettings):
             u.strip().rstrip("/") for u in self.source_base_aliases.split(",") if u.strip()
         )
 
-    log_level: str = Field("WARNING", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
+    log_level: str = Field(
+        "WARNING", description="Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL."
+    )
+    worker_wait_seconds: float = Field(
+        30.0,
+        description="Seconds `run --celery` waits for a worker to take its queued run; if none "
+        "answers by then the run is failed, its scope lock freed, and the command exits 75.",
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+        return level
+
     visibility_timeout_seconds: int = Field(
         3600,
         description="Seconds an unacknowledged task stays with its worker before Redis hands it "

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from fhir_microsystems._errors import FhirMicrosystemsError
+from fhir_microsystems._progress import ProgressDisplay
 from fhir_microsystems._settings import Settings
+from fhir_microsystems.periods import Granularity
 
 app = typer.Typer(
     add_completion=False,
@@ -23,6 +28,16 @@ app = typer.Typer(
 )
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
+
+#: Exit codes (README "Command line").
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_TEMPORARY, EXIT_INTERRUPTED = (
+    0,
+    1,
+    2,
+    70,
+    75,
+    130,
+)
 
 #: The embedded default: a small generated hospital (seed, patients, months).
 DEMO_SEED, DEMO_PATIENTS, DEMO_MONTHS = 7, 1000, 6
@@ -51,6 +66,47 @@ def _setup_logging(settings: Settings) -> None:
     )
 
 
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _day(value: str | None) -> str | None:
+    """An option value that must be a calendar date ``YYYY-MM-DD``."""
+    if value is None:
+        return None
+    try:
+        if _DATE_RE.fullmatch(value):
+            date.fromisoformat(value)
+            return value
+    except ValueError:
+        pass
+    raise typer.BadParameter(f"{value!r} is not a date: expected YYYY-MM-DD, e.g. 2025-01-31")
+
+
+def _instant(value: str | None) -> str | None:
+    """An option value that must be an ISO 8601 date or instant."""
+    if value is None:
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an instant: expected ISO 8601, e.g. 2025-01-31T08:00:00Z"
+        ) from None
+    return value
+
+
+def _at_least_one(value: int) -> int:
+    if value < 1:
+        raise typer.BadParameter(f"{value} is too small: expected a whole number of at least 1")
+    return value
+
+
+def _fraction(value: float | None) -> float | None:
+    if value is not None and not 0 <= value <= 1:
+        raise typer.BadParameter(f"{value:g} is out of range: expected a number from 0 to 1")
+    return value
+
+
 def demo_dir() -> Path:
     """Where the demo hospital is generated: the per-user cache, never the output folder
     (``$XDG_CACHE_HOME/fhir-microsystems/demo-<seed>-<patients>-<months>``, by default
@@ -65,9 +121,9 @@ def _demo_source() -> Path:
 
     target = demo_dir()
     if not (target / "ground-truth.json").is_file():
-        err.print(
-            f"[dim]generating the demo hospital ({DEMO_PATIENTS} patients, {DEMO_MONTHS} "
-            f"months, seed {DEMO_SEED}) in {target}[/dim]"
+        sys.stderr.write(
+            f"generating the demo hospital ({DEMO_PATIENTS} patients, {DEMO_MONTHS} months, "
+            f"seed {DEMO_SEED}) in {target}\n"
         )
         generate(
             target, seed=DEMO_SEED, patients=DEMO_PATIENTS, start=DEMO_START, months=DEMO_MONTHS
@@ -149,47 +205,63 @@ def run(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Output directory (default ./out).")] = None,
     sink: Annotated[str | None, typer.Option(help="FHIR base URL to write results to.")] = None,
-    start: Annotated[str | None, typer.Option(help="First day assessed (YYYY-MM-DD).")] = None,
-    end: Annotated[
-        str | None, typer.Option(help="Day after the last assessed (YYYY-MM-DD).")
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="First day assessed, YYYY-MM-DD (default: 12 months before the latest "
+            "encounter's period end).",
+            callback=_day,
+        ),
     ] = None,
-    period: Annotated[str, typer.Option(help="month, quarter or year.")] = "month",
+    end: Annotated[
+        str | None,
+        typer.Option(
+            help="Day after the last assessed, YYYY-MM-DD (default: end of the latest "
+            "encounter's period).",
+            callback=_day,
+        ),
+    ] = None,
+    period: Annotated[Granularity, typer.Option(help="Reporting period.")] = "month",
     evidence: Annotated[bool, typer.Option(help="Add audit Lists to every population.")] = False,
     since: Annotated[
-        str | None, typer.Option(help="Only resources updated after this instant.")
+        str | None,
+        typer.Option(
+            help="Re-assess only if something changed after this ISO 8601 instant.",
+            callback=_instant,
+        ),
     ] = None,
     celery: Annotated[bool, typer.Option(help="Dispatch to Celery workers.")] = False,
 ) -> None:
     """Derive microsystems, compute their measures, write CareTeam/Group/MeasureReport."""
     from fhir_microsystems.pipeline import RunSpec, run_in_process
 
+    if start and end and end <= start:
+        raise typer.BadParameter(
+            f"{end!r} is not after --start {start!r}: --end is the day after the last assessed",
+            param_hint="'--end'",
+        )
     settings = Settings()
     _setup_logging(settings)
     out_dir = out or settings.out_dir
     location = source or settings.source or str(_demo_source())
-    if period not in ("month", "quarter", "year"):
-        raise typer.BadParameter("period must be month, quarter or year")
     spec = RunSpec(
         source=location,
         out_dir=str(out_dir),
         sink_url=sink or settings.sink_url or None,
         start=start,
         end=end,
-        period=period,  # type: ignore[arg-type]
+        period=period,
         evidence=evidence,
         canonical_base=settings.canonical_base,
         since=since,
     )
-    try:
-        if celery:
-            from workers.cli import dispatch_run
+    if celery:
+        from workers.cli import dispatch_run
 
-            summary = dispatch_run(spec)
-        else:
-            summary = run_in_process(spec, settings=settings)
-    except FhirMicrosystemsError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2 if not exc.temporary else 75) from exc
+        summary = dispatch_run(spec, settings=settings)
+    else:
+        with ProgressDisplay() as shown:
+            summary = run_in_process(spec, progress=shown.update, settings=settings)
     print_summary(summary)
 
 
@@ -197,10 +269,21 @@ def run(
 def synth(
     out: Annotated[Path, typer.Option(help="Directory to write the NDJSON hospital to.")],
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 1,
-    patients: Annotated[int, typer.Option(help="Number of patients.")] = 2000,
-    start: Annotated[str, typer.Option(help="First month (YYYY-MM-DD).")] = "2025-01-01",
-    months: Annotated[int, typer.Option(help="Number of months simulated.")] = 12,
-    noise: Annotated[float | None, typer.Option(help="Master noise level (0..1).")] = None,
+    patients: Annotated[
+        int, typer.Option(help="Number of patients (at least 1).", callback=_at_least_one)
+    ] = 2000,
+    start: Annotated[
+        str, typer.Option(help="First day simulated, YYYY-MM-DD.", callback=_day)
+    ] = "2025-01-01",
+    months: Annotated[
+        int, typer.Option(help="Number of months simulated (at least 1).", callback=_at_least_one)
+    ] = 12,
+    noise: Annotated[
+        float | None,
+        typer.Option(
+            help="Master noise level, 0 to 1 (default: the generator's).", callback=_fraction
+        ),
+    ] = None,
     base_url: Annotated[
         str | None,
         typer.Option(help="Server base the absolute references name (the server you load into)."),
@@ -234,27 +317,26 @@ def synth(
 
 @app.command()
 def load(
-    source: Annotated[Path, typer.Option(help="NDJSON directory to load.")],
+    source: Annotated[
+        Path,
+        typer.Option(help="NDJSON directory to load.", exists=True, file_okay=False),
+    ],
     sink: Annotated[str, typer.Option(help="FHIR base URL to load into.")],
-    batch: Annotated[int, typer.Option(help="Resources per transaction bundle.")] = 200,
+    batch: Annotated[
+        int, typer.Option(help="Resources per transaction bundle.", callback=_at_least_one)
+    ] = 200,
 ) -> None:
     """Load an NDJSON directory into a FHIR server (transactions, ids kept, idempotent)."""
-    from rich.progress import Progress
-
     from fhir_microsystems.connect import make_client
     from fhir_microsystems.loading import LoadProgress, load_directory
 
     settings = Settings()
     _setup_logging(settings)
-    with Progress(console=err, transient=True) as bar:
-        task = bar.add_task("loading", total=None)
+    with ProgressDisplay() as shown:
 
         def progress(step: LoadProgress) -> None:
-            bar.update(
-                task,
-                completed=step.total_loaded,
-                description=f"{step.resource_type}: {step.loaded} loaded, {step.failed} failed",
-            )
+            detail = f"{step.resource_type}: {step.loaded:,} loaded, {step.failed:,} refused"
+            shown.update("load", 0, None, step.total_loaded, detail)
 
         with make_client(sink, settings) as client:
             report = load_directory(source, client, batch_size=batch, on_progress=progress)
@@ -313,9 +395,61 @@ def resume(
     resume_run(run_id, force=force, wait=wait)
 
 
-def main() -> None:
-    app()
+def _setting_problems(exc: ValidationError) -> str:
+    """One line per bad ``FHIRMS_*`` value (secrets are not echoed)."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        field = Settings.model_fields.get(name)
+        secret = field is not None and "SecretStr" in str(field.annotation)
+        shown = "" if secret else f"={error.get('input')!r}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"error: setting FHIRMS_{name.upper()}{shown}: {message}")
+    return "\n".join(lines)
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"{message}\n")
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console entry point: a user's mistake is one line and a documented exit code,
+    never a traceback (README "Command line")."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="fhir-microsystems",
+            standalone_mode=False,
+        )
+    except typer.TyperException as exc:  # click's usage and parameter errors
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.stdout.write(exc.format_message() + "\n")
+            return EXIT_USAGE
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        code = int(getattr(exc, "exit_code", EXIT_USAGE))
+        message = exc.format_message().replace("Value error, ", "")
+        return _fail(f"error: {message}{hint}", code)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except ValidationError as exc:
+        return _fail(_setting_problems(exc), EXIT_USAGE)
+    except FhirMicrosystemsError as exc:
+        return _fail(f"error: {exc}", EXIT_TEMPORARY if exc.temporary else EXIT_USAGE)
+    except Exception as exc:
+        if os.environ.get("FHIRMS_LOG_LEVEL", "").upper() == "DEBUG":
+            raise
+        return _fail(
+            f"internal error: {type(exc).__name__}: {exc} (a bug: please report it; "
+            "FHIRMS_LOG_LEVEL=DEBUG shows where)",
+            EXIT_INTERNAL,
+        )
+    return int(result) if isinstance(result, int) else EXIT_OK
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

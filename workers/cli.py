@@ -11,17 +11,20 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fhir_microsystems._errors import FatalError
+from fhir_microsystems._errors import FatalError, TemporaryError
+from fhir_microsystems._progress import ProgressDisplay
 from fhir_microsystems._settings import Settings
-from fhir_microsystems.runs import RunInfo, RunStatus
+from fhir_microsystems.client import redact_url
+from fhir_microsystems.runs import RunInfo, RunStatus, utc_now
 
 ProgressCallback = Callable[[RunInfo], None]
 
@@ -126,6 +129,11 @@ def _render(info: RunInfo, summary: str | None) -> Table:
 
 def status(run_id: str | None = None, as_json: bool = False) -> None:
     """Print a run's status and progress (or the recent runs); exit 1 if failed, 2 if unknown."""
+    with reachable(Settings()):
+        _status(run_id, as_json)
+
+
+def _status(run_id: str | None, as_json: bool) -> None:
     from workers.connections import make_client
     from workers.progress import registry_for
 
@@ -155,7 +163,7 @@ def status(run_id: str | None = None, as_json: bool = False) -> None:
             return
         info = registry.get(run_id)
         if info is None:
-            console.print(f"unknown run {run_id} (never started, or expired)")
+            sys.stderr.write(f"error: unknown run {run_id} (never started, or expired)\n")
             raise typer.Exit(2)
         summary = registry.summary(run_id)
         if as_json:
@@ -183,9 +191,11 @@ def resume(run_id: str, force: bool = False, wait: bool = True) -> None:
     app = create_app(cfg, include_tasks=False)
     redis_client = make_client(cfg.redis_url)
     try:
-        info = resume_run(app, redis_client, cfg, run_id, force=force)
-        if wait and not info.status.terminal:
-            _wait(redis_client, cfg, run_id, None, True, None)
+        with reachable(cfg):
+            info = resume_run(app, redis_client, cfg, run_id, force=force)
+            if wait and not info.status.terminal:
+                watch = _queue_watch(app, redis_client, cfg, run_id, None)
+                _wait(redis_client, cfg, run_id, watch, True, None)
     finally:
         redis_client.close()
         app.close()
@@ -212,36 +222,111 @@ def dispatch_run(
     """
     from workers.app import create_app
     from workers.connections import make_client
-    from workers.dispatch import start_run
-    from workers.progress import registry_for
 
     cfg = settings or Settings()
     app = create_app(cfg, include_tasks=False)
     redis_client = make_client(cfg.redis_url)
     try:
-        dispatched = start_run(app, redis_client, cfg, spec)
-        run = {"run_id": dispatched.run_id, "coalesced": dispatched.coalesced}
-        if not wait:
-            return {"run": {**run, "status": RunStatus.QUEUED.value}}
-        info = _wait(redis_client, cfg, dispatched.run_id, progress, show_progress, timeout)
-        run.update(status=info.status.value, progress=info.to_dict()["progress"])
-        if info.status is RunStatus.FAILED:
-            raise FatalError(
-                f"run {info.run_id} failed: {info.error} (resume: fhir-microsystems resume "
-                f"{info.run_id})",
-                run_id=info.run_id,
-            )
-        raw = registry_for(redis_client, cfg).summary(info.run_id)
-        summary: dict[str, Any] = json.loads(raw) if raw else {}
-        summary["run"] = run
-        summary.setdefault(
-            "counts",
-            {"resources": info.progress.resources_read, "reports": info.progress.reports_written},
-        )
-        return summary
+        with reachable(cfg):
+            return _dispatch(app, redis_client, cfg, spec, wait, progress, show_progress, timeout)
     finally:
         redis_client.close()
         app.close()
+
+
+def _dispatch(
+    app: Any,
+    redis_client: Any,
+    cfg: Settings,
+    spec: Any,
+    wait: bool,
+    progress: ProgressCallback | None,
+    show_progress: bool,
+    timeout: float | None,
+) -> dict[str, Any]:
+    from workers.dispatch import start_run
+    from workers.progress import registry_for
+
+    dispatched = start_run(app, redis_client, cfg, spec)
+    run = {"run_id": dispatched.run_id, "coalesced": dispatched.coalesced}
+    if not wait:
+        return {"run": {**run, "status": RunStatus.QUEUED.value}}
+    if show_progress:
+        joined = "joined (a run of this scope was live)" if dispatched.coalesced else "queued"
+        sys.stderr.write(
+            f"run {dispatched.run_id} {joined}; "
+            f"status: fhir-microsystems status {dispatched.run_id}\n"
+        )
+        sys.stderr.flush()
+    watch = _queue_watch(app, redis_client, cfg, dispatched.run_id, progress)
+    info = _wait(redis_client, cfg, dispatched.run_id, watch, show_progress, timeout)
+    run.update(status=info.status.value, progress=info.to_dict()["progress"])
+    if info.status is RunStatus.FAILED:
+        raise FatalError(
+            f"run {info.run_id} failed: {info.error} (resume: fhir-microsystems resume "
+            f"{info.run_id})",
+            run_id=info.run_id,
+        )
+    raw = registry_for(redis_client, cfg).summary(info.run_id)
+    summary: dict[str, Any] = json.loads(raw) if raw else {}
+    summary["run"] = run
+    summary.setdefault(
+        "counts",
+        {"resources": info.progress.resources_read, "reports": info.progress.reports_written},
+    )
+    return summary
+
+
+@contextmanager
+def reachable(cfg: Settings) -> Iterator[None]:
+    """Turn "Redis (the broker) does not answer" into one TemporaryError naming the setting."""
+    import kombu.exceptions
+    import redis
+
+    try:
+        yield
+    except (redis.exceptions.ConnectionError, kombu.exceptions.OperationalError) as exc:
+        where = redact_url(cfg.redis_url)
+        cause = "connection refused" if "refused" in str(exc).lower() else type(exc).__name__
+        raise TemporaryError(f"cannot reach Redis at {where} (FHIRMS_REDIS_URL): {cause}") from None
+
+
+def _queue_watch(
+    app: Any, redis_client: Any, cfg: Settings, run_id: str, progress: ProgressCallback | None
+) -> ProgressCallback:
+    """A progress callback that gives up on a run no worker takes.
+
+    When the run is still queued after ``cfg.worker_wait_seconds`` and no worker answers a
+    ping, the run is failed (a late worker then drops its start task), its scope lock freed,
+    and a TemporaryError raised; ``resume`` restarts it once a worker runs.
+    """
+    from workers.locks import RedisLock, scope_lock_key
+    from workers.progress import registry_for
+
+    began = time.monotonic()
+
+    def watch(info: RunInfo) -> None:
+        if progress is not None:
+            progress(info)
+        waited = time.monotonic() - began
+        if info.status is not RunStatus.QUEUED or waited < cfg.worker_wait_seconds:
+            return
+        if app.control.ping(timeout=1.0, limit=1):
+            return  # workers are there (busy): keep waiting
+        reason = f"no Celery worker took the run within {cfg.worker_wait_seconds:g} s"
+        registry = registry_for(redis_client, cfg)
+        if not registry.transition(
+            run_id, RunStatus.FAILED, (RunStatus.QUEUED,), error=reason, finished_at=utc_now()
+        ):
+            return  # taken meanwhile
+        RedisLock(redis_client, scope_lock_key(info.scope_key), 1, token=run_id).release()
+        raise TemporaryError(
+            f"{reason} (FHIRMS_WORKER_WAIT_SECONDS); run {run_id} is failed and its lock freed: "
+            f"start a worker (fhir-microsystems worker), then: fhir-microsystems resume {run_id}",
+            run_id=run_id,
+        )
+
+    return watch
 
 
 def _wait(
@@ -256,38 +341,33 @@ def _wait(
 
     if not show_progress:
         return wait_for_run(redis_client, cfg, run_id, on_progress=progress, timeout=timeout)
-    console = Console(stderr=True)
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(f"run {run_id}", total=None, detail="queued")
+    began = time.monotonic()
+    with ProgressDisplay() as shown:
 
         def update(info: RunInfo) -> None:
             p = info.progress
-            detail = (
-                f"{p.resources_read} read, {p.reports_written} reports, "
-                f"{p.findings} findings, {p.retries} retries"
-            )
+            detail = f"{p.reports_written:,} reports, {p.findings:,} findings"
+            if p.retries:
+                detail += f", {p.retries:,} retries"
             if info.status is RunStatus.QUEUED:
-                detail = "queued: waiting for a worker (fhir-microsystems worker)"
-            bar.update(
-                task,
-                total=p.partitions_total or None,
-                completed=p.partitions_done,
-                description=f"run {run_id} {p.stage}",
-                detail=detail,
+                waited = time.monotonic() - began
+                detail = (
+                    f"waiting for a worker ({waited:.0f} of {cfg.worker_wait_seconds:g} s, "
+                    "FHIRMS_WORKER_WAIT_SECONDS)"
+                )
+            shown.update(
+                f"run {run_id} {p.stage}",
+                p.partitions_done,
+                p.partitions_total,
+                p.resources_read,
+                detail,
             )
             if progress is not None:
                 progress(info)
 
         info = wait_for_run(redis_client, cfg, run_id, on_progress=update, timeout=timeout)
     if info.status is RunStatus.FAILED:
-        console.print(f"[red]run {run_id} failed:[/red] {info.error}")
+        sys.stderr.write(f"run {run_id} failed: {info.error}\n")
     return info
 
 

@@ -212,7 +212,7 @@ class HttpExchange:
         except _NETWORK_FAULTS as exc:
             fault = _fault_name(exc)
             return TemporaryFhirError(
-                f"{method} {safe_url} failed: {fault}",
+                f"{method} {safe_url} failed",
                 outcome=fault,
                 url=safe_url,
                 method=method,
@@ -242,7 +242,7 @@ class HttpExchange:
                 attempts=attempt,
             )
         self.stats.retries += 1
-        log.warning(
+        log.info(  # the caller's progress counts retries; the last failure is the error
             "retrying %s %s after %s (attempt %d, waiting %.2fs)",
             error.method,
             error.url,
@@ -329,10 +329,20 @@ def _auth_error(response: requests.Response, method: str, url: str, refreshed: b
 
 
 def _fault_name(exc: BaseException) -> str:
+    """A network fault in words: "connection refused", "host not found", "timed out", or
+    the exception's name (with its cause's)."""
     name = type(exc).__name__
     inner = exc.args[0] if exc.args else None
     if isinstance(inner, MaxRetryError) and inner.reason is not None:
         inner = inner.reason
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(inner, NewConnectionError):
+        text = str(inner).lower()
+        if "refused" in text:
+            return "connection refused"
+        if "name or service" in text or "resolution" in text or "nodename" in text:
+            return "host not found"
     if isinstance(inner, BaseException):
         cause = inner.args[1] if len(inner.args) > 1 else inner
         if isinstance(cause, BaseException):

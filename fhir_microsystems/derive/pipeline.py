@@ -197,7 +197,12 @@ def plan_periods(
     if start is not None and end is not None:
         found = split_periods(start, end, granularity)
         if not found:
-            raise InputError("derive: end must be after start", start=str(start), end=str(end))
+            raise InputError(
+                f"the end of the window ({end:%Y-%m-%d}) must be after its start "
+                f"({start:%Y-%m-%d})",
+                start=str(start),
+                end=str(end),
+            )
         return found
     if end is not None:
         return split_periods(start or to_utc(end) - timedelta(days=365), end, granularity)

@@ -14,7 +14,8 @@ from ._spec import RunSpec
 from ._stages import derive, extract, finalize, measure, plan
 from ._store import DirStore
 
-Progress = Callable[[str, int, int], None]
+#: ``(stage, partitions done, partitions of the stage, resources read so far)``.
+Progress = Callable[[str, int, int, int], None]
 
 
 def run_in_process(
@@ -30,7 +31,7 @@ def run_in_process(
     largest partition, not the input). Part files of an earlier in-process run into the same
     ``out_dir`` are removed first (such a run cannot be resumed), and this run's after.
     """
-    report = progress or (lambda stage, done, total: None)
+    report = progress or (lambda stage, done, total, resources: None)
     out = Path(spec.out_dir) if spec.out_dir else None
     if out is not None:
         clear_parts(out, run_id)
@@ -38,16 +39,19 @@ def run_in_process(
         store = DirStore(Path(tmp))
         partitions = plan(spec, store, run_id)
         totals: dict[str, int] = {"resources": 0, "reports": 0}
+        report("extract", 0, len(partitions), 0)
         for n, partition in enumerate(partitions, start=1):
             totals["resources"] += extract(spec, partition, store, run_id)["resources"]
-            report("extract", n, len(partitions))
+            report("extract", n, len(partitions), totals["resources"])
+        report("derive", 0, 1, totals["resources"])
         measure_partitions = derive(spec, partitions, store, run_id)
-        report("derive", 1, 1)
+        report("derive", 1, 1, totals["resources"])
         for n, partition in enumerate(measure_partitions, start=1):
             totals["reports"] += measure(spec, partition, store, run_id, settings=settings)[
                 "reports"
             ]
-            report("measure", n, len(measure_partitions))
+            report("measure", n, len(measure_partitions), totals["resources"])
+        report("finalize", 0, 1, totals["resources"])
         summary = finalize(spec, partitions, measure_partitions, store, run_id)
         summary["counts"] = totals
     if out is not None:
