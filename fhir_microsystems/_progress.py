@@ -22,12 +22,16 @@ class ProgressDisplay:
     """Shows stage, partitions done, resources read (and their rate) and a detail.
 
     On a terminal it is one live, transient rich line; otherwise (a log file, a pipe) a plain
-    line each time the stage changes and at most every ``interval`` seconds in between.
+    line each time the stage changes and at most every ``interval`` seconds in between, from
+    ``delay`` seconds on (a short command prints none).
     """
 
-    def __init__(self, stream: IO[str] | None = None, *, interval: float = 10.0) -> None:
+    def __init__(
+        self, stream: IO[str] | None = None, *, interval: float = 10.0, delay: float = 2.0
+    ) -> None:
         self.stream = stream or sys.stderr
         self.interval = interval
+        self.delay = delay
         self.live = self.stream.isatty()
         self._began = time.monotonic()
         self._last_line = 0.0
@@ -74,6 +78,8 @@ class ProgressDisplay:
             )
             return
         now = time.monotonic()
+        if elapsed < self.delay:  # a short command shows no progress
+            return
         if stage == self._last_stage and now - self._last_line < self.interval:
             return
         self._last_stage, self._last_line = stage, now

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -26,7 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Derive clinical microsystems from FHIR R4 data and report their performance.",
 )
-console = Console(width=None if sys.stdout.isatty() else 160)
+console = Console(width=min(Console().width, 100) if sys.stdout.isatty() else 100)
 err = Console(stderr=True)
 
 #: Exit codes (README "Command line").
@@ -44,18 +45,24 @@ DEMO_SEED, DEMO_PATIENTS, DEMO_MONTHS = 7, 1000, 6
 DEMO_START = date(2025, 1, 1)
 
 
-#: Short column headings of the results table, in reading order.
-MEASURE_HEADERS = {
+#: Column headings of the two results tables (encounter measures, clinical measures).
+ENCOUNTER_HEADERS = {
     "volume": "encounters",
     "ed-length-of-stay": "ED LOS min",
     "ed-return-72h": "ED return 72h",
-    "inpatient-length-of-stay": "IP LOS d",
+    "inpatient-length-of-stay": "IP LOS days",
     "readmission-30d": "readmit 30d",
+}
+CLINICAL_HEADERS = {
     "bp-control": "BP <140/90",
     "hba1c-poor-control": "HbA1c >9",
     "continuity-of-care": "COC index",
     "microsystem-assessment": "assessment",
 }
+MEASURE_HEADERS = {**ENCOUNTER_HEADERS, **CLINICAL_HEADERS}
+
+#: Widest console layout (columns); the tables are built to fit it.
+WIDTH = 100
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -132,70 +139,146 @@ def _demo_source() -> Path:
 
 
 def _fmt(value: Any, places: int = 2) -> str:
+    """A plain value for the console: never ``None``, a dict or a list."""
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.{places}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt(v, places)}" for k, v in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return "; ".join(_fmt(v, places) for v in value) or "none"
     return str(value)
 
 
+def _score(measure: str, result: dict[str, Any]) -> str:
+    """A result cell: percentages for proportions, the measure's precision otherwise;
+    ``pending`` when the report is (its follow-up window reaches past the data)."""
+    from fhir_microsystems.measures import MEASURES_BY_ID
+
+    if result.get("status") == "pending":
+        return "pending"
+    value = result.get("score")
+    defn = MEASURES_BY_ID.get(measure)
+    if value is None and measure == "volume":
+        value = max(result.get("populations", {}).values(), default=0)
+    if value is None:
+        return "-"
+    if defn is not None and defn.scoring == "proportion":
+        return f"{value * 100:.1f}%"
+    if isinstance(value, int):
+        return f"{value:,}"
+    places = defn.precision if defn is not None and defn.precision < 4 else 2
+    return f"{float(value):.{places}f}"
+
+
+def _table(title: str, columns: Sequence[str], numeric_from: int, name_width: int = 26) -> Table:
+    """A borderless table whose first column (a name) keeps ``name_width`` characters."""
+    table = Table(
+        title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, show_edge=False
+    )
+    for n, column in enumerate(columns):
+        right = n >= numeric_from
+        table.add_column(
+            column,
+            justify="right" if right else "left",
+            overflow="fold",
+            min_width=name_width if n == 0 else None,
+        )
+    return table
+
+
 def print_summary(summary: dict[str, Any]) -> None:
-    """Readable tables of the microsystems (latest period) and their results."""
+    """Readable tables of the microsystems (latest period) and their results, then the
+    run's counts in words. Fits :data:`WIDTH` columns; unknown summary keys are listed."""
     derivation = summary.get("derivation", {})
     rows = derivation.get("microsystems", [])
     periods = derivation.get("periods", [])
     latest = periods[-1] if periods else None
-    table = Table(title=f"Clinical microsystems, period {latest or '-'}")
-    for column in ("microsystem", "name", "core", "occasional", "patients", "encounters"):
-        table.add_column(
-            column, justify="right" if column not in ("microsystem", "name") else "left"
-        )
-    table.add_column("stability", justify="right")
-    for row in rows:
-        if row["period"] != latest:
-            continue
-        table.add_row(
-            row["id"],
-            row["name"],
-            str(row["core"]),
-            str(row["occasional"]),
-            str(row["patients"]),
-            str(row["encounters"]),
-            _fmt(row["stability"]),
-        )
-    console.print(table)
-    results = [r for r in summary.get("results", []) if latest and r["period"] == latest]
-    if results:
-        names = {f"CareTeam/{row['id']}-{row['period']}": row["name"] for row in rows}
-        by_ms: dict[str, dict[str, Any]] = {}
-        for r in results:
-            value = r["score"]
-            if value is None and r["measure"] == "volume":
-                value = max(r["populations"].values(), default=0)
-            by_ms.setdefault(r["microsystem"], {})[r["measure"]] = value
-        scores = Table(title=f"Results, period {latest} (- : nothing to measure)")
-        scores.add_column("microsystem")
-        for header in MEASURE_HEADERS.values():
-            scores.add_column(header, justify="right")
-        for ms, values in sorted(by_ms.items(), key=lambda kv: names.get(kv[0], kv[0])):
-            scores.add_row(
-                names.get(ms, ms.removeprefix("CareTeam/")),
-                *(_fmt(values.get(m)) for m in MEASURE_HEADERS),
-            )
-        console.print(scores)
-    read = derivation.get("encounters_read", 0)
-    attributed = derivation.get("encounters_attributed", 0)
-    console.print(
-        f"periods: {len(periods)}  microsystem-periods: {len(rows)}  "
-        f"encounters read: {read}, attributed: {attributed}, "
-        f"not attributed: {derivation.get('unattributed', {})}"
+    if "unchanged_since" in derivation:
+        console.print(f"nothing changed since {derivation['unchanged_since']}: outputs kept")
+        return
+    table = _table(
+        f"Clinical microsystems, period {latest or '-'}",
+        ("name", "microsystem", "core", "occasional", "patients", "encounters", "stability"),
+        2,
+        name_width=22,
     )
+    for row in rows:
+        if row["period"] == latest:
+            table.add_row(
+                _fmt(row.get("name")),
+                _fmt(row.get("id")),
+                *(_fmt(row.get(k)) for k in ("core", "occasional", "patients", "encounters")),
+                _fmt(row.get("stability")),
+            )
+    console.print(table)
+    names = {
+        f"CareTeam/{row['id']}-{row['period']}": row["name"]
+        for row in rows
+        if row["period"] == latest
+    }
+    results = [r for r in summary.get("results", []) if r["microsystem"] in names]
+    if results:
+        by_ms: dict[str, dict[str, dict[str, Any]]] = {}
+        for r in results:
+            by_ms.setdefault(r["microsystem"], {})[r["measure"]] = r
+        ordered = sorted(by_ms.items(), key=lambda kv: names.get(kv[0], kv[0]))
+        for kind, headers in (("encounter", ENCOUNTER_HEADERS), ("clinical", CLINICAL_HEADERS)):
+            scores = _table(
+                f"Results, period {latest}: {kind} measures",
+                ("microsystem", *headers.values()),
+                1,
+            )
+            for ms, values in ordered:
+                scores.add_row(
+                    names.get(ms, ms.removeprefix("CareTeam/")),
+                    *(_score(m, values[m]) if m in values else "-" for m in headers),
+                )
+            console.print(scores)
+        console.print(
+            "-: nothing to measure   pending: follow-up not over by the data's end   "
+            "%: of the denominator",
+            highlight=False,
+        )
+    _print_counts(summary, derivation, periods, rows)
+
+
+#: Summary keys :func:`print_summary` renders itself.
+_SHOWN = {"run_id", "spec", "derivation", "results", "findings", "files", "counts", "run"}
+
+
+def _print_counts(
+    summary: dict[str, Any], derivation: dict[str, Any], periods: list[str], rows: list[Any]
+) -> None:
+    unattributed = derivation.get("unattributed", {})
+    lost = sum(unattributed.values())
+    lines = [
+        f"periods: {len(periods)}, microsystem-periods: {len(rows)}",
+        f"encounters: {_fmt(derivation.get('encounters_read', 0))} read, "
+        f"{_fmt(derivation.get('encounters_attributed', 0))} attributed, "
+        f"{_fmt(lost)} not attributed" + (f" ({_fmt(unattributed)})" if lost else ""),
+    ]
     findings = summary.get("findings", {})
-    console.print(
-        f"data-quality findings: {findings.get('total', 0)} {findings.get('by_kind', {})}"
+    total = findings.get("total", 0)
+    where = (
+        f"; listed in {summary['spec']['out_dir']}/findings.ndjson" if "files" in summary else ""
+    )
+    lines.append(
+        f"data-quality findings: {_fmt(total)}"
+        + (f" ({_fmt(findings.get('by_kind', {}))}){where}" if total else "")
     )
     if "files" in summary:
-        console.print(f"written: {summary['files']}")
+        lines.append(f"written: {_fmt(summary['files'])}")
+    for key, value in summary.items():
+        if key not in _SHOWN and key not in derivation:
+            lines.append(f"{key.replace('_', ' ')}: {_fmt(value)}")
+    for line in lines:
+        console.print(line, highlight=False)
 
 
 @app.command()
@@ -311,7 +394,7 @@ def synth(
     total = summary.total
     console.print(
         f"wrote {total} resources to {out} in {summary.seconds:.1f} s "
-        f"({total / max(summary.seconds, 1e-9):,.0f} resources/s): {dict(summary.counts)}"
+        f"({total / max(summary.seconds, 1e-9):,.0f} resources/s): {_fmt(dict(summary.counts))}"
     )
 
 
@@ -341,10 +424,13 @@ def load(
         with make_client(sink, settings) as client:
             report = load_directory(source, client, batch_size=batch, on_progress=progress)
     console.print(
-        f"loaded {report.total} resources in {report.bundles} bundles: {dict(report.loaded)}"
+        f"loaded {report.total:,} resources in {report.bundles:,} bundles: "
+        f"{_fmt(dict(report.loaded))}",
+        highlight=False,
     )
     if report.findings.total:
-        console.print(f"skipped bad lines: {report.findings.summary()}")
+        kinds = _fmt(dict(sorted(report.findings.counts.items())))
+        console.print(f"skipped bad lines: {report.findings.total:,} ({kinds})", highlight=False)
     for failure in report.failures:
         err.print(
             f"[red]refused[/red] {failure.count} {failure.resource_type} ({failure.where}): "

@@ -140,7 +140,7 @@ def _status(run_id: str | None, as_json: bool) -> None:
     cfg = Settings()
     redis_client = make_client(cfg.redis_url)
     registry = registry_for(redis_client, cfg)
-    console = Console()
+    console = Console(width=min(Console().width, 100) if sys.stdout.isatty() else 100)
     try:
         if run_id is None:
             runs = registry.recent(20)

@@ -795,6 +795,7 @@ def _report_rows(reports: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 "measure": report["measure"].split("/Measure/")[-1].split("|")[0],
                 "microsystem": report["extension"][0]["valueReference"]["reference"],
                 "period": report["period"]["start"][:7],
+                "status": report["status"],
                 "score": score,
                 "populations": {
                     p["code"]["coding"][0]["code"]: p.get("count", 0)

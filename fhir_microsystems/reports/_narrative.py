@@ -11,8 +11,9 @@ XHTML = "http://www.w3.org/1999/xhtml"
 
 
 def xhtml_div(*sentences: str) -> str:
-    """A FHIR narrative div holding ``sentences`` (escaped) as paragraphs."""
-    body = "".join(f"<p>{escape(s, quote=False)}</p>" for s in sentences if s)
+    """A FHIR narrative div holding ``sentences`` (escaped) as paragraphs, a space apart (so
+    the text of the div reads as sentences)."""
+    body = " ".join(f"<p>{escape(s, quote=False)}</p>" for s in sentences if s)
     return f'<div xmlns="{XHTML}">{body}</div>'
 
 
