@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,24 @@ def test_synth_base_url_names_the_target_server(tmp_path: Path) -> None:
     assert f'"{base}/Practitioner/' in encounters
     assert "synthetic-hospital.example" not in encounters
     assert f'"{base}/$export"' in (tmp_path / "h" / "manifest.json").read_text()
+
+
+def test_demo_then_another_source_into_the_same_out(tmp_path: Path) -> None:
+    """The demo and then ``--source`` into the default ``./out``: only the second run's files."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRMS_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    source = tmp_path / "mine"
+    generate(source, seed=5, patients=80, start=date(2024, 3, 1), months=2)
+    used, fresh = tmp_path / "used", tmp_path / "fresh"
+    used.mkdir()
+    fresh.mkdir()
+    _cli(["run"], env, used)
+    _cli(["run", "--source", str(source)], env, used)
+    _cli(["run", "--source", str(source)], env, fresh)
+    names = sorted(p.name for p in (used / "out").iterdir())
+    assert names == sorted(p.name for p in (fresh / "out").iterdir())
+    for name in names:
+        if name.endswith(".ndjson"):
+            assert (used / "out" / name).read_bytes() == (fresh / "out" / name).read_bytes(), name
+    careteams = (used / "out" / "CareTeam.ndjson").read_text()
+    assert "2025-" not in careteams  # nothing of the demo's 2025 hospital is left
