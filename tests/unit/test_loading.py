@@ -175,6 +175,20 @@ def test_bad_lines_are_findings_and_skipped(
     assert report.loaded["Patient"] == 2 and not report.ok
 
 
+@pytest.mark.parametrize("name", ["Patient.ndjson", "Patient.ndjson.gz"])
+def test_a_byte_order_mark_is_removed_with_one_finding(
+    tmp_path: Path, server: FakeServer, client: FhirClient, name: str
+) -> None:
+    write(
+        tmp_path / name,
+        b"\xef\xbb\xbf" + orjson.dumps(res("Patient", "ok-1")),
+        res("Patient", "ok-2"),
+    )
+    report = load_directory(tmp_path, client)
+    assert server.ids() == [["Patient/ok-1", "Patient/ok-2"]]
+    assert [(f.kind, f.where) for f in report.findings] == [("byte-order-mark", name)]
+
+
 def test_refused_transaction_is_isolated_by_a_batch(
     tmp_path: Path, server: FakeServer, client: FhirClient
 ) -> None:
