@@ -17,7 +17,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from fhir_microsystems._errors import FhirMicrosystemsError
+from fhir_microsystems._errors import FatalError, FhirMicrosystemsError
 from fhir_microsystems._progress import ProgressDisplay
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.periods import Granularity
@@ -27,18 +27,20 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Derive clinical microsystems from FHIR R4 data and report their performance.",
 )
-console = Console(width=min(Console().width, 100) if sys.stdout.isatty() else 100)
+
+#: Widest console layout (columns); the tables are built to fit it.
+WIDTH = 100
+console = Console(width=min(Console().width, WIDTH) if sys.stdout.isatty() else WIDTH)
 err = Console(stderr=True)
 
-#: Exit codes (README "Command line").
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_TEMPORARY, EXIT_INTERRUPTED = (
-    0,
-    1,
-    2,
-    70,
-    75,
-    130,
-)
+#: Exit codes (README "Command line"): done; done but something failed; a bad argument,
+#: setting or input; a bug; a temporary fault (try again later); interrupted.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+EXIT_TEMPORARY = 75
+EXIT_INTERRUPTED = 130
 
 #: The embedded default: a small generated hospital (seed, patients, months).
 DEMO_SEED, DEMO_PATIENTS, DEMO_MONTHS = 7, 1000, 6
@@ -60,9 +62,6 @@ CLINICAL_HEADERS = {
     "microsystem-assessment": "assessment",
 }
 MEASURE_HEADERS = {**ENCOUNTER_HEADERS, **CLINICAL_HEADERS}
-
-#: Widest console layout (columns); the tables are built to fit it.
-WIDTH = 100
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -341,7 +340,13 @@ def run(
     if celery:
         from workers.cli import dispatch_run
 
-        summary = dispatch_run(spec, settings=settings)
+        try:
+            summary = dispatch_run(spec, settings=settings)
+        except FatalError as exc:
+            if "run_id" not in exc.details:
+                raise
+            sys.stderr.write(f"error: {exc}\n")  # the run ran and failed
+            raise typer.Exit(EXIT_FAILED) from None
     else:
         with ProgressDisplay() as shown:
             summary = run_in_process(spec, progress=shown.update, settings=settings)
@@ -437,7 +442,7 @@ def load(
             f"HTTP {failure.status} {failure.outcome}"
         )
     if report.failures:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

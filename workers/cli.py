@@ -195,7 +195,10 @@ def resume(run_id: str, force: bool = False, wait: bool = True) -> None:
             info = resume_run(app, redis_client, cfg, run_id, force=force)
             if wait and not info.status.terminal:
                 watch = _queue_watch(app, redis_client, cfg, run_id, None)
-                _wait(redis_client, cfg, run_id, watch, True, None)
+                info = _wait(redis_client, cfg, run_id, watch, True, None)
+                if info.status is RunStatus.FAILED:
+                    sys.stderr.write(f"error: run {run_id} failed again: {info.error}\n")
+                    raise typer.Exit(1)
     finally:
         redis_client.close()
         app.close()
@@ -365,10 +368,7 @@ def _wait(
             if progress is not None:
                 progress(info)
 
-        info = wait_for_run(redis_client, cfg, run_id, on_progress=update, timeout=timeout)
-    if info.status is RunStatus.FAILED:
-        sys.stderr.write(f"run {run_id} failed: {info.error}\n")
-    return info
+        return wait_for_run(redis_client, cfg, run_id, on_progress=update, timeout=timeout)
 
 
 # -- health (container healthchecks) --------------------------------------------------------
