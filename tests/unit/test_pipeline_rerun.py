@@ -8,7 +8,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fhir_microsystems.pipeline import RunSpec, run_in_process
+from fhir_microsystems.pipeline import (
+    MemoryStore,
+    RunSpec,
+    derive,
+    extract,
+    finalize,
+    measure,
+    plan,
+    run_in_process,
+)
 from fhir_microsystems.synth import generate
 
 
@@ -76,3 +85,35 @@ def test_a_folder_of_other_files_keeps_them(hospitals: tuple[Path, Path], tmp_pa
     _run(a, tmp_path / "out")
     assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
     assert not (tmp_path / "out" / ".parts").exists()
+
+
+def _stages_until_measured(spec: RunSpec, store: MemoryStore, run_id: str) -> list[str]:
+    partitions = plan(spec, store, run_id)
+    for partition in partitions:
+        extract(spec, partition, store, run_id)
+    return derive(spec, partitions, store, run_id)
+
+
+def test_a_resumed_run_reuses_its_own_parts_never_another_runs(
+    hospitals: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """As on the workers: run ``other`` measured into ``out`` and never finished; run ``r1``
+    measures one partition, fails, is resumed and measures the rest, then finalizes."""
+    a, b = hospitals
+    out = tmp_path / "out"
+    other = RunSpec(source=str(b), out_dir=str(out))
+    other_store = MemoryStore()
+    for partition in _stages_until_measured(other, other_store, "other"):
+        measure(other, partition, other_store, "other")
+    spec = RunSpec(source=str(a), out_dir=str(out))
+    store = MemoryStore()
+    measured = _stages_until_measured(spec, store, "r1")
+    assert len(measured) > 1
+    measure(spec, measured[0], store, "r1")  # attempt 1 dies after one partition
+    for partition in measured[1:]:  # attempt 2 (resume) does the rest
+        measure(spec, partition, store, "r1")
+    finalize(spec, plan(spec, store, "r1"), measured, store, "r1")
+    _run(a, tmp_path / "empty")
+    for name in ("CareTeam", "Group", "MeasureReport"):
+        expected = (tmp_path / "empty" / f"{name}.ndjson").read_bytes()
+        assert (out / f"{name}.ndjson").read_bytes() == expected, name
