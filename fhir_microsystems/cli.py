@@ -247,6 +247,18 @@ def print_summary(summary: dict[str, Any]) -> None:
     _print_counts(summary, derivation, periods, rows)
 
 
+def _described(key: str, value: Any) -> list[str]:
+    """Lines for a summary entry the console has no table for: nested mappings and lists of
+    several items one per line, indented, anything else on the key's line."""
+    title = key.replace("_", " ")
+    nested = isinstance(value, dict) and any(isinstance(v, dict | list) for v in value.values())
+    if nested:
+        return [f"{title}:"] + [f"  {k}: {_fmt(v)}" for k, v in value.items()]
+    if isinstance(value, list) and len(value) > 1:
+        return [f"{title}:"] + [f"  - {_fmt(v)}" for v in value]
+    return [f"{title}: {_fmt(value)}"]
+
+
 #: Summary keys :func:`print_summary` renders itself.
 _SHOWN = {"run_id", "spec", "derivation", "results", "findings", "files", "counts", "run"}
 
@@ -274,8 +286,8 @@ def _print_counts(
     if "files" in summary:
         lines.append(f"written: {_fmt(summary['files'])}")
     for key, value in summary.items():
-        if key not in _SHOWN and key not in derivation:
-            lines.append(f"{key.replace('_', ' ')}: {_fmt(value)}")
+        if key not in _SHOWN:
+            lines.extend(_described(key, value))
     for line in lines:
         console.print(line, highlight=False)
 

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from fhir_microsystems._progress import ProgressDisplay
-from fhir_microsystems.cli import MEASURE_HEADERS
+from fhir_microsystems.cli import MEASURE_HEADERS, print_summary
 from fhir_microsystems.measures import MEASURES_BY_ID
 from fhir_microsystems.synth import generate
 
@@ -120,3 +120,21 @@ def test_progress_lines_when_stderr_is_not_a_terminal() -> None:
     with ProgressDisplay(quiet, delay=3600) as shown:
         shown.update("extract", 1, 5, 10)
     assert quiet.getvalue() == ""  # a short command prints no progress
+
+
+def test_summary_entries_without_a_table_are_words(
+    hospital: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Keys the console has no table for (added by later versions) are listed readably."""
+    out = tmp_path / "out"
+    _cli(["run", "--source", str(hospital), "--out", str(out)], tmp_path)
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    summary["coverage"] = {"readmission-30d": {"qualifying": 12, "counted": 11}}
+    summary["limitations"] = ["one clinician per encounter", "no staff survey"]
+    summary["overall"] = None
+    print_summary(summary)
+    text = capsys.readouterr().out
+    assert "coverage:\n  readmission-30d: qualifying 12, counted 11\n" in text
+    assert "limitations:\n  - one clinician per encounter\n  - no staff survey\n" in text
+    assert "overall: -" in text
+    assert "None" not in text and "{" not in text
