@@ -62,7 +62,7 @@ def test_encounter_goes_to_the_microsystem_with_most_participants_as_members() -
     assert result.encounter_attribution["2025-03"][mixed] == ward_b.id
 
 
-def test_patient_attributed_by_plurality_with_ties_to_the_most_recent() -> None:
+def test_patient_group_holds_every_patient_the_microsystem_served() -> None:
     world = World()
     org = world.org("o", "Medicine")
     a = [world.practitioner(f"a{i}") for i in range(3)]
@@ -78,8 +78,10 @@ def test_patient_attributed_by_plurality_with_ties_to_the_most_recent() -> None:
     result, _ = world.derive()
     team_a = next(m for m in result.microsystems["2025-03"] if a[0] in m.members)
     team_b = next(m for m in result.microsystems["2025-03"] if b[0] in m.members)
-    assert plural in team_a.patients and plural not in team_b.patients
-    assert tied in team_a.patients and tied not in team_b.patients
+    # Seen by both: in both groups (a plurality rule left team B's group without them).
+    assert plural in team_a.patients and plural in team_b.patients
+    assert tied in team_a.patients and tied in team_b.patients
+    assert "pa" not in {p.rsplit("/", 1)[-1] for p in team_b.patients}
 
 
 def test_default_range_is_twelve_months_up_to_the_latest_encounter() -> None:
