@@ -74,6 +74,18 @@ def _fmt(value: Any, places: int = 2) -> str:
     return str(value)
 
 
+def _print_coverage_and_limitations(summary: dict[str, Any]) -> None:
+    """A line per measure that missed qualifying encounters, and what the data cannot show."""
+    for measure, cover in summary.get("coverage", {}).items():
+        if cover["gap"]:
+            console.print(
+                f"[yellow]coverage gap: {measure} counts {cover['counted']} of "
+                f"{cover['qualifying']} qualifying encounters ({cover['gap']} in no report)[/]"
+            )
+    for limitation in summary.get("limitations", ()):
+        console.print(f"[yellow]limitation: {limitation['message']}[/]")
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     """Readable tables of the microsystems (latest period) and their results."""
     derivation = summary.get("derivation", {})
@@ -118,6 +130,9 @@ def print_summary(summary: dict[str, Any]) -> None:
                 *(_fmt(values.get(m)) for m in MEASURE_HEADERS),
             )
         console.print(scores)
+        rule = next((r["score_rule"] for r in results if "score_rule" in r), None)
+        if rule:
+            console.print(f"assessment: the overall result, {rule}")
     read = derivation.get("encounters_read", 0)
     attributed = derivation.get("encounters_attributed", 0)
     console.print(
@@ -125,6 +140,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"encounters read: {read}, attributed: {attributed}, "
         f"not attributed: {derivation.get('unattributed', {})}"
     )
+    _print_coverage_and_limitations(summary)
     findings = summary.get("findings", {})
     console.print(
         f"data-quality findings: {findings.get('total', 0)} {findings.get('by_kind', {})}"
