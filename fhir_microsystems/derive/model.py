@@ -89,8 +89,9 @@ class MicrosystemPeriod:
     #: the measures by end of stay (lengths of stay, readmission, ED return) count them here.
     ending_ids: frozenset[str] = frozenset()
     #: True for a version that exists only because such an encounter ends in this period
-    #: (no encounter of it started here): members, name and organisation are its latest
-    #: version's; it has no stability and identity matching skips it.
+    #: (no encounter of it started here): name and organisation are its latest version's,
+    #: members those of them taking part in the ending encounters (occasional); it has no
+    #: stability and identity matching skips it.
     continuation: bool = False
 
     @property

@@ -28,7 +28,7 @@ from .config import DerivationConfig
 from .identity import DraftView, Known, assign_identities
 from .joining import activity_profiles, join_by_careteams, join_shifts, make_clusters
 from .membership import Draft, assemble
-from .model import Derivation, MicrosystemPeriod
+from .model import Derivation, Member, MicrosystemPeriod
 from .network import home_contexts, network_communities
 from .records import EncounterRecord, iter_encounter_records
 
@@ -387,15 +387,20 @@ def continuations(
 ) -> list[MicrosystemPeriod]:
     """Versions of ``current`` for the microsystems that have none but an encounter
     attributed to them (in an earlier period) ends in it: the measures by end of stay count
-    it there. A continuation keeps the members, name and organisation of the microsystem's
-    latest version; it has no stability, events or lineage (its period gave no evidence of
-    its membership) and identity matching skips it."""
+    it there. A continuation keeps the name and organisation of the microsystem's latest
+    version; its members are those of that version who take part in the ending encounters
+    (all of them, when none does), occasional; it has no stability, events or lineage (its
+    period gave no evidence of its membership) and identity matching skips it."""
     ids = {item.id for item in items}
-    wanted = sorted({ms for _, ms in ending if ms not in ids and ms in latest})
+    wanted: dict[str, Counter[str]] = {}
+    for rec, ms in ending:
+        if ms not in ids and ms in latest:
+            wanted.setdefault(ms, Counter()).update(set(rec.participants))
     return [
         replace(
             latest[ms],
             period=current,
+            members=_continuing_members(latest[ms].members, wanted[ms]),
             patients=frozenset(),
             encounter_ids=frozenset(),
             ending_ids=frozenset(),
@@ -407,8 +412,25 @@ def continuations(
             lead=None,
             continuation=True,
         )
-        for ms in wanted
+        for ms in sorted(wanted)
     ]
+
+
+def _continuing_members(
+    members: Mapping[str, Member], taking_part: Counter[str]
+) -> dict[str, Member]:
+    kept = {p: m for p, m in members.items() if taking_part[p]} or dict(members)
+    total = sum(taking_part[p] for p in kept)
+    return {
+        p: replace(
+            m,
+            core=False,
+            encounters=taking_part[p],
+            encounter_share=taking_part[p] / total if total else 0.0,
+            evidence="inferred",
+        )
+        for p, m in sorted(kept.items())
+    }
 
 
 def microsystem_names(drafts: Sequence[Draft], index: ReferenceIndex) -> list[str]:
