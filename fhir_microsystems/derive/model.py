@@ -108,6 +108,8 @@ class Derivation:
     """The result of :func:`~fhir_microsystems.derive.derive`.
 
     ``microsystems`` and ``encounter_attribution`` are keyed by period label.
+    ``ending_attribution`` gives, per period, the encounters started earlier that count there
+    by their end (some periods' microsystems are continuations made for them).
     ``unattributed`` counts, by reason, every encounter read that no microsystem got, so
     ``sum(len(a) for a in encounter_attribution.values()) + unattributed.total()`` equals
     the number of encounters read. ``encounters`` holds every compact record read (also

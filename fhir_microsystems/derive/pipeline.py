@@ -355,7 +355,8 @@ def _derive_period(
     ]
     attribution, missing = attribute_encounters(period_records, items)
     items += continuations(ending, items, latest or {}, current)
-    carried = {rec.key: ms for rec, ms in ending if ms in {item.id for item in items}}
+    present = {item.id for item in items}
+    carried = {rec.key: ms for rec, ms in ending if ms in present}
     served = [*period_records, *(rec for rec, _ in ending if rec.key in carried)]
     counted = {**attribution, **carried}
     patients = attribute_patients(served, counted, config)

@@ -685,6 +685,7 @@ def _summary_rows(items: Iterable[MicrosystemPeriod]) -> list[dict[str, Any]]:
             "occasional": len(item.occasional_members),
             "patients": len(item.patients),
             "encounters": len(item.encounter_ids),
+            "ending": len(item.ending_ids),  # started earlier, counted here by their end
             "stability": item.stability,
             "joins": sum(1 for e in item.events if e.kind == "join"),
             "leaves": sum(1 for e in item.events if e.kind == "leave"),
