@@ -134,9 +134,14 @@ def _instant(text: str) -> datetime:
 
 def _qualifying(world: World, measure: str) -> list[str]:
     """The encounters the documented rule selects over the assessed window: class, status
-    (finished for lengths of stay, not void for the follow-ups) and period.end in it."""
+    (finished for lengths of stay, not void for the follow-ups) and period.end in it;
+    volume: every encounter starting in it (none here is void)."""
     keys = []
     for enc in world.resources["Encounter"]:
+        if measure == "volume":  # by start in the window
+            if START <= _instant(enc["period"]["start"]) < END:
+                keys.append(f"Encounter/{enc['id']}")
+            continue
         end = _instant(enc["period"]["end"])
         if enc["class"]["code"] != CLASS_OF[measure] or not START <= end < END:
             continue
@@ -158,7 +163,7 @@ def test_every_qualifying_encounter_is_in_exactly_one_report(
     world = _world(rows)
     summary, out = _run(world, tmp_path, period)
     reports = _lines(out / "MeasureReport.ndjson")
-    for measure in BY_END:
+    for measure in (*BY_END, "volume"):
         counted = Counter(
             key
             for r in reports
