@@ -126,6 +126,9 @@ class DerivationConfig:
     # -- attribution ------------------------------------------------------------------------
     #: Encounter statuses that never happened and are counted, not attributed.
     excluded_statuses: tuple[str, ...] = ("entered-in-error", "cancelled", "planned")
+    #: Encounter classes the measures count by end of stay (lengths of stay, readmission, ED
+    #: return): one of these that ends in a later period than it started in counts there.
+    ending_classes: frozenset[str] = frozenset({"IMP", "EMER"})
     #: Least of a microsystem's encounters in the period (started there, or ending there and
     #: counted there) for a patient to be in its patient group; a patient can be in several.
     patient_min_encounters: int = 1

@@ -150,7 +150,9 @@ def derive_periods(
         )
         for rec in period_records:  # attributed here, ending in a later assessed period
             ms = attribution.get(rec.key)
-            if ms is not None and rec.end is not None and current.end <= rec.end < last_end:
+            if ms is None or rec.class_code not in config.ending_classes:
+                continue
+            if rec.end is not None and current.end <= rec.end < last_end:
                 open_stays[rec.key] = (rec, ms)
         stats["attributed-one-clinician"] += sum(
             1 for r in period_records if r.key in attribution and len(set(r.participants)) <= 1

@@ -20,6 +20,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fhir_microsystems.derive import DerivationConfig
+from fhir_microsystems.measures import MEASURES_BY_ID
 from fhir_microsystems.pipeline import RunSpec, run_in_process
 from fhir_microsystems.reports import listed_keys
 
@@ -286,3 +288,10 @@ def test_recomputed_from_raw_encounters_across_boundaries(tmp_path: Path) -> Non
 
 def _raw(world: World, key: str) -> dict[str, Any]:
     return next(e for e in world.resources["Encounter"] if f"Encounter/{e['id']}" == key)
+
+
+def test_the_derivation_carries_the_classes_the_measures_count_by_end() -> None:
+    assert DerivationConfig().ending_classes == set(CLASS_OF.values())
+    for measure, klass in CLASS_OF.items():  # the catalog's rule names the class and the end
+        text = MEASURES_BY_ID[measure].groups[0].populations[0].description
+        assert f"class {klass}" in text and "period.end" in text
