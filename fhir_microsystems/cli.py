@@ -191,6 +191,18 @@ def _table(title: str, columns: Sequence[str], numeric_from: int, name_width: in
     return table
 
 
+def _print_coverage_and_limitations(summary: dict[str, Any]) -> None:
+    """A line per measure that missed qualifying encounters, and what the data cannot show."""
+    for measure, cover in summary.get("coverage", {}).items():
+        if cover["gap"]:
+            console.print(
+                f"[yellow]coverage gap: {measure} counts {cover['counted']} of "
+                f"{cover['qualifying']} qualifying encounters ({cover['gap']} in no report)[/]"
+            )
+    for limitation in summary.get("limitations", ()):
+        console.print(f"[yellow]limitation: {limitation['message']}[/]")
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     """Readable tables of the microsystems (latest period) and their results, then the
     run's counts in words. Fits :data:`WIDTH` columns; unknown summary keys are listed."""
@@ -244,7 +256,11 @@ def print_summary(summary: dict[str, Any]) -> None:
             "%: of the denominator",
             highlight=False,
         )
+        rule = next((r["score_rule"] for r in results if "score_rule" in r), None)
+        if rule:
+            console.print(f"assessment: the overall result, {rule}", highlight=False)
     _print_counts(summary, derivation, periods, rows)
+    _print_coverage_and_limitations(summary)
 
 
 def _described(key: str, value: Any) -> list[str]:
@@ -260,7 +276,18 @@ def _described(key: str, value: Any) -> list[str]:
 
 
 #: Summary keys :func:`print_summary` renders itself.
-_SHOWN = {"run_id", "spec", "derivation", "results", "findings", "files", "counts", "run"}
+_SHOWN = {
+    "run_id",
+    "spec",
+    "derivation",
+    "results",
+    "findings",
+    "files",
+    "counts",
+    "run",
+    "coverage",
+    "limitations",
+}
 
 
 def _print_counts(

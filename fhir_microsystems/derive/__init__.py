@@ -23,8 +23,9 @@ How (per period, e.g. a UTC month):
    above ``identity_min_jaccard`` (greedy best match); joins, leaves, splits, merges and a
    stability index are recorded; new ids hash organisation, first period and core members.
 6. Attribution (:mod:`.attribution`): encounters to the microsystem with most participants
-   as members (fallback: same Location, organisation, serviceProvider), patients by
-   plurality of their encounters, cohorts by care setting and condition (:mod:`.cohorts`).
+   as members (fallback: same Location, organisation, serviceProvider); a microsystem's
+   patient group is every patient with an encounter attributed to it; cohorts by care
+   setting and condition (:mod:`.cohorts`).
 
 FHIR output: :mod:`.fhir_resources` (CareTeam and Group builders, conformance resources) and
 :mod:`.validation` (checks of the shipped profiles).

@@ -4,16 +4,15 @@ Encounter: the microsystem with most of its participants as members (ties: more 
 core, same organisation, same location, an explicit CareTeam, then the lowest id). Without
 usable participants: the microsystem holding most of the period's encounters at the same
 Location, else in the same organisation context, else of the same serviceProvider.
-Patient: the microsystem that delivered the plurality of their period encounters (ties:
-the most recent encounter, then the lowest id).
+Patients: a microsystem's patient group holds every patient with at least
+``patient_min_encounters`` (default 1) of its period encounters; a patient seen by two
+microsystems is in both groups.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 
 from fhir_microsystems.periods import Period
 
@@ -109,42 +108,22 @@ def attribute_patients(
     attribution: Mapping[str, str],
     config: DerivationConfig,
 ) -> dict[str, set[str]]:
-    """Microsystem id -> patients attributed to it (plurality of their encounters)."""
-    counts: dict[str, dict[str, int]] = {}
-    latest: dict[tuple[str, str], datetime] = {}
+    """Microsystem id -> its patient group: every patient with at least
+    ``patient_min_encounters`` of the period's encounters attributed to it (a patient seen by
+    two microsystems is in both groups, so every microsystem that served patients has a
+    group for its clinical measures)."""
+    counts: dict[tuple[str, str], int] = {}
     for rec in records:
         chosen = attribution.get(rec.key)
         if chosen is None or rec.patient is None:
             continue
-        tally = counts.get(rec.patient)
-        if tally is None:
-            counts[rec.patient] = {chosen: 1}
-        else:
-            tally[chosen] = tally.get(chosen, 0) + 1
-        if rec.start is not None:
-            key = (rec.patient, chosen)
-            before = latest.get(key)
-            if before is None or rec.start > before:
-                latest[key] = rec.start
+        pair = (chosen, rec.patient)
+        counts[pair] = counts.get(pair, 0) + 1
     least = config.patient_min_encounters
     out: dict[str, set[str]] = {}
-    for patient, tally in counts.items():
-        if len(tally) == 1:
-            chosen, count = next(iter(tally.items()))
-            if count < least:
-                continue
-        else:
-            if sum(tally.values()) < least:
-                continue
-            stamps = {
-                ms: latest[(patient, ms)].timestamp() for ms in tally if (patient, ms) in latest
-            }
-            chosen = min(tally, key=lambda ms: (-tally[ms], -stamps.get(ms, -math.inf), ms))
-        group = out.get(chosen)
-        if group is None:
-            out[chosen] = {patient}
-        else:
-            group.add(patient)
+    for (chosen, patient), count in counts.items():
+        if count >= least:
+            out.setdefault(chosen, set()).add(patient)
     return out
 
 

@@ -107,8 +107,11 @@ class DerivationConfig:
     # -- identity across periods ----------------------------------------------------------
     #: Least Jaccard of core memberships for a microsystem to keep its predecessor's id.
     identity_min_jaccard: float = 0.3
-    #: How many periods back a vanished microsystem can still be matched (a quiet month).
-    identity_memory_periods: int = 2
+    #: Months a microsystem may stay quiet (no version) and still keep its id when it comes
+    #: back with the same core: matched while its latest version ended at most this long
+    #: before the period starts (12: a monthly one quiet for a year, a yearly one absent for
+    #: one year). Counted in calendar months, so it means the same for every period length.
+    identity_horizon_months: int = 12
     #: Keep an id for a microsystem that no core-membership match claimed when it has the
     #: same explicit team CareTeam (and organisation) as a recent one.
     identity_by_careteam: bool = True
@@ -123,7 +126,11 @@ class DerivationConfig:
     # -- attribution ------------------------------------------------------------------------
     #: Encounter statuses that never happened and are counted, not attributed.
     excluded_statuses: tuple[str, ...] = ("entered-in-error", "cancelled", "planned")
-    #: Least attributed encounters in the period for a patient to be attributed.
+    #: Encounter classes the measures count by end of stay (lengths of stay, readmission, ED
+    #: return): one of these that ends in a later period than it started in counts there.
+    ending_classes: frozenset[str] = frozenset({"IMP", "EMER"})
+    #: Least of a microsystem's encounters in the period (started there, or ending there and
+    #: counted there) for a patient to be in its patient group; a patient can be in several.
     patient_min_encounters: int = 1
 
     def __post_init__(self) -> None:
@@ -145,7 +152,7 @@ class DerivationConfig:
                 raise ConfigurationError(
                     f"DerivationConfig.{name} must be within [0, 1], not {value}"
                 )
-        for name in ("lookback_days", "shared_patient_window_days"):
+        for name in ("lookback_days", "shared_patient_window_days", "identity_horizon_months"):
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"DerivationConfig.{name} must not be negative")
 

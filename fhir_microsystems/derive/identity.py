@@ -1,13 +1,13 @@
 """Identity across periods: stable ids, joins/leaves, splits/merges, stability.
 
-A period's microsystem keeps the id of an earlier one (seen in the last
-``identity_memory_periods`` periods) when the Jaccard index of their core memberships is at
-least ``identity_min_jaccard``; pairs are matched greedily, best first (ties: same explicit
-CareTeam, then encounter-weighted member overlap). What is left keeps an id of the same
-organisation through the same explicit CareTeam or an encounter-weighted overlap of all
-members of at least ``identity_min_weighted_overlap``. A new microsystem's
-id is a hash of its organisation, its first period and its core members, so reruns over the
-same data give the same ids.
+A period's microsystem keeps the id of an earlier one (whose latest version ended at most
+``identity_horizon_months`` before this period starts, whatever the period length) when the
+Jaccard index of their core memberships is at least ``identity_min_jaccard``; pairs are
+matched greedily, best first (ties: same explicit CareTeam, then encounter-weighted member
+overlap). What is left keeps an id of the same organisation through the same explicit
+CareTeam or an encounter-weighted overlap of all members of at least
+``identity_min_weighted_overlap``. A new microsystem's id is a hash of its organisation, its
+first period and its core members, so reruns over the same data give the same ids.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from .config import DerivationConfig
 from .model import Member, MembershipEvent
@@ -36,6 +37,8 @@ class Known:
     #: Core members of the version before (a core member back after a quiet month is not
     #: a join).
     earlier: frozenset[str] = frozenset()
+    #: The end of the period of this version (None: the horizon is counted in periods).
+    period_end: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +151,11 @@ def assign_identities(
     period_index: int,
     period_label: str,
     config: DerivationConfig,
+    *,
+    period_start: datetime | None = None,
 ) -> list[Identity]:
     """Ids, lineage, events and stability for one period's drafts (in draft order)."""
-    recent = [
-        k for k in known.values() if period_index - k.period_index <= config.identity_memory_periods
-    ]
+    recent = [k for k in known.values() if within_horizon(k, period_index, period_start, config)]
     taken = _match(drafts, recent, config)
     used = {k.id for k in taken.values()}
     out: list[Identity] = []
@@ -189,6 +192,22 @@ def assign_identities(
     return out
 
 
+def within_horizon(
+    known: Known, period_index: int, period_start: datetime | None, config: DerivationConfig
+) -> bool:
+    """Whether ``known`` may still be matched by a period starting at ``period_start``: its
+    latest version ended at most ``identity_horizon_months`` before (with no times, at most
+    that many periods back)."""
+    if period_start is None or known.period_end is None:
+        return period_index - known.period_index <= config.identity_horizon_months
+    quiet = _month_number(period_start) - _month_number(known.period_end)  # period bounds
+    return quiet <= config.identity_horizon_months
+
+
+def _month_number(moment: datetime) -> int:
+    return moment.year * 12 + moment.month - 1
+
+
 def _lineage(
     draft: DraftView,
     before: Known | None,
@@ -221,4 +240,5 @@ __all__ = [
     "jaccard",
     "new_id",
     "weighted_overlap",
+    "within_horizon",
 ]

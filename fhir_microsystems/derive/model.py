@@ -85,6 +85,14 @@ class MicrosystemPeriod:
     cohorts: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: The explicit CareTeam's designated lead in this period, when they are a member.
     lead: str | None = None
+    #: Encounters attributed to this microsystem in an earlier period that end in this one:
+    #: the measures by end of stay (lengths of stay, readmission, ED return) count them here.
+    ending_ids: frozenset[str] = frozenset()
+    #: True for a version that exists only because such an encounter ends in this period
+    #: (no encounter of it started here): name and organisation are its latest version's,
+    #: members those of them taking part in the ending encounters (occasional); it has no
+    #: stability and identity matching skips it.
+    continuation: bool = False
 
     @property
     def core_members(self) -> frozenset[str]:
@@ -100,6 +108,8 @@ class Derivation:
     """The result of :func:`~fhir_microsystems.derive.derive`.
 
     ``microsystems`` and ``encounter_attribution`` are keyed by period label.
+    ``ending_attribution`` gives, per period, the encounters started earlier that count there
+    by their end (some periods' microsystems are continuations made for them).
     ``unattributed`` counts, by reason, every encounter read that no microsystem got, so
     ``sum(len(a) for a in encounter_attribution.values()) + unattributed.total()`` equals
     the number of encounters read. ``encounters`` holds every compact record read (also
@@ -113,6 +123,9 @@ class Derivation:
     encounters: dict[str, EncounterRecord]
     config: DerivationConfig
     stats: Counter[str] = field(default_factory=Counter)
+    #: Per period label: encounter key -> microsystem id of the encounters that started in
+    #: an earlier period and end in this one (see ``MicrosystemPeriod.ending_ids``).
+    ending_attribution: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def microsystem(self, period_label: str, microsystem_id: str) -> MicrosystemPeriod | None:
         """One microsystem-period, or None."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import bisect
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from fhir_microsystems._errors import InputError
 from fhir_microsystems._findings import Findings
@@ -28,7 +28,7 @@ from .config import DerivationConfig
 from .identity import DraftView, Known, assign_identities
 from .joining import activity_profiles, join_by_careteams, join_shifts, make_clusters
 from .membership import Draft, assemble
-from .model import Derivation, MicrosystemPeriod
+from .model import Derivation, Member, MicrosystemPeriod
 from .network import home_contexts, network_communities
 from .records import EncounterRecord, iter_encounter_records
 
@@ -90,18 +90,26 @@ def derive(
     for outcome in derive_periods(periods, window, teams, spells, index, config, stats):
         derivation.microsystems[outcome.period.label] = outcome.items
         derivation.encounter_attribution[outcome.period.label] = outcome.attribution
+        derivation.ending_attribution[outcome.period.label] = outcome.ending
         unattributed.update(outcome.missing)
     return derivation
 
 
 @dataclass(frozen=True, slots=True)
 class PeriodOutcome:
-    """One period's microsystems, encounter attribution and unattributed counts by reason."""
+    """One period's microsystems, encounter attribution and unattributed counts by reason.
+
+    ``ending`` attributes the encounters that started in an earlier period and end in this
+    one to the microsystem they were attributed to (a continuation version of it when it
+    had none here, see :func:`continuations`); ``ending_records`` are their records.
+    """
 
     period: Period
     items: list[MicrosystemPeriod]
     attribution: dict[str, str]
     missing: Counter[str]
+    ending: dict[str, str] = field(default_factory=dict)
+    ending_records: tuple[EncounterRecord, ...] = ()
 
 
 #: ``window(lo, hi)``: the usable records starting in ``[lo, hi)``, sorted by :func:`record_order`.
@@ -125,9 +133,37 @@ def derive_periods(
     stats = stats if stats is not None else Counter()
     known: dict[str, Known] = {}
     inputs = _Inputs(window, teams, spells, index, config, stats)
+    #: Attributed encounters that end in a later period: key -> (record, microsystem id).
+    open_stays: dict[str, tuple[EncounterRecord, str]] = {}
+    #: The latest derived (not continuation) version of each microsystem id.
+    latest: dict[str, MicrosystemPeriod] = {}
+    last_end = periods[-1].end if periods else datetime.min.replace(tzinfo=UTC)
     for number, current in enumerate(periods):
-        items, attribution, missing = _derive_period(current, number, inputs, known)
+        ending = sorted(
+            (v for v in open_stays.values() if v[0].end is not None and v[0].end < current.end),
+            key=lambda v: record_order(v[0]),
+        )
+        for rec, _ in ending:
+            del open_stays[rec.key]
+        items, attribution, missing, carried, period_records = _derive_period(
+            current, number, inputs, known, ending, latest
+        )
+        for rec in period_records:  # attributed here, ending in a later assessed period
+            ms = attribution.get(rec.key)
+            if ms is None or rec.class_code not in config.ending_classes:
+                continue
+            if rec.end is not None and current.end <= rec.end < last_end:
+                open_stays[rec.key] = (rec, ms)
+        stats["attributed-one-clinician"] += sum(
+            1 for r in period_records if r.key in attribution and len(set(r.participants)) <= 1
+        )
+        stats["encounters-ending-later"] += sum(1 for rec, _ in ending)
+        stats["encounters-ending-unattributed"] += sum(1 for r, _ in ending if r.key not in carried)
+        stats["continuation-periods"] += sum(item.continuation for item in items)
         for item in items:
+            if item.continuation:  # no evidence of its membership: identity goes on as before
+                continue
+            latest[item.id] = item
             known[item.id] = Known(
                 item.id,
                 _basis(item),
@@ -137,6 +173,7 @@ def derive_periods(
                 item.explicit_careteam,
                 item.organization,
                 known[item.id].basis if item.id in known else frozenset(),
+                item.period.end,
             )
         stats["microsystem-periods"] += len(items)
         log.info(
@@ -146,7 +183,14 @@ def derive_periods(
             len(attribution),
             sum(missing.values()),
         )
-        yield PeriodOutcome(current, items, attribution, missing)
+        yield PeriodOutcome(
+            current,
+            items,
+            attribution,
+            missing,
+            carried,
+            tuple(rec for rec, _ in ending if rec.key in carried),
+        )
 
 
 def usable_records(
@@ -247,8 +291,15 @@ class _Inputs:
 
 
 def _derive_period(
-    current: Period, number: int, inputs: _Inputs, known: dict[str, Known]
-) -> tuple[list[MicrosystemPeriod], dict[str, str], Counter[str]]:
+    current: Period,
+    number: int,
+    inputs: _Inputs,
+    known: dict[str, Known],
+    ending: Sequence[tuple[EncounterRecord, str]] = (),
+    latest: Mapping[str, MicrosystemPeriod] | None = None,
+) -> tuple[
+    list[MicrosystemPeriod], dict[str, str], Counter[str], dict[str, str], list[EncounterRecord]
+]:
     teams, spells = inputs.teams, inputs.spells
     index, config = inputs.index, inputs.config
     window_start = current.start - timedelta(days=config.lookback_days)
@@ -286,6 +337,7 @@ def _derive_period(
         number,
         current.label,
         config,
+        period_start=current.start,
     )
     names = microsystem_names(drafts, index)
     items = [
@@ -309,21 +361,84 @@ def _derive_period(
         for draft, ident, name in zip(drafts, identities, names, strict=True)
     ]
     attribution, missing = attribute_encounters(period_records, items)
-    patients = attribute_patients(period_records, attribution, config)
-    groups = cohorts(patients, period_records, attribution, spells, current)
+    items += continuations(ending, items, latest or {}, current)
+    present = {item.id for item in items}
+    carried = {rec.key: ms for rec, ms in ending if ms in present}
+    served = [*period_records, *(rec for rec, _ in ending if rec.key in carried)]
+    counted = {**attribution, **carried}
+    patients = attribute_patients(served, counted, config)
+    groups = cohorts(patients, served, counted, spells, current)
     by_ms: dict[str, set[str]] = {}
     for key, ms in attribution.items():
         by_ms.setdefault(ms, set()).add(key)
+    ending_by_ms: dict[str, set[str]] = {}
+    for key, ms in carried.items():
+        ending_by_ms.setdefault(ms, set()).add(key)
     items = [
         replace(
             item,
             patients=frozenset(patients.get(item.id, ())),
             encounter_ids=frozenset(by_ms.get(item.id, ())),
+            ending_ids=frozenset(ending_by_ms.get(item.id, ())),
             cohorts=groups.get(item.id, {}),
         )
         for item in items
     ]
-    return items, attribution, missing
+    return items, attribution, missing, carried, list(period_records)
+
+
+def continuations(
+    ending: Sequence[tuple[EncounterRecord, str]],
+    items: Sequence[MicrosystemPeriod],
+    latest: Mapping[str, MicrosystemPeriod],
+    current: Period,
+) -> list[MicrosystemPeriod]:
+    """Versions of ``current`` for the microsystems that have none but an encounter
+    attributed to them (in an earlier period) ends in it: the measures by end of stay count
+    it there. A continuation keeps the name and organisation of the microsystem's latest
+    version; its members are those of that version who take part in the ending encounters
+    (all of them, when none does), occasional; it has no stability, events or lineage (its
+    period gave no evidence of its membership) and identity matching skips it."""
+    ids = {item.id for item in items}
+    wanted: dict[str, Counter[str]] = {}
+    for rec, ms in ending:
+        if ms not in ids and ms in latest:
+            wanted.setdefault(ms, Counter()).update(set(rec.participants))
+    return [
+        replace(
+            latest[ms],
+            period=current,
+            members=_continuing_members(latest[ms].members, wanted[ms]),
+            patients=frozenset(),
+            encounter_ids=frozenset(),
+            ending_ids=frozenset(),
+            cohorts={},
+            stability=None,
+            events=(),
+            split_from=(),
+            merged_from=(),
+            lead=None,
+            continuation=True,
+        )
+        for ms in sorted(wanted)
+    ]
+
+
+def _continuing_members(
+    members: Mapping[str, Member], taking_part: Counter[str]
+) -> dict[str, Member]:
+    kept = {p: m for p, m in members.items() if taking_part[p]} or dict(members)
+    total = sum(taking_part[p] for p in kept)
+    return {
+        p: replace(
+            m,
+            core=False,
+            encounters=taking_part[p],
+            encounter_share=taking_part[p] / total if total else 0.0,
+            evidence="inferred",
+        )
+        for p, m in sorted(kept.items())
+    }
 
 
 def microsystem_names(drafts: Sequence[Draft], index: ReferenceIndex) -> list[str]:
@@ -356,6 +471,7 @@ __all__ = [
     "PeriodOutcome",
     "Window",
     "classify",
+    "continuations",
     "derive",
     "derive_periods",
     "microsystem_names",

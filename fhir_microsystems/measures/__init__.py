@@ -15,6 +15,7 @@ from ._catalog import (
     measure_definition,
 )
 from ._compute import compute_measure, compute_measures
+from ._encounters import ENCOUNTER_MEASURES, qualifying_measures
 from ._inputs import (
     EncounterFact,
     MicrosystemContext,
@@ -28,6 +29,7 @@ from ._result import Case, GroupResult, MeasureResult, PopulationCount, Stratum,
 
 __all__ = [
     "DEFAULT_CANONICAL_BASE",
+    "ENCOUNTER_MEASURES",
     "MEASURES",
     "MEASURES_BY_ID",
     "MEASURE_VERSION",
@@ -51,5 +53,6 @@ __all__ = [
     "compute_measures",
     "measure_definition",
     "measure_resource",
+    "qualifying_measures",
     "shipped_measures",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fhir_microsystems._findings import Findings
 
@@ -141,6 +141,38 @@ def started_in_period(
     return [enc for enc in encounters if not enc.void and ctx.in_period(enc.start)]
 
 
+#: The encounter measures whose population is a set of encounters (coverage is reported
+#: for these: encounters that qualify by the measure's rule vs. those counted in a report).
+ENCOUNTER_MEASURES = (
+    "volume",
+    "ed-length-of-stay",
+    "inpatient-length-of-stay",
+    "readmission-30d",
+    "ed-return-72h",
+)
+
+
+def qualifying_measures(enc: EncounterFact, start: datetime, end: datetime) -> tuple[str, ...]:
+    """The :data:`ENCOUNTER_MEASURES` whose initial population ``enc`` belongs to over the
+    assessed window ``[start, end)``, by each measure's own rule, whichever period it
+    started in: volume by start in the window; lengths of stay (finished), readmission
+    (IMP) and ED return (EMER) by end in the window. Only encounters starting in the window
+    are assessed (one that started before it is outside the assessment)."""
+    if enc.void or enc.start is None or not start <= enc.start < end:
+        return ()
+    found = ["volume"]
+    if enc.end is not None and start <= enc.end < end:
+        if enc.cls == "EMER":
+            if enc.status == "finished":
+                found.append("ed-length-of-stay")
+            found.append("ed-return-72h")
+        elif enc.cls == "IMP":
+            if enc.status == "finished":
+                found.append("inpatient-length-of-stay")
+            found.append("readmission-30d")
+    return tuple(found)
+
+
 def primary_practitioner(enc: EncounterFact, members: frozenset[str]) -> str | None:
     """The first listed practitioner of ``enc`` who is a member of the microsystem."""
     return next((p for p in enc.practitioners if p in members), None)
@@ -206,6 +238,7 @@ def volume_of(started: Iterable[EncounterFact]) -> tuple[list[Case], list[Case]]
 __all__ = [
     "ED_LOS_LIMIT",
     "ED_RETURN_WINDOW",
+    "ENCOUNTER_MEASURES",
     "IP_LOS_LIMIT",
     "READMISSION_WINDOW",
     "attributed",
@@ -217,6 +250,7 @@ __all__ = [
     "length_of_stay_cases",
     "length_of_stay_of",
     "primary_practitioner",
+    "qualifying_measures",
     "started_in_period",
     "volume_cases",
     "volume_of",

@@ -19,6 +19,7 @@ import orjson
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.derive import DerivationConfig, EncounterRecord
 from fhir_microsystems.derive.pipeline import usable_records
+from fhir_microsystems.measures import EncounterFact, qualifying_measures
 from fhir_microsystems.periods import Period
 
 from ._codec import instant, interned
@@ -198,7 +199,9 @@ class MonthWindows:
     Every record is classified (:func:`~fhir_microsystems.derive.pipeline.classify`) when
     its month is loaded; :meth:`finish` loads the months no window reached, so the counts
     cover every record read. A record read twice within its month is a duplicate (finding);
-    duplicates are looked for within a start month only.
+    duplicates are looked for within a start month only. ``qualifying`` counts, per
+    encounter measure, the records that qualify for it by its rule over the assessed
+    window (see :func:`~fhir_microsystems.measures.qualifying_measures`).
     """
 
     def __init__(
@@ -214,8 +217,11 @@ class MonthWindows:
         self.pending = sorted(m for m in index.chunks if m != NO_START)
         self.loaded: dict[str, _Month] = {}
         self.unattributed: Counter[str] = Counter()
+        self.qualifying: Counter[str] = Counter()
         self.read = 0
         self.peak_records = 0
+        #: Facts of patients whose encounters outlast their dropped start month.
+        self.kept_patients: dict[str, tuple[Any, ...]] = {}
 
     def _rows(self, month: str) -> Iterable[list[Any]]:
         for prefix, count in self.index.chunks.get(month, ()):
@@ -242,7 +248,16 @@ class MonthWindows:
             seen.add(row[0])
             rec = record_from(row)
             records.append(rec)
+            self._qualify(rec)
         return records
+
+    def _qualify(self, rec: EncounterRecord) -> None:
+        if not self.periods or rec.start is None:
+            return
+        fact = EncounterFact(rec.key, rec.patient, rec.class_code, rec.status, rec.start, rec.end)
+        self.qualifying.update(
+            qualifying_measures(fact, self.periods[0].start, self.periods[-1].end)
+        )
 
     def _classify(self, records: list[EncounterRecord]) -> list[EncounterRecord]:
         return usable_records(records, self.periods, self.config, self.unattributed)
@@ -262,7 +277,12 @@ class MonthWindows:
         """Usable records starting in ``[lo, hi)`` in record order; months ending by ``lo``
         are dropped (windows only move forward) before the next months are loaded."""
         for month in [m for m, data in self.loaded.items() if data.end <= lo]:
-            del self.loaded[month]
+            data = self.loaded.pop(month)
+            for rec in data.records:  # counted in a later period: keep its patient's facts
+                if rec.patient and rec.end is not None and rec.end >= data.end:
+                    facts = data.patients.get(rec.patient)
+                    if facts is not None:
+                        self.kept_patients[rec.patient] = facts
         self._ensure(hi)
         return [
             rec
@@ -304,12 +324,13 @@ class MonthWindows:
         return found
 
     def patient(self, key: str) -> tuple[Any, ...] | None:
-        """The facts row of a patient seen in a loaded month (None if not known)."""
+        """The facts row of a patient seen in a loaded month, or of one whose encounter
+        outlasted its dropped start month (None if not known)."""
         for data in self.loaded.values():
             found = data.patients.get(key)
             if found is not None:
                 return found
-        return None
+        return self.kept_patients.get(key)
 
     def finish(self) -> Counter[str]:
         """Count the months no window reached and the records without a start."""

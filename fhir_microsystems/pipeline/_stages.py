@@ -32,6 +32,7 @@ from fhir_microsystems.derive.fhir_resources import careteam_id, group_id, micro
 from fhir_microsystems.derive.pipeline import derive_periods, plan_periods
 from fhir_microsystems.derive.records import EncounterRecord, encounter_record
 from fhir_microsystems.measures import (
+    ENCOUNTER_MEASURES,
     EncounterFact,
     MicrosystemContext,
     ObservationFact,
@@ -43,12 +44,15 @@ from fhir_microsystems.measures._encounters import READMISSION_WINDOW
 from fhir_microsystems.observations import extract_observation_row
 from fhir_microsystems.periods import Period, split_periods, to_utc
 from fhir_microsystems.reports import (
+    OVERALL_RULE,
     InvalidReportError,
     StaffScore,
     assess_microsystem,
     build_assessment_report,
     build_measure_report,
     fold_questionnaire_responses,
+    overall_score,
+    rounded,
 )
 from fhir_microsystems.sources import FhirServerSource, NdjsonSource, ReferenceIndex, Source
 from fhir_microsystems.sources._references import INDEXED_TYPES
@@ -79,6 +83,8 @@ FOLLOW_UP_HORIZON = READMISSION_WINDOW + timedelta(days=1)
 FOLLOW_UP_CLASSES = frozenset({"IMP", "EMER"})
 #: Encounters are read this far around the assessed window (network look-back, follow-ups).
 READ_MARGIN = timedelta(days=31)
+#: The assessment's Measure id, and the decimals of its overall result in the summary.
+ASSESSMENT_MEASURE, ASSESSMENT_PRECISION = "microsystem-assessment", 4
 #: Resource types a run reads from a server.
 SOURCE_TYPES = (
     "Organization",
@@ -377,7 +383,8 @@ def patient_fact(key: str, row: Sequence[Any] | None) -> PatientFact:
 def _context(
     item: MicrosystemPeriod, by_key: dict[str, EncounterRecord], data_end: datetime
 ) -> MicrosystemContext:
-    encounters = tuple(_fact(by_key[k]) for k in sorted(item.encounter_ids) if k in by_key)
+    keys = sorted(item.encounter_ids | item.ending_ids)  # started here; ending here
+    encounters = tuple(_fact(by_key[k]) for k in keys if k in by_key)
     return MicrosystemContext(
         id=item.id,
         careteam_ref=f"CareTeam/{careteam_id(item)}",
@@ -462,7 +469,9 @@ def _derive(
         if not outcome.items:
             continue
         label = outcome.period.label
-        _store_period(spec, outcome.items, windows, responses, data_end, store, run_id)
+        _store_period(
+            spec, outcome.items, outcome.ending_records, windows, responses, data_end, store, run_id
+        )
         written.append(label)
         if on_period is not None:
             on_period(label)
@@ -474,6 +483,14 @@ def _derive(
         "encounters_read": windows.read,
         "encounters_attributed": attributed,
         "unattributed": dict(sorted(unattributed.items())),
+        # Per encounter measure: encounters that qualify by its rule (see finalize's coverage).
+        "qualifying": {m: windows.qualifying[m] for m in ENCOUNTER_MEASURES},
+        # Attributed encounters with at most one clinician (see finalize's limitations).
+        "attributed_one_clinician": stats["attributed-one-clinician"],
+        # Started in one period and counted in the one they end in; the versions made for them.
+        "ending_in_later_period": stats["encounters-ending-later"],
+        "ending_unattributed": stats["encounters-ending-unattributed"],
+        "continuation_periods": stats["continuation-periods"],
     }
     store.put(_key(run_id, "derivation"), _codec.dumps(summary))
     store.put(_key(run_id, "findings", "derive"), _codec.findings_to(findings))
@@ -483,6 +500,7 @@ def _derive(
 def _store_period(
     spec: RunSpec,
     items: list[MicrosystemPeriod],
+    ending: Iterable[EncounterRecord],
     windows: MonthWindows,
     responses: dict[str, list[_Response]],
     data_end: datetime,
@@ -491,10 +509,12 @@ def _store_period(
 ) -> None:
     """Store what one period's measure partition needs: its contexts (one per key, each
     stored as it is built), its bundle and its CareTeam and Group resources. Nothing of
-    the period outlives this call (the next period's derivation needs the memory)."""
+    the period outlives this call (the next period's derivation needs the memory).
+    ``ending`` are the records of encounters started earlier that end (and count) here."""
     period = items[0].period
     label = period.label
     by_key = {rec.key: rec for rec in windows.records(period.start, period.end)}
+    by_key.update((rec.key, rec) for rec in ending)
     bundle = _period_bundle(spec, items, windows, responses, data_end, by_key)
     for number, item in enumerate(items):
         store.put(
@@ -666,9 +686,11 @@ def _summary_rows(items: Iterable[MicrosystemPeriod]) -> list[dict[str, Any]]:
             "occasional": len(item.occasional_members),
             "patients": len(item.patients),
             "encounters": len(item.encounter_ids),
+            "ending": len(item.ending_ids),  # started earlier, counted here by their end
             "stability": item.stability,
             "joins": sum(1 for e in item.events if e.kind == "join"),
             "leaves": sum(1 for e in item.events if e.kind == "leave"),
+            "continuation": item.continuation,
         }
         for item in items
     ]
@@ -786,27 +808,98 @@ def _period_observations(
 
 
 def _report_rows(reports: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Summary rows of the reports. An assessment's ``score`` is its overall result
+    (:data:`~fhir_microsystems.reports.OVERALL_RULE`, also named in ``score_rule``) and its
+    dimensions are listed by code; a measure's is its first group's measureScore."""
     rows = []
     for report in reports:
         group = report["group"][0]
         score = group.get("measureScore", {}).get("value")
-        rows.append(
-            {
-                "measure": report["measure"].split("/Measure/")[-1].split("|")[0],
-                "microsystem": report["extension"][0]["valueReference"]["reference"],
-                "period": report["period"]["start"][:7],
-                "status": report["status"],
-                "score": score,
-                "populations": {
-                    p["code"]["coding"][0]["code"]: p.get("count", 0)
-                    for p in group.get("population", ())
-                },
-            }
-        )
+        measure_id = report["measure"].split("/Measure/")[-1].split("|")[0]
+        row: dict[str, Any] = {
+            "measure": measure_id,
+            "microsystem": report["extension"][0]["valueReference"]["reference"],
+            "period": report["period"]["start"][:7],
+            "status": report["status"],
+            "score": score,
+            "populations": {
+                p["code"]["coding"][0]["code"]: p.get("count", 0)
+                for p in group.get("population", ())
+            },
+        }
+        if measure_id == ASSESSMENT_MEASURE:
+            dimensions = {g["id"]: g.get("measureScore", {}).get("value") for g in report["group"]}
+            overall = overall_score(dimensions.values())
+            row["score"] = rounded(overall, ASSESSMENT_PRECISION) if overall is not None else None
+            row["score_rule"] = OVERALL_RULE
+            row["dimensions"] = dimensions
+        rows.append(row)
     return rows
 
 
 # -- finalize -------------------------------------------------------------------------------
+
+#: A limitation is reported when at least this share of microsystem-periods has one member.
+SINGLE_MEMBER_SHARE = 0.5
+
+
+def coverage(derivation: dict[str, Any], results: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Per encounter measure: ``qualifying`` encounters (by the measure's own rule over the
+    assessed window, whichever period they started in), ``counted`` (in the initial
+    population of some report) and the ``gap`` between them (encounters no microsystem got:
+    see ``derivation.unattributed`` and ``derivation.ending_unattributed``)."""
+    qualifying = derivation.get("qualifying")
+    if qualifying is None:  # an unchanged incremental run measures nothing
+        return {}
+    counted: Counter[str] = Counter()
+    for row in results:
+        counted[row["measure"]] += row["populations"].get("initial-population", 0)
+    return {
+        m: {
+            "qualifying": qualifying.get(m, 0),
+            "counted": counted[m],
+            "gap": qualifying.get(m, 0) - counted[m],
+        }
+        for m in ENCOUNTER_MEASURES
+    }
+
+
+def limitations(derivation: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the data cannot show, as ``{kind, count, message}``: most microsystem-periods
+    with a single member (the source records one clinician per encounter, so continuity and
+    stability are perfect by construction), and microsystem-periods that served encounters
+    without a patient group (encounters without a patient)."""
+    rows = derivation.get("microsystems", [])
+    found: list[dict[str, Any]] = []
+    single = sum(1 for r in rows if r["core"] + r["occasional"] == 1)
+    if rows and single >= SINGLE_MEMBER_SHARE * len(rows):
+        one = derivation.get("attributed_one_clinician", 0)
+        attributed = derivation.get("encounters_attributed", 0)
+        found.append(
+            {
+                "kind": "single-member-microsystems",
+                "count": single,
+                "message": (
+                    f"{single} of {len(rows)} microsystem-periods have a single member: "
+                    f"{one} of {attributed} attributed encounters record at most one clinician, "
+                    "so the source cannot show teams; continuity of care and staff stability "
+                    "of a one-member microsystem are perfect by construction, not findings"
+                ),
+            }
+        )
+    no_group = sum(1 for r in rows if r["encounters"] and not r["patients"])
+    if no_group:
+        found.append(
+            {
+                "kind": "no-patient-group",
+                "count": no_group,
+                "message": (
+                    f"{no_group} microsystem-periods with encounters have no patient group: "
+                    "their encounters name no patient, so their clinical measures are empty"
+                ),
+            }
+        )
+    return found
 
 
 def finalize(
@@ -841,6 +934,8 @@ def finalize(
         "spec": orjson.loads(spec.to_json()),
         "derivation": derivation,
         "results": results,
+        "coverage": coverage(derivation, results),
+        "limitations": limitations(derivation),
         "findings": findings.summary(),
     }
     if spec.out_dir and "unchanged_since" not in derivation:  # unchanged: outputs stand

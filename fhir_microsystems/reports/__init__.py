@@ -3,10 +3,12 @@
 from ._assessment import (
     DATA_INDICATORS,
     DIMENSIONS,
+    OVERALL_RULE,
     Assessment,
     DimensionScore,
     Indicator,
     assess_microsystem,
+    overall_score,
 )
 from ._assessment_report import assessment_measure_resource, build_assessment_report
 from ._build import build_measure_report
@@ -26,6 +28,7 @@ __all__ = [
     "CHARACTERISTICS",
     "DATA_INDICATORS",
     "DIMENSIONS",
+    "OVERALL_RULE",
     "Assessment",
     "Characteristic",
     "DimensionScore",
@@ -41,6 +44,7 @@ __all__ = [
     "instant",
     "listed_keys",
     "measurereport_profile",
+    "overall_score",
     "questionnaire_resource",
     "report_identity",
     "rounded",

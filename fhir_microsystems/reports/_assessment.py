@@ -8,7 +8,7 @@ score and left out of the mean.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from fhir_microsystems.measures import (
@@ -104,11 +104,26 @@ class DimensionScore:
         return sum(values) / len(values) if values else None
 
 
+#: How the overall assessment result is formed from the dimension scores.
+OVERALL_RULE = "unweighted mean of the dimension scores that have a value"
+
+
+def overall_score(scores: Iterable[float | None]) -> float | None:
+    """The overall assessment result (:data:`OVERALL_RULE`); None when no dimension has one."""
+    values = [s for s in scores if s is not None]
+    return sum(values) / len(values) if values else None
+
+
 @dataclass(frozen=True, slots=True)
 class Assessment:
     """The seven dimensions of one microsystem in one period."""
 
     dimensions: tuple[DimensionScore, ...]
+
+    @property
+    def overall(self) -> float | None:
+        """The overall result: :data:`OVERALL_RULE`."""
+        return overall_score(d.score for d in self.dimensions)
 
 
 def _share(code: str, hits: int, total: int) -> Indicator:
@@ -211,9 +226,11 @@ def assess_microsystem(
 __all__ = [
     "DATA_INDICATORS",
     "DIMENSIONS",
+    "OVERALL_RULE",
     "Assessment",
     "DimensionScore",
     "Indicator",
     "assess_microsystem",
     "data_indicators",
+    "overall_score",
 ]

@@ -129,12 +129,16 @@ def test_summary_entries_without_a_table_are_words(
     out = tmp_path / "out"
     _cli(["run", "--source", str(hospital), "--out", str(out)], tmp_path)
     summary = orjson.loads((out / "summary.json").read_bytes())
-    summary["coverage"] = {"readmission-30d": {"qualifying": 12, "counted": 11}}
-    summary["limitations"] = ["one clinician per encounter", "no staff survey"]
+    summary["coverage"] = {"readmission-30d": {"qualifying": 12, "counted": 11, "gap": 1}}
+    summary["limitations"] = [{"kind": "k", "count": 3, "message": "one clinician each"}]
+    summary["sources"] = {"ehr": {"read": 12, "kept": 11}}
+    summary["notes"] = ["no staff survey", "no patient survey"]
     summary["overall"] = None
     print_summary(summary)
     text = capsys.readouterr().out
-    assert "coverage:\n  readmission-30d: qualifying 12, counted 11\n" in text
-    assert "limitations:\n  - one clinician per encounter\n  - no staff survey\n" in text
+    assert "readmission-30d counts 11 of 12 qualifying encounters (1 in no report)" in text
+    assert "limitation: one clinician each" in text
+    assert "sources:\n  ehr: read 12, kept 11\n" in text
+    assert "notes:\n  - no staff survey\n  - no patient survey\n" in text
     assert "overall: -" in text
     assert "None" not in text and "{" not in text

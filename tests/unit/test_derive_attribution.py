@@ -62,7 +62,7 @@ def test_encounter_goes_to_the_microsystem_with_most_participants_as_members() -
     assert result.encounter_attribution["2025-03"][mixed] == ward_b.id
 
 
-def test_patient_attributed_by_plurality_with_ties_to_the_most_recent() -> None:
+def test_patient_group_holds_every_patient_the_microsystem_served() -> None:
     world = World()
     org = world.org("o", "Medicine")
     a = [world.practitioner(f"a{i}") for i in range(3)]
@@ -78,8 +78,10 @@ def test_patient_attributed_by_plurality_with_ties_to_the_most_recent() -> None:
     result, _ = world.derive()
     team_a = next(m for m in result.microsystems["2025-03"] if a[0] in m.members)
     team_b = next(m for m in result.microsystems["2025-03"] if b[0] in m.members)
-    assert plural in team_a.patients and plural not in team_b.patients
-    assert tied in team_a.patients and tied not in team_b.patients
+    # Seen by both: in both groups (a plurality rule left team B's group without them).
+    assert plural in team_a.patients and plural in team_b.patients
+    assert tied in team_a.patients and tied in team_b.patients
+    assert "pa" not in {p.rsplit("/", 1)[-1] for p in team_b.patients}
 
 
 def test_default_range_is_twelve_months_up_to_the_latest_encounter() -> None:
@@ -125,3 +127,38 @@ def test_bad_dates_are_findings_not_crashes() -> None:
     result, findings = world.derive()
     assert findings.counts["invalid-datetime"] == 1
     assert result.unattributed == {"no-start": 1}
+
+
+def test_a_stay_ending_in_a_later_period_counts_there_for_the_same_microsystem() -> None:
+    """Ward A's stay runs from 20 March to 10 April; A starts nothing in April, so a
+    continuation of A holds it there (with its patient), and identity ignores it: A keeps
+    its id in May. Ward B's stay across the month end counts in B's own April version."""
+    world = World()
+    org_a, org_b = world.org("a", "Ward A"), world.org("b", "Ward B")
+    a = [world.practitioner(f"a{i}") for i in range(3)]
+    b = [world.practitioner(f"b{i}") for i in range(3)]
+    team_visits(world, a, [world.patient("pa")], days=range(1, 20), provider=org_a)
+    team_visits(world, a, [world.patient("pa")], days=range(1, 20), provider=org_a, month=5)
+    for month in (3, 4):
+        team_visits(world, b, [world.patient("pb")], days=range(1, 20), provider=org_b, month=month)
+    long_a = world.encounter(
+        world.patient("la"), at(20), a[:2], klass="IMP", provider=org_a, hours=21 * 24
+    )
+    long_b = world.encounter(
+        world.patient("lb"), at(25), b[:2], klass="IMP", provider=org_b, hours=10 * 24
+    )
+    result, _ = world.derive(end=at(1, 0, month=6))
+    march = {m.organization: m for m in result.microsystems["2025-03"]}
+    april = {m.organization: m for m in result.microsystems["2025-04"]}
+    may = {m.organization: m for m in result.microsystems["2025-05"]}
+    assert long_a in march[org_a].encounter_ids and long_b in march[org_b].encounter_ids
+    cont = april[org_a]
+    assert cont.continuation and cont.id == march[org_a].id
+    assert cont.ending_ids == {long_a} and not cont.encounter_ids
+    assert cont.patients == {"Patient/la"} and cont.stability is None
+    assert set(cont.members) == set(a[:2]) and not cont.core_members
+    assert not april[org_b].continuation and april[org_b].ending_ids == {long_b}
+    assert "Patient/lb" in april[org_b].patients
+    assert result.ending_attribution["2025-04"] == {long_a: cont.id, long_b: april[org_b].id}
+    assert may[org_a].id == march[org_a].id and not may[org_a].continuation
+    assert may[org_a].stability is None  # not compared with the continuation

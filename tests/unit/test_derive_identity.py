@@ -100,3 +100,41 @@ def test_a_quiet_month_does_not_lose_the_identity() -> None:
 def test_jaccard() -> None:
     assert jaccard({"a", "b"}, {"b", "c"}) == 1 / 3
     assert jaccard(set(), set()) == 1.0
+
+
+def test_a_microsystem_quiet_for_months_keeps_its_id_within_the_horizon() -> None:
+    """Active in March, absent April to October (seven monthly periods), back in November
+    with the same core: the same id (default horizon 12 months); a 3-month horizon gives
+    a new one. With quarterly periods it is absent two quarters and keeps its id too."""
+    world = World()
+    org = world.org("w", "Ward")
+    other = world.org("x", "Clinic")
+    staff = [world.practitioner(f"s{i}") for i in range(4)]
+    _ward(world, org, staff, 3, "m")
+    _ward(world, org, staff, 11, "n")
+    busy = [world.practitioner(f"b{i}") for i in range(3)]
+    for month in range(3, 12):  # another unit keeps every period populated
+        _ward(world, other, busy, month, f"b{month}-")
+    end = at(1, 0, month=12)
+    result, _ = world.derive(end=end)
+    ids = {
+        label: {m.id for m in items if staff[0] in m.members}
+        for label, items in result.microsystems.items()
+    }
+    assert ids["2025-03"] == ids["2025-11"] and len(ids["2025-03"]) == 1
+    assert all(not ids[f"2025-{m:02d}"] for m in range(4, 11))
+    back = next(m for m in result.microsystems["2025-11"] if staff[0] in m.members)
+    assert back.first_period == "2025-03" and back.stability is None
+    short, _ = world.derive(DerivationConfig(identity_horizon_months=3), end=end)
+    march = {m.id for m in short.microsystems["2025-03"] if staff[0] in m.members}
+    november = {m.id for m in short.microsystems["2025-11"] if staff[0] in m.members}
+    assert march.isdisjoint(november)
+    quarters, _ = world.derive(
+        start=at(1, 0, month=1), end=at(1, 0, month=1, year=2026), period="quarter"
+    )
+    by_quarter = {
+        label: {m.id for m in items if staff[0] in m.members}
+        for label, items in quarters.microsystems.items()
+    }
+    assert by_quarter["2025-Q1"] == by_quarter["2025-Q4"] and len(by_quarter["2025-Q1"]) == 1
+    assert not by_quarter["2025-Q2"] and not by_quarter["2025-Q3"]
