@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
 from fhir_microsystems.measures import MEASURES_BY_ID
-from fhir_microsystems.spc import analyse
+from fhir_microsystems.spc import PROPORTION, Point, analyse
 
 from ._csv import hidden
 from ._format import formatter, order_key, short_title, title_of
-from ._model import Report, RunData, Team
+from ._model import Report, RunData, Stratum, Team
 from ._series import Series, kind_of, point_of
-from ._svg import long_run_points, sparkline, spc_chart
+from ._svg import (
+    BLUE,
+    CHART_NAMES,
+    GREEN,
+    GREY,
+    LIGHT,
+    ORANGE,
+    long_run_points,
+    sparkline,
+    spc_chart,
+)
 
 VARIATION_ICON = {
     "improvement": ("&#9650;", "Special cause improvement"),
@@ -46,7 +56,7 @@ LIMITATIONS = (
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What every page needs: names, options and the page's depth for relative links."""
+    """What every page needs: names and the options of the build."""
 
     teams: Mapping[str, Team]
     suppress_below: int
@@ -82,6 +92,27 @@ def _department_label(dept: str) -> str:
     return dept
 
 
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int] = ()) -> str:
+    """A table; ``head`` is plain text, cells are HTML; ``numeric`` columns align right."""
+
+    def cls(i: int) -> str:
+        return ' class="num"' if i in numeric else ""
+
+    th = "".join(f'<th scope="col"{cls(i)}>{escape(h)}</th>' for i, h in enumerate(head))
+    body = "".join(
+        "<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return (
+        f'<div class="table-wrap"><table><thead><tr>{th}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
+def _bar(share: float) -> str:
+    return f'<span class="bar" aria-hidden="true"><i style="width:{share * 100:.0f}%"></i></span> '
+
+
 def page(ctx: Context, title: str, body: str, *, depth: int, current: str) -> str:
     up = "../" * depth
     links = [("index.html", "Scorecard"), ("quality.html", "Data quality")]
@@ -92,7 +123,7 @@ def page(ctx: Context, title: str, body: str, *, depth: int, current: str) -> st
         for href, label in links
     )
     banner = (
-        '<p class="banner" role="alert">Contains patient data: worklists name patients. '
+        '<p class="banner" role="alert">Contains patient data: the worklists name patients. '
         "Do not share this folder outside the care team.</p>"
         if ctx.worklists
         else ""
@@ -103,14 +134,22 @@ def page(ctx: Context, title: str, body: str, *, depth: int, current: str) -> st
         else ""
     )
     return (
-        "<!doctype html>\n"
-        f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)} - {escape(ctx.title)}'
-        '</title><meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)} - {escape(ctx.title)}</title>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<link rel="stylesheet" href="{up}assets/dashboard.css"></head><body>'
         f'<header><h1>{escape(ctx.title)}</h1><nav aria-label="pages">{nav}</nav>'
-        f'<span class="muted" style="color:#cfd8e3">{escape(ctx.generated)}</span></header>'
+        f'<span class="period">{escape(ctx.generated)}</span></header>'
         f"<main>{banner}{suppressed}{body}</main>"
         f'<script src="{up}assets/dashboard.js"></script></body></html>\n'
+    )
+
+
+def _icon(kind: str, code: str, symbol: str, text: str, title: str, *, visible: bool) -> str:
+    label = escape(text) if visible else f'<span class="sr">{escape(text)}</span>'
+    return (
+        f'<span class="icon {kind}-{code}" title="{escape(title)}">'
+        f'<b aria-hidden="true">{symbol}</b>{label}</span>'
     )
 
 
@@ -118,25 +157,54 @@ def _icons(s: Series) -> str:
     vsym, vtext = VARIATION_ICON[s.variation.code]
     asym, atext = ASSURANCE_ICON[s.assurance.code]
     return (
-        f'<span class="icons"><span class="icon v-{s.variation.code}" title="{escape(s.variation.text)}">'
-        f'<b aria-hidden="true">{vsym}</b><span class="sr">{escape(vtext)}</span></span>'
-        f'<span class="icon a-{s.assurance.code}" title="{escape(s.assurance.text)}">'
-        f'<b aria-hidden="true">{asym}</b><span class="sr">{escape(atext)}</span></span></span>'
+        '<span class="icons">'
+        + _icon("v", s.variation.code, vsym, vtext, s.variation.text, visible=False)
+        + _icon("a", s.assurance.code, asym, atext, s.assurance.text, visible=False)
+        + "</span>"
     )
+
+
+def _value_text(measure: str, point: Point, ctx: Context) -> str:
+    if measure == "volume":
+        return _count(point.value, ctx)
+    if hidden(point.denominator, ctx.suppress_below):
+        return "suppressed"
+    return formatter(measure)(point.value) if point.value is not None else "-"
 
 
 def _latest_value(s: Series, ctx: Context) -> str:
     report = next((r for r in reversed(s.reports) if point_of(r).value is not None), None)
     if report is None:
         return "no value"
-    point = point_of(report)
-    fmt = formatter(s.measure)
-    if s.measure == "volume":
-        return _count(point.value, ctx)
-    if hidden(point.denominator, ctx.suppress_below):
-        return "suppressed"
-    text = fmt(point.value) if point.value is not None else "no value"
+    text = _value_text(s.measure, point_of(report), ctx)
     return text + (" (pending)" if report.pending else "")
+
+
+def _legend_icons() -> str:
+    items = [
+        _icon("v", code, sym, text, text, visible=True)
+        for code, (sym, text) in VARIATION_ICON.items()
+    ] + [
+        _icon("a", code, sym, text, text, visible=True)
+        for code, (sym, text) in ASSURANCE_ICON.items()
+    ]
+    return (
+        '<ul class="legend" aria-label="icon legend">'
+        + "".join(f"<li>{i}</li>" for i in items)
+        + "</ul>"
+    )
+
+
+def _score_cell(ms: str, m: str, s: Series | None, ctx: Context) -> str:
+    if s is None or all(p.value is None for p in s.points):
+        return '<td class="muted" title="nothing to measure">-</td>'
+    values = [p.value for p in s.points]
+    label = f"{title_of(m)} trend for {_name(ms, ctx)}"
+    spark = sparkline(values, [p.pending for p in s.points], label)
+    return (
+        f'<td><div class="cell"><a href="{measure_page(ms, m)}">'
+        f'<span class="v">{_latest_value(s, ctx)}</span>{spark}</a>{_icons(s)}</div></td>'
+    )
 
 
 def scorecard(series: Sequence[Series], data: RunData, ctx: Context) -> str:
@@ -156,26 +224,13 @@ def scorecard(series: Sequence[Series], data: RunData, ctx: Context) -> str:
     for dept in sorted(departments, key=_department_label):
         rows = []
         for ms in sorted(departments[dept], key=lambda m: _name(m, ctx)):
-            cells = []
-            concern = 0
-            for m in measures:
-                s = by_ms[ms].get(m)
-                if s is None or all(p.value is None for p in s.points):
-                    cells.append('<td class="muted" title="nothing to measure">-</td>')
-                    continue
-                concern += s.concern
-                values = [p.value for p in s.points]
-                label = f"{title_of(m)} trend for {_name(ms, ctx)}"
-                cells.append(
-                    f'<td><div class="cell"><a href="{measure_page(ms, m)}">'
-                    f'<span class="v">{_latest_value(s, ctx)}</span>'
-                    f"{sparkline(values, [p.pending for p in s.points], label)}</a>"
-                    f"{_icons(s)}</div></td>"
-                )
-            name = _name(ms, ctx)
+            mine = by_ms[ms]
+            cells = "".join(_score_cell(ms, m, mine.get(m), ctx) for m in measures)
+            concern = sum(s.concern for s in mine.values())
+            name = escape(_name(ms, ctx))
             rows.append(
-                f'<tr class="ms" data-concern="{concern}" data-name="{escape(name)}">'
-                f'<th scope="row"><a href="{ms_page(ms)}">{escape(name)}</a></th>{"".join(cells)}</tr>'
+                f'<tr class="ms" data-concern="{concern}" data-name="{name}">'
+                f'<th scope="row"><a href="{ms_page(ms)}">{name}</a></th>{cells}</tr>'
             )
         bodies.append(
             f'<tbody class="dept-rows"><tr class="dept"><th colspan="{len(measures) + 1}">'
@@ -183,58 +238,124 @@ def scorecard(series: Sequence[Series], data: RunData, ctx: Context) -> str:
         )
     periods = sorted({r.start[:7] for r in data.reports})
     span = f"{periods[0]} to {periods[-1]}" if periods else "no periods"
-    legend = "".join(
-        f'<li><span class="icon v-{code}"><b aria-hidden="true">{sym}</b>{text}</span></li>'
-        for code, (sym, text) in VARIATION_ICON.items()
-    ) + "".join(
-        f'<li><span class="icon a-{code}"><b aria-hidden="true">{sym}</b>{text}</span></li>'
-        for code, (sym, text) in ASSURANCE_ICON.items()
-    )
     body = (
         f"<h2>Scorecard</h2><p>{len(by_ms)} microsystems, {len(periods)} periods ({span}). "
         "Each cell: the latest value, its trend, the variation (special or common cause, read "
-        "with the measure's direction of improvement) and the assurance (target against the "
+        "with the measure's direction of improvement) and the assurance (the target against the "
         "control limits). Select a cell for its chart.</p>"
-        f'<ul class="legend" aria-label="icon legend">{legend}</ul>'
-        '<button type="button" class="sort" id="sort-concern" aria-pressed="false">Sort by concern'
-        "</button>"
-        f'<div class="table-wrap"><table class="scorecard"><thead><tr><th scope="col">Microsystem</th>'
-        f"{head}</tr></thead>{''.join(bodies)}</table></div>"
+        f"{_legend_icons()}"
+        '<button type="button" class="sort" id="sort-concern" aria-pressed="false">'
+        "Sort by concern</button>"
+        '<div class="table-wrap"><table class="scorecard"><thead><tr>'
+        f'<th scope="col">Microsystem</th>{head}</tr></thead>{"".join(bodies)}</table></div>'
     )
     return page(ctx, "Scorecard", body, depth=0, current="index.html")
 
 
-def _labels(reports: Sequence[Report]) -> list[str]:
-    return [r.start[:7] for r in reports]
+def _tips(
+    measure: str, points: Sequence[Point], counts: Sequence[int | None], ctx: Context
+) -> list[str]:
+    """The counts each point's hover shows: numerator and denominator, or the n measured."""
+    tips = []
+    for p, n in zip(points, counts, strict=True):
+        if kind_of(measure) == PROPORTION:
+            tips.append(
+                f" (numerator {_count(p.numerator, ctx)}, denominator {_count(p.denominator, ctx)})"
+            )
+        elif measure == "volume":
+            tips.append("")
+        else:
+            tips.append(f" (denominator: {_count(n, ctx)} measured)")
+    return tips
 
 
-def _counts_fn(ctx: Context, measure: str):  # type: ignore[no-untyped-def]
-    def counts(p):  # type: ignore[no-untyped-def]
-        if p.denominator is None:
-            if measure == "volume":
-                return ""
-            return ""
-        return f" (numerator {_count(p.numerator, ctx)}, denominator {_count(p.denominator, ctx)})"
+def _legend_chart() -> str:
+    def line(colour: str, dash: str = "") -> str:
+        d = f' stroke-dasharray="{dash}"' if dash else ""
+        return (
+            '<svg width="22" height="10" aria-hidden="true"><line x1="0" x2="22" y1="5" y2="5" '
+            f'stroke="{colour}" stroke-width="2"{d}/></svg>'
+        )
 
-    return counts
+    def mark(shape: str) -> str:
+        return f'<svg width="12" height="12" aria-hidden="true">{shape}</svg>'
+
+    items = (
+        (line(GREY), "centre"),
+        (line(LIGHT, "6 4"), "control limits"),
+        (line(GREEN, "2 3"), "target"),
+        (mark(f'<rect x="1" y="1" width="10" height="10" fill="{BLUE}"/>'), "outside the limits"),
+        (mark(f'<path d="M6,0 L12,11 L0,11 Z" fill="{ORANGE}"/>'), "in an unusually long run"),
+        ("", "blue: improvement, orange: concern"),
+        (
+            mark(f'<circle cx="6" cy="6" r="4" fill="#fff" stroke="{GREY}" stroke-width="2"/>'),
+            "pending period",
+        ),
+    )
+    return (
+        '<ul class="legend" aria-label="chart legend">'
+        + "".join(f"<li>{svg} {text}</li>" for svg, text in items)
+        + "</ul>"
+    )
 
 
-def _measure_counts(measure: str, reports: Sequence[Report], ctx: Context) -> list[str]:
-    return [
-        f" (n = {_count(r.denominator, ctx)})" if kind_of(measure) != "proportion" else ""
-        for r in reports
+def _runs_text(s: Series) -> str:
+    runs = s.result.runs
+    if runs is None:
+        return "No runs analysis: no scored periods."
+    verdict = "non-random variation" if runs.signal else "no signal"
+    return (
+        f"Runs analysis (latest part): {runs.useful} useful points, longest run "
+        f"{runs.longest_run} (signal above {runs.longest_run_max}), {runs.crossings} crossings "
+        f"(signal below {runs.crossings_min}): {verdict}."
+    )
+
+
+def _data_table(s: Series, ctx: Context) -> str:
+    fmt = formatter(s.measure)
+
+    def line(v: float | None) -> str:
+        return fmt(v) if v is not None else "-"
+
+    rows = [
+        [
+            r.start[:7],
+            _value_text(s.measure, p, ctx),
+            _count(r.numerator, ctx),
+            _count(r.denominator, ctx),
+            "pending" if r.pending else "complete",
+            line(res.centre),
+            line(res.lower),
+            line(res.upper),
+            "outside the limits" if res.outside else "",
+        ]
+        for r, p, res in zip(s.reports, s.points, s.result.points, strict=True)
     ]
+    head = (
+        "Period",
+        "Value",
+        "Numerator",
+        "Denominator",
+        "Status",
+        "Centre",
+        "Lower",
+        "Upper",
+        "Signal",
+    )
+    return (
+        f"<details><summary>Data table</summary>{_table(head, rows, (1, 2, 3, 5, 6, 7))}</details>"
+    )
 
 
 def measure_detail(s: Series, ctx: Context, index: int) -> str:
     fmt = formatter(s.measure)
     definition = MEASURES_BY_ID.get(s.measure)
     target = definition.target.value if definition and definition.target else None
-    labels = _labels(s.reports)
-    longest = s.result.runs.longest_run_max if s.result.runs else 10**9
+    labels = [r.start[:7] for r in s.reports]
+    runs = s.result.runs
     long_flags = (
-        long_run_points(s.points, s.result.points, longest)
-        if s.result.runs_signal
+        long_run_points(s.points, s.result.points, runs.longest_run_max)
+        if runs is not None and runs.long_run
         else [False] * len(s.points)
     )
     notes = []
@@ -242,132 +363,73 @@ def measure_detail(s: Series, ctx: Context, index: int) -> str:
         i = next((k for k, r in enumerate(s.reports) if r.start[: len(a.period)] >= a.period), None)
         if i is not None:
             notes.append((i, ("rebase: " if a.rebase else "") + a.reason))
-    extra = _measure_counts(s.measure, s.reports, ctx)
-    base_counts = _counts_fn(ctx, s.measure)
-
-    def counts(p):  # type: ignore[no-untyped-def]
-        i = s.points.index(p)
-        return base_counts(p) or extra[i]
-
     name = _name(s.microsystem_id, ctx)
     title = f"{title_of(s.measure)}, {name}"
+    improvement = s.latest.improvement if s.latest else None
     chart = spc_chart(
         s.points,
         s.result.points,
         title=title,
-        improvement=s.latest.improvement if s.latest else None,
+        improvement=improvement,
         target=target,
         notes=notes,
         unit_fmt=fmt,
-        counts=counts,
+        counts=_tips(s.measure, s.points, [r.denominator for r in s.reports], ctx),
         labels=labels,
         long_run=long_flags,
         chart_id=f"main{index}",
     )
-    runs = s.result.runs
-    runs_text = (
-        f"Runs analysis (latest part): {runs.useful} useful points, longest run {runs.longest_run} "
-        f"(signal above {runs.longest_run_max}), {runs.crossings} crossings (signal below "
-        f"{runs.crossings_min}): {'non-random variation' if runs.signal else 'no signal'}."
-        if runs
-        else "No runs analysis: no scored periods."
-    )
-    chart_name = {"run": "Run chart (median)", "i": "I chart", "p-prime": "Laney P-prime chart"}[
-        s.result.chart
-    ]
-    rows = []
-    for r, p, res in zip(s.reports, s.points, s.result.points, strict=True):
-        value = (
-            "suppressed"
-            if hidden(p.denominator, ctx.suppress_below)
-            else (fmt(p.value) if p.value is not None else "-")
-        )
-        if s.measure == "volume":
-            value = _count(p.value, ctx)
-        rows.append(
-            f"<tr><td>{r.start[:7]}</td><td class=num>{value}</td>"
-            f"<td class=num>{_count(p.numerator, ctx)}</td><td class=num>{_count(r.denominator, ctx)}</td>"
-            f"<td>{'pending' if r.pending else 'complete'}</td>"
-            f"<td class=num>{fmt(res.centre) if res.centre is not None else '-'}</td>"
-            f"<td class=num>{fmt(res.lower) if res.lower is not None else '-'}</td>"
-            f"<td class=num>{fmt(res.upper) if res.upper is not None else '-'}</td>"
-            f"<td>{'outside limits' if res.outside else ''}</td></tr>"
-        )
-    table = (
-        "<details><summary>Data table</summary><div class=table-wrap><table><thead><tr>"
-        "<th>Period</th><th class=num>Value</th><th class=num>Numerator</th>"
-        "<th class=num>Denominator</th><th>Status</th><th class=num>Centre</th>"
-        "<th class=num>Lower</th><th class=num>Upper</th><th>Signal</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></div></details>"
-    )
-    multiples = _small_multiples(s, ctx, fmt, labels)
-    improvement = s.latest.improvement if s.latest else None
     body = (
         f'<p><a href="../{ms_page(s.microsystem_id)}">{escape(name)}</a></p>'
         f"<h2>{escape(title)}</h2>"
         f"<p>{escape(definition.description if definition else '')}</p>"
-        f"<p>{chart_name}. Better is {escape(improvement or 'not defined')}. "
+        f"<p>{CHART_NAMES[s.result.chart]}. Better is {escape(improvement or 'not defined')}. "
         f"{escape(s.variation.text.capitalize())}; {escape(s.assurance.text)}.</p>"
-        f"{_legend()}{chart}<p>{escape(runs_text)}</p>{table}{multiples}"
+        f"{_legend_chart()}{chart}<p>{escape(_runs_text(s))}</p>{_data_table(s, ctx)}"
+        f"{_small_multiples(s, ctx, fmt, labels)}"
     )
     return page(ctx, title, body, depth=1, current="")
 
 
-def _legend() -> str:
-    return (
-        '<ul class="legend" aria-label="chart legend">'
-        '<li><svg width="22" height="10" aria-hidden="true"><line x1="0" x2="22" y1="5" y2="5" stroke="#595959" stroke-width="2"/></svg> centre</li>'
-        '<li><svg width="22" height="10" aria-hidden="true"><line x1="0" x2="22" y1="5" y2="5" stroke="#8c8c8c" stroke-width="2" stroke-dasharray="6 4"/></svg> control limits</li>'
-        '<li><svg width="22" height="10" aria-hidden="true"><line x1="0" x2="22" y1="5" y2="5" stroke="#009E73" stroke-width="2" stroke-dasharray="2 3"/></svg> target</li>'
-        '<li><svg width="12" height="12" aria-hidden="true"><rect x="1" y="1" width="10" height="10" fill="#0072B2"/></svg> outside the limits</li>'
-        '<li><svg width="12" height="12" aria-hidden="true"><path d="M6,0 L12,11 L0,11 Z" fill="#E69F00"/></svg> in a non-random run</li>'
-        "<li>blue: improvement, orange: concern</li>"
-        '<li><svg width="12" height="12" aria-hidden="true"><circle cx="6" cy="6" r="4" fill="#fff" stroke="#595959" stroke-width="2"/></svg> pending period</li>'
-        "</ul>"
+def _stratum_point(measure: str, r: Report, st: Stratum | None) -> Point:
+    if st is None:
+        return Point(r.start, r.end, None, pending=r.pending)
+    score = st.score
+    if measure == "volume":
+        score = float(st.denominator) if st.denominator is not None else None
+    proportion = kind_of(measure) == PROPORTION
+    return Point(
+        r.start,
+        r.end,
+        score,
+        float(st.numerator) if proportion and st.numerator is not None else None,
+        float(st.denominator) if proportion and st.denominator is not None else None,
+        r.pending,
     )
 
 
-def _small_multiples(s: Series, ctx: Context, fmt, labels: Sequence[str]) -> str:  # type: ignore[no-untyped-def]
-    by: dict[tuple[str, str], dict[int, object]] = defaultdict(dict)
+def _small_multiples(
+    s: Series, ctx: Context, fmt: Callable[[float], str], labels: Sequence[str]
+) -> str:
+    by: dict[tuple[str, str], dict[int, Stratum]] = defaultdict(dict)
     for i, r in enumerate(s.reports):
         for st in r.strata:
             by[(st.stratifier, st.value)][i] = st
-    if not by:
-        return ""
-    from fhir_microsystems.spc import Point
-
     figures: dict[str, list[str]] = defaultdict(list)
-    proportion = kind_of(s.measure) == "proportion"
+    improvement = s.latest.improvement if s.latest else None
     for n, ((stratifier, value), cells) in enumerate(sorted(by.items())):
-        points = []
-        for i, r in enumerate(s.reports):
-            st = cells.get(i)
-            score = getattr(st, "score", None)
-            num = getattr(st, "numerator", None)
-            den = getattr(st, "denominator", None)
-            if s.measure == "volume" and st is not None:
-                score = float(den) if den is not None else None
-            points.append(
-                Point(
-                    r.start,
-                    r.end,
-                    score,
-                    float(num) if proportion and num is not None else None,
-                    float(den) if proportion and den is not None else None,
-                    r.pending,
-                )
-            )
-        result = analyse(points, kind_of(s.measure))
-        counts = _counts_fn(ctx, s.measure)
+        points = [_stratum_point(s.measure, r, cells.get(i)) for i, r in enumerate(s.reports)]
+        counts = [cells[i].denominator if i in cells else None for i in range(len(s.reports))]
+        result = analyse(points, kind_of(s.measure), nonnegative=True)
         svg = spc_chart(
             points,
             result.points,
             title=f"{title_of(s.measure)}, {stratifier} {value}",
-            improvement=s.latest.improvement if s.latest else None,
+            improvement=improvement,
             target=None,
             notes=(),
             unit_fmt=fmt,
-            counts=counts,
+            counts=_tips(s.measure, points, counts, ctx),
             labels=labels,
             long_run=[False] * len(points),
             width=360,
@@ -378,129 +440,144 @@ def _small_multiples(s: Series, ctx: Context, fmt, labels: Sequence[str]) -> str
             f"<figure><figcaption>{escape(value)}</figcaption>{svg}</figure>"
         )
     return "".join(
-        f"<h3>By {escape(k)}</h3><div class=multiples>{''.join(v)}</div>"
+        f'<h3>By {escape(k)}</h3><div class="multiples">{"".join(v)}</div>'
         for k, v in figures.items()
     )
+
+
+def _nodata(title: str) -> str:
+    return f'<section><h2>{title}</h2><p class="nodata">no data</p></section>'
+
+
+def _patients(ms: str, data: RunData, ctx: Context, period: str) -> str:
+    cohorts = [c for c in data.cohorts if c.microsystem_id == ms]
+    latest = sorted((c for c in cohorts if c.period == period), key=lambda c: c.cohort)
+    if not latest:
+        return _nodata("Patients")
+    trend: dict[str, dict[str, int]] = defaultdict(dict)
+    for c in cohorts:
+        trend[c.cohort][c.period] = c.size
+    periods = sorted({c.period for c in cohorts})
+    rows = [
+        [
+            escape(c.cohort),
+            _count(c.size, ctx),
+            sparkline(
+                [float(trend[c.cohort].get(p, 0)) for p in periods],
+                [False] * len(periods),
+                f"{c.cohort} patients over time",
+            ),
+        ]
+        for c in latest
+    ]
+    return (
+        f"<section><h2>Patients</h2><p>Cohorts in {escape(period)}:</p>"
+        f"{_table(('Cohort', 'Patients', 'Trend'), rows, (1,))}</section>"
+    )
+
+
+def _professionals(teams: Sequence[Team], ctx: Context) -> str:
+    if not teams:
+        return _nodata("Professionals")
+    now = teams[-1]
+    core = {m.reference for m in now.members if m.core}
+    occasional = {m.reference for m in now.members if not m.core}
+    roles = Counter(m.role for m in now.members if m.core)
+    joins = leaves = 0
+    stability = "-"
+    if len(teams) > 1:
+        before = {m.reference for m in teams[-2].members if m.core}
+        joins, leaves = len(core - before), len(before - core)
+        stability = f"{len(core & before) / len(before):.0%}" if before else "-"
+    role_text = ", ".join(f"{escape(r)} {_count(n, ctx)}" for r, n in roles.most_common())
+    history = [
+        [
+            t.period,
+            _count(sum(m.core for m in t.members), ctx),
+            _count(sum(not m.core for m in t.members), ctx),
+        ]
+        for t in teams
+    ]
+    return (
+        f"<section><h2>Professionals</h2><p>{escape(now.period)}: "
+        f"{_count(len(core), ctx)} core members ({role_text}), "
+        f"{_count(len(occasional), ctx)} occasional. Since the period before: "
+        f"{_count(joins, ctx)} joined and {_count(leaves, ctx)} left the core; stability "
+        f"(last period's core members still core) {stability}.</p>"
+        "<details><summary>Members by period</summary>"
+        f"{_table(('Period', 'Core', 'Occasional'), history, (1, 2))}</details></section>"
+    )
+
+
+def _processes(volume: Series | None, ctx: Context) -> str:
+    if volume is None or volume.latest is None:
+        return _nodata("Processes")
+    classes = [st for st in volume.latest.strata if st.stratifier == "encounter-class"]
+    if not classes:
+        return _nodata("Processes")
+    total = sum(st.denominator or 0 for st in classes) or 1
+    rows = [
+        [
+            escape(st.value),
+            _count(st.denominator, ctx),
+            _bar((st.denominator or 0) / total) + f"{(st.denominator or 0) / total:.0%}",
+        ]
+        for st in classes
+    ]
+    return (
+        f"<section><h2>Processes</h2><p>Encounter mix, {escape(volume.latest.start[:7])}:</p>"
+        f"{_table(('Class', 'Encounters', 'Share'), rows, (1,))}</section>"
+    )
+
+
+def _patterns(assessment: Series | None) -> str:
+    dims = assessment.latest.dimensions if assessment and assessment.latest else ()
+    if not dims:
+        return _nodata("Patterns")
+    rows = [
+        [
+            escape(d.display),
+            _bar(d.score) + f"{d.score:.2f}"
+            if d.score is not None
+            else '<span class="nodata">no data</span>',
+        ]
+        for d in dims
+    ]
+    return (
+        "<section><h2>Patterns</h2><p>Assessment dimensions (0..1), latest period:</p>"
+        f"{_table(('Dimension', 'Score'), rows)}</section>"
+    )
+
+
+#: The Clinical Value Compass's quadrants and the measures that feed them.
+COMPASS = (
+    ("Clinical", ("bp-control", "hba1c-poor-control", "readmission-30d", "ed-return-72h")),
+    ("Functional", ()),
+    ("Satisfaction", ()),
+    ("Costs (resource use)", ("ed-length-of-stay", "inpatient-length-of-stay", "volume")),
+)
+
+
+def _compass(ms: str, mine: Mapping[str, Series], ctx: Context) -> str:
+    quadrants = []
+    for title, measures in COMPASS:
+        items = [
+            f'<li><a href="../{measure_page(ms, m)}">{escape(title_of(m))}</a>: '
+            f"{_latest_value(mine[m], ctx)}</li>"
+            for m in measures
+            if m in mine and any(p.value is not None for p in mine[m].points)
+        ]
+        inner = f"<ul>{''.join(items)}</ul>" if items else '<p class="nodata">no data</p>'
+        quadrants.append(f"<div><h3>{title}</h3>{inner}</div>")
+    return f'<h2>Clinical Value Compass</h2><div class="compass">{"".join(quadrants)}</div>'
 
 
 def profile(ms: str, series: Sequence[Series], data: RunData, ctx: Context) -> str:
     name = _name(ms, ctx)
     teams = sorted((t for t in data.teams if t.microsystem_id == ms), key=lambda t: t.period)
-    cohorts = [c for c in data.cohorts if c.microsystem_id == ms]
-    latest_period = teams[-1].period if teams else (max((c.period for c in cohorts), default=""))
-    # Patients
-    latest = sorted((c for c in cohorts if c.period == latest_period), key=lambda c: c.cohort)
-    trend = defaultdict(dict)
-    for c in cohorts:
-        trend[c.cohort][c.period] = c.size
-    periods = sorted({c.period for c in cohorts})
-    patient_rows = "".join(
-        f"<tr><td>{escape(c.cohort)}</td><td class=num>{_count(c.size, ctx)}</td><td>"
-        f"{sparkline([float(trend[c.cohort].get(p, 0)) for p in periods], [False] * len(periods), f'{c.cohort} patients over time')}</td></tr>"
-        for c in latest
-    )
-    patients = (
-        f"<section><h2>Patients</h2><p>Cohorts in {escape(latest_period)}:</p>"
-        f"<table><thead><tr><th>Cohort</th><th class=num>Patients</th><th>Trend</th></tr></thead>"
-        f"<tbody>{patient_rows}</tbody></table></section>"
-        if latest
-        else "<section><h2>Patients</h2><p class=nodata>no data</p></section>"
-    )
-    # Professionals
-    if teams:
-        now = teams[-1]
-        core = {m.reference for m in now.members if m.core}
-        occasional = {m.reference for m in now.members if not m.core}
-        roles = Counter(m.role for m in now.members if m.core)
-        prev = teams[-2] if len(teams) > 1 else None
-        if prev:
-            before = {m.reference for m in prev.members if m.core}
-            joins, leaves = len(core - before), len(before - core)
-            stability = f"{len(core & before) / len(before):.0%}" if before else "-"
-        else:
-            joins = leaves = 0
-            stability = "-"
-        history = "".join(
-            f"<tr><td>{t.period}</td><td class=num>{_count(sum(m.core for m in t.members), ctx)}</td>"
-            f"<td class=num>{_count(sum(not m.core for m in t.members), ctx)}</td></tr>"
-            for t in teams
-        )
-        role_text = ", ".join(f"{r} {_count(n, ctx)}" for r, n in roles.most_common())
-        professionals = (
-            f"<section><h2>Professionals</h2><p>{escape(latest_period)}: {_count(len(core), ctx)} core members "
-            f"({escape(role_text) if not ctx.suppress_below else role_text}), {_count(len(occasional), ctx)} occasional. "
-            f"Since the period before: {_count(joins, ctx)} joined, {_count(leaves, ctx)} left the core; "
-            f"stability (last period's core still core) {stability}.</p>"
-            f"<details><summary>Members by period</summary><table><thead><tr><th>Period</th>"
-            f"<th class=num>Core</th><th class=num>Occasional</th></tr></thead><tbody>{history}</tbody>"
-            f"</table></details></section>"
-        )
-    else:
-        professionals = "<section><h2>Professionals</h2><p class=nodata>no data</p></section>"
-    # Processes: encounter mix
+    periods = sorted({c.period for c in data.cohorts if c.microsystem_id == ms})
+    period = teams[-1].period if teams else (periods[-1] if periods else "")
     mine = {s.measure: s for s in series if s.microsystem_id == ms}
-    volume = mine.get("volume")
-    mix = ""
-    if volume and volume.latest:
-        classes = [st for st in volume.latest.strata if st.stratifier == "encounter-class"]
-        total = sum(st.denominator or 0 for st in classes) or 1
-        mix = "".join(
-            f"<tr><td>{escape(st.value)}</td><td class=num>{_count(st.denominator, ctx)}</td>"
-            f'<td><span class="bar" aria-hidden="true"><i style="width:{(st.denominator or 0) / total * 100:.0f}%"></i></span> '
-            f"{(st.denominator or 0) / total:.0%}</td></tr>"
-            for st in classes
-        )
-    processes = (
-        f"<section><h2>Processes</h2><p>Encounter mix, {escape(volume.latest.start[:7]) if volume and volume.latest else ''}:</p>"
-        f"<table><thead><tr><th>Class</th><th class=num>Encounters</th><th>Share</th></tr></thead>"
-        f"<tbody>{mix}</tbody></table></section>"
-        if mix
-        else "<section><h2>Processes</h2><p class=nodata>no data</p></section>"
-    )
-    # Patterns: assessment dimensions
-    assessment = mine.get("microsystem-assessment")
-    dims = assessment.latest.dimensions if assessment and assessment.latest else ()
-    patterns = (
-        "<section><h2>Patterns</h2><p>Assessment dimensions (0..1):</p><table><tbody>"
-        + "".join(
-            f"<tr><td>{escape(d.display)}</td><td>"
-            + (
-                f'<span class="bar" aria-hidden="true"><i style="width:{d.score * 100:.0f}%"></i></span> {d.score:.2f}'
-                if d.score is not None
-                else "<span class=nodata>no data</span>"
-            )
-            + "</td></tr>"
-            for d in dims
-        )
-        + "</tbody></table></section>"
-        if dims
-        else "<section><h2>Patterns</h2><p class=nodata>no data</p></section>"
-    )
-
-    # Clinical Value Compass
-    def quadrant(title: str, measures: Sequence[str]) -> str:
-        items = []
-        for m in measures:
-            s = mine.get(m)
-            if s and any(p.value is not None for p in s.points):
-                items.append(
-                    f'<li><a href="../{measure_page(ms, m)}">{escape(title_of(m))}</a>: {_latest_value(s, ctx)}</li>'
-                )
-        inner = f"<ul>{''.join(items)}</ul>" if items else "<p class=nodata>no data</p>"
-        return f"<div><h3>{title}</h3>{inner}</div>"
-
-    compass = (
-        "<h2>Clinical Value Compass</h2><div class=compass>"
-        + quadrant(
-            "Clinical", ("bp-control", "hba1c-poor-control", "readmission-30d", "ed-return-72h")
-        )
-        + quadrant("Functional", ())
-        + quadrant("Satisfaction", ())
-        + quadrant(
-            "Costs (resource use)", ("ed-length-of-stay", "inpatient-length-of-stay", "volume")
-        )
-        + "</div>"
-    )
     links = "".join(
         f'<li><a href="../{measure_page(ms, m)}">{escape(title_of(m))}</a></li>'
         for m in sorted(mine, key=order_key)
@@ -508,58 +585,49 @@ def profile(ms: str, series: Sequence[Series], data: RunData, ctx: Context) -> s
     team = ctx.teams.get(ms)
     dept = _department_label(team.department) if team else ""
     body = (
-        f"<h2>{escape(name)}</h2><p class=muted>{escape(ms)} &middot; {escape(dept)}</p>"
-        f'<div class="ps">{patients}{professionals}{processes}{patterns}</div>'
-        f"{compass}<h2>Measures</h2><ul>{links}</ul>"
+        f'<h2>{escape(name)}</h2><p class="muted">{escape(ms)} &middot; {escape(dept)}</p>'
+        f'<div class="ps">{_patients(ms, data, ctx, period)}{_professionals(teams, ctx)}'
+        f"{_processes(mine.get('volume'), ctx)}{_patterns(mine.get('microsystem-assessment'))}"
+        f"</div>{_compass(ms, mine, ctx)}<h2>Measures</h2><ul>{links}</ul>"
     )
     return page(ctx, name, body, depth=1, current="")
 
 
 def quality(data: RunData, ctx: Context) -> str:
-    kinds = "".join(
-        f"<tr><td>{escape(k)}</td><td class=num>{_count(v, ctx)}</td></tr>"
+    kinds = [
+        [escape(k), _count(v, ctx)]
         for k, v in sorted(data.findings_by_kind.items(), key=lambda kv: -kv[1])
-    )
+    ]
     fields = Counter((f.kind, f.field) for f in data.findings)
-    field_rows = "".join(
-        f"<tr><td>{escape(k)}</td><td><code>{escape(fld)}</code></td><td class=num>{_count(n, ctx)}</td></tr>"
+    field_rows = [
+        [escape(k), f"<code>{escape(fld)}</code>", _count(n, ctx)]
         for (k, fld), n in fields.most_common(50)
-    )
-    unattributed = "".join(
-        f"<tr><td>{escape(k)}</td><td class=num>{_count(v, ctx)}</td></tr>"
+    ]
+    unattributed = [
+        [escape(k), _count(v, ctx)]
         for k, v in sorted(data.unattributed.items(), key=lambda kv: -kv[1])
-    )
+    ]
     read = f"{data.encounters_read:,}" if data.encounters_read is not None else "unknown"
-    problems = "".join(f"<li>{escape(p)}</li>" for p in data.problems[:100])
-    body = (
-        "<h2>Data quality</h2>"
-        f"<h3>Findings by kind</h3>"
-        + (
-            f"<table><thead><tr><th>Kind</th><th class=num>Count</th></tr></thead><tbody>{kinds}</tbody></table>"
-            if kinds
-            else "<p>No findings.</p>"
-        )
-        + (
-            f"<h3>Most frequent fields</h3><table><thead><tr><th>Kind</th><th>Field</th><th class=num>Count</th></tr></thead><tbody>{field_rows}</tbody></table>"
-            if field_rows
-            else ""
-        )
-        + f"<h3>Encounters not attributed to a microsystem</h3><p>Encounters read: {read}.</p>"
-        + (
-            f"<table><thead><tr><th>Reason</th><th class=num>Encounters</th></tr></thead><tbody>{unattributed}</tbody></table>"
-            if unattributed
-            else "<p>Every encounter read was attributed (or the source does not say).</p>"
-        )
-        + (
-            f"<h3>Resources the dashboard could not read</h3><ul>{problems}</ul>"
-            if problems
-            else ""
-        )
-        + "<h3>What the data cannot show</h3><ul>"
-        + "".join(f"<li>{escape(t)}</li>" for t in LIMITATIONS)
-        + "</ul>"
+    parts = ["<h2>Data quality</h2><h3>Findings by kind</h3>"]
+    parts.append(_table(("Kind", "Count"), kinds, (1,)) if kinds else "<p>No findings.</p>")
+    if field_rows:
+        parts.append("<h3>Most frequent fields</h3>")
+        parts.append(_table(("Kind", "Field", "Count"), field_rows, (2,)))
+    parts.append(
+        f"<h3>Encounters not attributed to a microsystem</h3><p>Encounters read: {read}.</p>"
     )
-    return page(ctx, "Data quality", body, depth=0, current="quality.html")
+    parts.append(
+        _table(("Reason", "Encounters"), unattributed, (1,))
+        if unattributed
+        else "<p>Every encounter read was attributed (or the source does not say).</p>"
+    )
+    if data.problems:
+        items = "".join(f"<li>{escape(p)}</li>" for p in data.problems[:100])
+        parts.append(f"<h3>Resources the dashboard could not read</h3><ul>{items}</ul>")
+    parts.append("<h3>What the data cannot show</h3><ul>")
+    parts.extend(f"<li>{escape(t)}</li>" for t in LIMITATIONS)
+    parts.append("</ul>")
+    return page(ctx, "Data quality", "".join(parts), depth=0, current="quality.html")
 
 
 def worklists(series: Sequence[Series], ctx: Context) -> str:
@@ -571,11 +639,12 @@ def worklists(series: Sequence[Series], ctx: Context) -> str:
         items = "".join(f"<li>{escape(ref)}</li>" for ref in latest.worklist)
         sections.append(
             f"<h3>{escape(_name(s.microsystem_id, ctx))}: {escape(title_of(s.measure))}, "
-            f"{latest.start[:7]} ({len(latest.worklist)} in the numerator)</h3><ul>{items}</ul>"
+            f"{latest.start[:7]} ({_count(len(latest.worklist), ctx)} in the numerator)</h3>"
+            f"<ul>{items}</ul>"
         )
     body = "<h2>Worklists</h2>" + (
         "".join(sections)
         if sections
-        else "<p>No evidence Lists in the source: run with <code>--evidence</code> to get them.</p>"
+        else "<p>No evidence Lists in the source: run with <code>--evidence</code> for them.</p>"
     )
     return page(ctx, "Worklists", body, depth=0, current="worklists.html")

@@ -240,8 +240,8 @@ def read_directory(directory: Path) -> RunData:
     by_kind = (summary.get("findings") or {}).get("by_kind")
     if not isinstance(by_kind, dict):
         by_kind = {}
-        for f in findings:
-            by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
+        for finding in findings:
+            by_kind[finding.kind] = by_kind.get(finding.kind, 0) + 1
     unattributed = derivation.get("unattributed")
     read = derivation.get("encounters_read")
     return RunData(

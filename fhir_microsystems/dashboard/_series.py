@@ -195,7 +195,9 @@ def build_series(data: RunData, annotations: Iterable[Annotation] = ()) -> list[
         reports.sort(key=lambda r: r.start)
         points = tuple(point_of(r) for r in reports)
         mine = tuple(a for a in notes if a.applies(ms, measure))
-        result = analyse(points, kind_of(measure), [a.period for a in mine if a.rebase])
+        result = analyse(
+            points, kind_of(measure), [a.period for a in mine if a.rebase], nonnegative=True
+        )
         improvement = reports[-1].improvement
         out.append(
             Series(

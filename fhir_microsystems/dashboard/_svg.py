@@ -17,6 +17,7 @@ GREEN = "#009E73"  # target
 GREY = "#595959"  # data line, centre
 LIGHT = "#8c8c8c"  # limits
 PURPLE = "#CC79A7"  # annotations
+CHART_NAMES = {"run": "Run chart (median)", "i": "I chart", "p-prime": "Laney P-prime chart"}
 
 
 def _fmt(value: float | None, unit_fmt: Callable[[float], str]) -> str:
@@ -62,7 +63,7 @@ def spc_chart(
     target: float | None,
     notes: Sequence[tuple[int, str]],
     unit_fmt: Callable[[float], str],
-    counts: Callable[[Point], str],
+    counts: Sequence[str],
     labels: Sequence[str],
     long_run: Sequence[bool],
     width: int = 720,
@@ -104,7 +105,7 @@ def spc_chart(
         )
     every_nth = max(1, -(-n * 56 // (width - left - right)))
     for i, label in enumerate(labels):
-        if i % every_nth == 0 or i == n - 1:
+        if i % every_nth == 0 or (i == n - 1 and i % every_nth > every_nth // 2):
             parts.append(
                 f'<text x="{x(i)}" y="{height - 10}" class="tick" text-anchor="middle">'
                 f"{escape(label)}</text>"
@@ -131,18 +132,14 @@ def spc_chart(
             f'<text x="{width - right}" y="{y(target) - 4}" class="lbl" text-anchor="end" '
             f'fill="{GREEN}">target</text>'
         )
-    for attr, cls, dash in (
-        ("lower", "limit", "6 4"),
-        ("upper", "limit", "6 4"),
-        ("centre", "centre", ""),
+    for attr, cls, style in (
+        ("lower", "limit", f'stroke="{LIGHT}" stroke-dasharray="6 4"'),
+        ("upper", "limit", f'stroke="{LIGHT}" stroke-dasharray="6 4"'),
+        ("centre", "centre", f'stroke="{GREY}"'),
     ):
         d = segment_path(attr)
         if d:
-            colour = LIGHT if cls == "limit" else GREY
-            dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-            parts.append(
-                f'<path d="{d}" class="{cls}" fill="none" stroke="{colour}" stroke-width="1.5"{dash_attr}/>'
-            )
+            parts.append(f'<path d="{d}" class="{cls}" fill="none" stroke-width="1.5" {style}/>')
     for i, text in notes:
         parts.append(
             f'<line x1="{x(i) - step / 2:.1f}" x2="{x(i) - step / 2:.1f}" y1="{top}" y2="{bottom}" '
@@ -167,16 +164,17 @@ def spc_chart(
             else:
                 colour = PURPLE
         fill = "#fff" if p.pending else colour
-        tip = f"{labels[i]}: {_fmt(p.value, unit_fmt)}{counts(p)}"
+        tip = f"{labels[i]}: {_fmt(p.value, unit_fmt)}{counts[i]}"
         if p.pending:
             tip += " (pending: follow-up not complete)"
         if r.outside:
             tip += " - outside the limits"
         elif long_run[i]:
             tip += " - part of a non-random run"
+        cls = "pt" + (" sig" if signal else "") + (" pending" if p.pending else "")
         attrs = (
-            f'class="pt{" sig" if signal else ""}{" pending" if p.pending else ""}" '
-            f'data-tip="{escape(tip)}" tabindex="0" fill="{fill}" stroke="{colour}" stroke-width="2"'
+            f'class="{cls}" data-tip="{escape(tip)}" tabindex="0" '
+            f'fill="{fill}" stroke="{colour}" stroke-width="2"'
         )
         if r.outside:
             parts.append(f'<rect x="{cx - 5}" y="{cy - 5}" width="10" height="10" {attrs}/>')
@@ -191,7 +189,8 @@ def spc_chart(
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-labelledby="{chart_id}-title {desc_id}" preserveAspectRatio="xMidYMid meet">'
         f'<title id="{chart_id}-title">{escape(title)}</title>'
-        f'<desc id="{desc_id}">{escape(describe(points, results, unit_fmt, labels, long_run))}</desc>'
+        f'<desc id="{desc_id}">'
+        f"{escape(describe(points, results, unit_fmt, labels, long_run))}</desc>"
         f"{''.join(parts)}</svg>"
     )
 
@@ -234,8 +233,8 @@ def describe(
     last_label, last = known[-1]
     r = results[-1]
     text = [
-        f"{len(known)} periods from {known[0][0]} to {last_label}; latest {_fmt(last.value, unit_fmt)}.",
-        f"{'Run chart' if r.chart == 'run' else ('Laney P-prime chart' if r.chart == 'p-prime' else 'I chart')}",
+        f"{len(known)} periods from {known[0][0]} to {last_label}; "
+        f"latest {_fmt(last.value, unit_fmt)}. {CHART_NAMES[r.chart]}"
     ]
     if r.centre is not None:
         text.append(f" with centre {unit_fmt(r.centre)}")

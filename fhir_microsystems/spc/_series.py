@@ -77,8 +77,17 @@ def part_starts(points: Sequence[Point], rebase_at: Sequence[str]) -> list[int]:
     return sorted(starts)
 
 
-def analyse(points: Sequence[Point], kind: str, rebase_at: Sequence[str] = ()) -> SeriesResult:
+def analyse(
+    points: Sequence[Point],
+    kind: str,
+    rebase_at: Sequence[str] = (),
+    *,
+    nonnegative: bool = False,
+) -> SeriesResult:
     """Analyse ``points`` (time order) of a ``kind`` measure, rebased at ``rebase_at`` periods.
+
+    ``nonnegative`` (qicharts2's ``y.neg = FALSE``) clips lower limits at 0 for a measure that
+    cannot be negative.
 
     Proportions with numerators and denominators get a Laney P-prime chart, everything else
     (lengths of stay, continuity, counts, scores) an I chart, once a part has
@@ -100,6 +109,9 @@ def analyse(points: Sequence[Point], kind: str, rebase_at: Sequence[str] = ()) -
             runs = None
             continue
         chart, limits = _limits(segment, baseline, kind)
+        if nonnegative:
+            lows = tuple(None if v is None else max(v, 0.0) for v in limits.lower)
+            limits = Limits(limits.centre, lows, limits.upper)
         values = [p.value for p in usable if p.value is not None]
         runs = runs_analysis(values, limits.centre)
         for i, p in enumerate(segment):

@@ -128,3 +128,10 @@ def test_proportions_get_p_prime_with_per_point_limits() -> None:
     result = analyse(points, PROPORTION)
     assert result.chart == "p-prime"
     assert result.points[0].upper != result.points[1].upper  # limits follow n_i
+
+
+def test_nonnegative_clips_lower_limits_at_zero() -> None:
+    # mean 1.5 of 0,3 alternating: MR-bar 3 -> lower 1.5 - 3 x 3 / 1.128 < 0
+    points = _points([0.0, 3.0] * 6)
+    assert analyse(points, MEASUREMENT).points[0].lower == pytest.approx(1.5 - 9 / 1.128)
+    assert analyse(points, MEASUREMENT, nonnegative=True).points[0].lower == 0.0
