@@ -22,7 +22,9 @@ MEASURE_ORDER = (
 
 def title_of(measure: str) -> str:
     definition = MEASURES_BY_ID.get(measure)
-    return definition.title if definition else measure
+    if definition is not None:
+        return definition.title
+    return "Microsystem assessment" if measure == "microsystem-assessment" else measure
 
 
 def formatter(measure: str) -> Callable[[float], str]:

@@ -66,6 +66,13 @@ def _code(concept: Any) -> str | None:
     return None
 
 
+def _display(concept: Any) -> str | None:
+    for coding in (concept or {}).get("coding") or ():
+        if isinstance(coding, dict) and coding.get("display"):
+            return str(coding["display"])
+    return (concept or {}).get("text") or None
+
+
 def _populations(items: Iterable[Any]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for pop in items or ():
@@ -166,8 +173,16 @@ def parse_team(resource: Mapping[str, Any]) -> Team:
     department = str(orgs[0].get("display") or orgs[0].get("reference") or "unknown department")
     members = []
     for p in resource.get("participant") or ():
-        codes = [_code(r) for r in p.get("role") or ()]
-        role = next((c for c in codes if c and c not in _MEMBERSHIP), "member")
+        roles = p.get("role") or ()
+        codes = [_code(r) for r in roles]
+        role = next(
+            (
+                _display(r) or c
+                for r, c in zip(roles, codes, strict=True)
+                if c and c not in _MEMBERSHIP
+            ),
+            "member",
+        )
         ref = (p.get("member") or {}).get("reference")
         if ref:
             members.append(Member(str(ref), role, _CORE in codes))
