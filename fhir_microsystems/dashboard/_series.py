@@ -130,8 +130,8 @@ def _variation(
     measure: str, improvement: str | None, result: SeriesResult, points: Sequence[Point]
 ) -> Variation:
     last = next((i for i in range(len(points) - 1, -1, -1) if points[i].usable), None)
-    if last is None:
-        return Variation("none", "no data")
+    if last is None or sum(p.usable for p in points) < 2:
+        return Variation("none", "not enough data")
     pr = result.points[last]
     value = points[last].value
     if pr.centre is None or value is None:

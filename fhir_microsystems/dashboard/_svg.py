@@ -37,7 +37,7 @@ def sparkline(values: Sequence[float | None], pending: Sequence[bool], label: st
     """A 96 x 24 sparkline; the last point is drawn, hollow when pending."""
     known = [(i, v) for i, v in enumerate(values) if v is not None]
     if len(known) < 2:
-        return '<span class="spark-none">-</span>'
+        return '<span class="spark-none" aria-hidden="true"></span>'
     w, h = 96, 24
     lo = min(v for _, v in known)
     hi = max(v for _, v in known)
