@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 
 from fhir_microsystems.measures import MEASURES_BY_ID
@@ -164,6 +164,17 @@ def _icons(s: Series) -> str:
     )
 
 
+def _shown(measure: str, points: Sequence[Point], ctx: Context) -> list[Point]:
+    """``points`` as drawn: a value whose count is suppressed is not plotted."""
+    out = []
+    for p in points:
+        small = hidden(p.denominator, ctx.suppress_below) or (
+            measure == "volume" and hidden(p.value, ctx.suppress_below)
+        )
+        out.append(replace(p, value=None) if small else p)
+    return out
+
+
 def _value_text(measure: str, point: Point, ctx: Context) -> str:
     if measure == "volume":
         return _count(point.value, ctx)
@@ -198,7 +209,7 @@ def _legend_icons() -> str:
 def _score_cell(ms: str, m: str, s: Series | None, ctx: Context) -> str:
     if s is None or all(p.value is None for p in s.points):
         return '<td class="muted" title="nothing to measure">-</td>'
-    values = [p.value for p in s.points]
+    values = [p.value for p in _shown(m, s.points, ctx)]
     label = f"{title_of(m)} trend for {_name(ms, ctx)}"
     spark = sparkline(values, [p.pending for p in s.points], label)
     return (
@@ -367,7 +378,7 @@ def measure_detail(s: Series, ctx: Context, index: int) -> str:
     title = f"{title_of(s.measure)}, {name}"
     improvement = s.latest.improvement if s.latest else None
     chart = spc_chart(
-        s.points,
+        _shown(s.measure, s.points, ctx),
         s.result.points,
         title=title,
         improvement=improvement,
@@ -422,7 +433,7 @@ def _small_multiples(
         counts = [cells[i].denominator if i in cells else None for i in range(len(s.reports))]
         result = analyse(points, kind_of(s.measure), nonnegative=True)
         svg = spc_chart(
-            points,
+            _shown(s.measure, points, ctx),
             result.points,
             title=f"{title_of(s.measure)}, {stratifier} {value}",
             improvement=improvement,

@@ -126,6 +126,8 @@ def test_suppress_below_hides_small_counts_everywhere(run_out: Path) -> None:
     details = "".join(p.read_text() for p in (out / "m").glob("*.html"))
     assert "&lt;11" in details
     assert not re.search(r"denominator ([1-9]|10)\)", details)
+    volume = "".join(p.read_text() for p in (out / "m").glob("*--volume.html"))
+    assert not re.search(r'data-tip="\d{4}-\d\d: ([1-9]|10)[ "]', volume)
 
 
 def test_worklists_only_when_asked_with_a_banner(run_out: Path) -> None:
