@@ -7,10 +7,11 @@ crash.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from fhir_microsystems.derive.fhir_resources import (
     MICROSYSTEM_ID_SYSTEM,
@@ -49,8 +50,8 @@ def _ndjson(path: Path, problems: _Problems) -> Iterator[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
-            except ValueError:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError:
                 problems.add(f"{path.name} line {n}: not JSON")
                 continue
             if isinstance(value, dict):
@@ -283,8 +284,8 @@ def _summary(path: Path, problems: _Problems) -> dict[str, Any]:
         problems.add(f"{path.name}: larger than {MAX_SUMMARY_BYTES} bytes, not read")
         return {}
     try:
-        value = json.loads(path.read_bytes())
-    except ValueError:
+        value = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError:
         problems.add(f"{path.name}: not JSON")
         return {}
     return value if isinstance(value, dict) else {}
