@@ -86,6 +86,15 @@ class Team:
 
 
 @dataclass(frozen=True, slots=True)
+class TeamChange:
+    """The run's own account of a microsystem-period (summary.json): joins, leaves, stability."""
+
+    joins: int | None
+    leaves: int | None
+    stability: float | None  # Jaccard index of the core members with the previous period
+
+
+@dataclass(frozen=True, slots=True)
 class Cohort:
     """A patient Group of a microsystem-period: its cohort code and size."""
 
@@ -116,5 +125,6 @@ class RunData:
     findings_by_kind: Mapping[str, int] = field(default_factory=dict)
     unattributed: Mapping[str, int] = field(default_factory=dict)
     encounters_read: int | None = None
+    changes: Mapping[tuple[str, str], TeamChange] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # lines or resources the reader could not use
     source: str = ""

@@ -487,19 +487,26 @@ def _patients(ms: str, data: RunData, ctx: Context, period: str) -> str:
     )
 
 
-def _professionals(teams: Sequence[Team], ctx: Context) -> str:
+def _professionals(teams: Sequence[Team], data: RunData, ctx: Context) -> str:
     if not teams:
         return _nodata("Professionals")
     now = teams[-1]
     core = {m.reference for m in now.members if m.core}
     occasional = {m.reference for m in now.members if not m.core}
     roles = Counter(m.role for m in now.members if m.core)
-    joins = leaves = 0
-    stability = "-"
-    if len(teams) > 1:
+    joins: int | None = None
+    leaves: int | None = None
+    stability: float | None = None
+    if len(teams) > 1:  # from the CareTeams: core members in and out, Jaccard of the cores
         before = {m.reference for m in teams[-2].members if m.core}
         joins, leaves = len(core - before), len(before - core)
-        stability = f"{len(core & before) / len(before):.0%}" if before else "-"
+        union = core | before
+        stability = len(core & before) / len(union) if union else None
+    change = data.changes.get((now.microsystem_id, now.period))
+    if change is not None:  # the run's own figures, when summary.json has them
+        joins = change.joins if change.joins is not None else joins
+        leaves = change.leaves if change.leaves is not None else leaves
+        stability = change.stability if change.stability is not None else stability
     role_text = ", ".join(f"{escape(r)} {_count(n, ctx)}" for r, n in roles.most_common())
     history = [
         [
@@ -509,12 +516,13 @@ def _professionals(teams: Sequence[Team], ctx: Context) -> str:
         ]
         for t in teams
     ]
+    stable = "-" if stability is None else f"{stability:.2f}"
     return (
         f"<section><h2>Professionals</h2><p>{escape(now.period)}: "
         f"{_count(len(core), ctx)} core members ({role_text}), "
         f"{_count(len(occasional), ctx)} occasional. Since the period before: "
         f"{_count(joins, ctx)} joined and {_count(leaves, ctx)} left the core; stability "
-        f"(last period's core members still core) {stability}.</p>"
+        f"(Jaccard index of the core with the period before, 0..1) {stable}.</p>"
         "<details><summary>Members by period</summary>"
         f"{_table(('Period', 'Core', 'Occasional'), history, (1, 2))}</details></section>"
     )
@@ -597,7 +605,7 @@ def profile(ms: str, series: Sequence[Series], data: RunData, ctx: Context) -> s
     dept = _department_label(team.department) if team else ""
     body = (
         f'<h2>{escape(name)}</h2><p class="muted">{escape(ms)} &middot; {escape(dept)}</p>'
-        f'<div class="ps">{_patients(ms, data, ctx, period)}{_professionals(teams, ctx)}'
+        f'<div class="ps">{_patients(ms, data, ctx, period)}{_professionals(teams, data, ctx)}'
         f"{_processes(mine.get('volume'), ctx)}{_patterns(mine.get('microsystem-assessment'))}"
         f"</div>{_compass(ms, mine, ctx)}<h2>Measures</h2><ul>{links}</ul>"
     )

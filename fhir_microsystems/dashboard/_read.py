@@ -19,7 +19,17 @@ from fhir_microsystems.derive.fhir_resources import (
     PATIENT_GROUP_ID_SYSTEM,
 )
 
-from ._model import Cohort, Dimension, Finding, Member, Report, RunData, Stratum, Team
+from ._model import (
+    Cohort,
+    Dimension,
+    Finding,
+    Member,
+    Report,
+    RunData,
+    Stratum,
+    Team,
+    TeamChange,
+)
 
 MICROSYSTEM_EXTENSION = "https://fhir-microsystems.org/fhir/StructureDefinition/microsystem"
 #: A line longer than this is not a resource the project wrote: skipped as a problem.
@@ -258,6 +268,7 @@ def read_directory(directory: Path) -> RunData:
         by_kind = {}
         for finding in findings:
             by_kind[finding.kind] = by_kind.get(finding.kind, 0) + 1
+    changes = _changes(derivation.get("microsystems"))
     unattributed = derivation.get("unattributed")
     read = derivation.get("encounters_read")
     return RunData(
@@ -272,9 +283,29 @@ def read_directory(directory: Path) -> RunData:
             else {}
         ),
         encounters_read=read if isinstance(read, int) else None,
+        changes=changes,
         problems=tuple(problems.items),
         source=directory.name,
     )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _changes(items: Any) -> dict[tuple[str, str], TeamChange]:
+    """summary.json's per microsystem-period joins, leaves and stability, where it has them."""
+    out: dict[tuple[str, str], TeamChange] = {}
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict) or not item.get("id") or not item.get("period"):
+            continue
+        joins, leaves = _number(item.get("joins")), _number(item.get("leaves"))
+        out[(str(item["id"]), str(item["period"]))] = TeamChange(
+            None if joins is None else int(joins),
+            None if leaves is None else int(leaves),
+            _number(item.get("stability")),
+        )
+    return out
 
 
 def _summary(path: Path, problems: _Problems) -> dict[str, Any]:

@@ -194,3 +194,20 @@ def test_an_empty_source_is_an_input_error(tmp_path: Path) -> None:
         build_dashboard(str(tmp_path), tmp_path / "site")
     with pytest.raises(InputError, match="not a folder"):
         build_dashboard(str(tmp_path / "missing"), tmp_path / "site")
+
+
+def test_profile_shows_the_runs_own_joins_leaves_and_stability(run_out: Path) -> None:
+    out = run_out / "site-profile"
+    build_dashboard(str(run_out), out)
+    summary = json.loads((run_out / "summary.json").read_text())
+    items = summary["derivation"]["microsystems"]
+    latest = {m["id"]: m for m in sorted(items, key=lambda m: m["period"])}
+    shown = 0
+    for ms, item in latest.items():
+        page = (out / "p" / f"{ms}.html").read_text()
+        assert "Clinical Value Compass" in page and "no data" in page  # functional, satisfaction
+        if item["stability"] is not None:
+            assert f"period before, 0..1) {item['stability']:.2f}" in page
+            assert f"{item['joins']} joined and {item['leaves']} left" in page
+            shown += 1
+    assert shown
