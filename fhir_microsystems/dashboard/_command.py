@@ -49,17 +49,20 @@ def build_dashboard(
     worklists: bool = False,
 ) -> SiteSummary:
     """Read ``source`` and write the site to ``out_dir`` (and ``spc_csv``)."""
+    if suppress_below < 0:
+        raise InputError("--suppress-below must be 0 or more")
+    if annotations is not None and not annotations.is_file():
+        raise InputError(f"annotations file {annotations}: not found")
+    notes = annotations_from(annotations)
     settings = settings or Settings()
     data = load(source, settings)
     if not data.reports:
         raise InputError(f"dashboard source {source}: no MeasureReport of this project found")
-    if suppress_below < 0:
-        raise InputError("--suppress-below must be 0 or more")
     return build_site(
         data,
         out_dir,
         spc_csv=spc_csv,
-        annotations=annotations_from(annotations),
+        annotations=notes,
         suppress_below=suppress_below,
         worklists_page=worklists,
     )
