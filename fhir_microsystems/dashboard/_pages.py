@@ -389,6 +389,7 @@ def measure_detail(s: Series, ctx: Context, index: int) -> str:
         labels=labels,
         long_run=long_flags,
         chart_id=f"main{index}",
+        ceiling=1.0 if kind_of(s.measure) == PROPORTION else None,
     )
     body = (
         f'<p><a href="../{ms_page(s.microsystem_id)}">{escape(name)}</a></p>'
@@ -446,6 +447,7 @@ def _small_multiples(
             width=360,
             height=170,
             chart_id=f"sm{n}",
+            ceiling=1.0 if kind_of(s.measure) == PROPORTION else None,
         )
         figures[stratifier].append(
             f"<figure><figcaption>{escape(value)}</figcaption>{svg}</figure>"
@@ -652,10 +654,10 @@ def quality(data: RunData, ctx: Context) -> str:
 def worklists(series: Sequence[Series], ctx: Context) -> str:
     sections = []
     for s in series:
-        latest = next((r for r in reversed(s.reports) if r.worklist), None)
-        if latest is None:
+        if not s.reports or not any(r.worklist for r in s.reports):
             continue
-        items = "".join(f"<li>{escape(ref)}</li>" for ref in latest.worklist)
+        latest = s.reports[-1]
+        items = "".join(f"<li>{escape(ref)}</li>" for ref in latest.worklist) or "<li>none</li>"
         sections.append(
             f"<h3>{escape(_name(s.microsystem_id, ctx))}: {escape(title_of(s.measure))}, "
             f"{latest.start[:7]} ({_count(len(latest.worklist), ctx)} in the numerator)</h3>"

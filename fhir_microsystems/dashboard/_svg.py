@@ -69,6 +69,7 @@ def spc_chart(
     width: int = 720,
     height: int = 280,
     chart_id: str = "c",
+    ceiling: float | None = None,
 ) -> str:
     """An SPC chart: data line, centre, limits, target, annotations; signal points marked.
 
@@ -87,6 +88,8 @@ def spc_chart(
     lo, hi = lo - pad, hi + pad
     if lo < 0 <= min(every):
         lo = 0.0
+    if ceiling is not None and hi > ceiling >= max(every):
+        hi = ceiling
     y = _scale(lo, hi, top, bottom)
     n = len(points)
     step = (width - left - right) / max(n - 1, 1)
