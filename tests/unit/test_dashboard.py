@@ -211,3 +211,15 @@ def test_profile_shows_the_runs_own_joins_leaves_and_stability(run_out: Path) ->
             assert f"{item['joins']} joined and {item['leaves']} left" in page
             shown += 1
     assert shown
+
+
+def test_rebuild_replaces_its_own_pages_and_keeps_other_files(run_out: Path) -> None:
+    out = run_out / "site-again"
+    build_dashboard(str(run_out), out)
+    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    (out / "m" / "ms-gone--volume.html").write_text("old page")
+    (out / "notes.txt").write_text("mine")
+    build_dashboard(str(run_out), out)
+    again = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert again.pop(Path("notes.txt")) == b"mine"
+    assert again == first  # same bytes, the stale page gone, no temporary files left
