@@ -223,3 +223,14 @@ def test_rebuild_replaces_its_own_pages_and_keeps_other_files(run_out: Path) -> 
     again = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert again.pop(Path("notes.txt")) == b"mine"
     assert again == first  # same bytes, the stale page gone, no temporary files left
+
+
+def test_a_note_is_drawn_but_never_rebases(run_out: Path, tmp_path: Path) -> None:
+    plain = _csv(build_and_csv(run_out, tmp_path / "plain", None))
+    notes = tmp_path / "annotations.csv"
+    notes.write_text("period,reason,kind,measure\n2025-08,audit started,note,bp-control\n")
+    noted = _csv(build_and_csv(run_out, tmp_path / "noted", notes))
+    assert noted == plain
+    pages = list((tmp_path / "noted" / "m").glob("*"))
+    with_note = [p for p in pages if "audit started" in p.read_text()]
+    assert with_note and all(p.name.endswith("--bp-control.html") for p in with_note)
