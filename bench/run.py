@@ -47,7 +47,7 @@ class Plan:
 
 FULL = Plan("full", 3, 65_000, 6_500, 3_300, 6_500, 8, 5_000, 200, 65_000, 0.005)
 QUICK = Plan("quick", 1, 2_000, 700, 700, 700, 4, 1_000, 200, 700, 0.002)
-COMPARISONS = ("1", "2", "3", "4", "5")
+COMPARISONS = ("1", "2", "3", "4", "5", "6")
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -136,6 +136,15 @@ def run(args: argparse.Namespace) -> int:
                         data.hospital(data_dir, plan.celery), plan.partitions, plan.repeats
                     )
                 ],
+            )
+        if "6" in only:
+            from .dashboard import compare_dashboard
+
+            _attempt(
+                rows,
+                "6",
+                "Dashboard after the run",
+                lambda: [compare_dashboard(data.hospital(data_dir, plan.large), plan.repeats)],
             )
         if "1" in only and not args.no_profile:
             try:

@@ -1,4 +1,4 @@
-"""The ``fhir-microsystems`` command: run, synth, load, worker, beat, status."""
+"""The ``fhir-microsystems`` command: run, dashboard, synth, load, worker, beat, status."""
 
 from __future__ import annotations
 
@@ -390,6 +390,55 @@ def run(
         with ProgressDisplay() as shown:
             summary = run_in_process(spec, progress=shown.update, settings=settings)
     print_summary(summary)
+    _run_dashboard(out_dir)
+
+
+def _run_dashboard(out_dir: Path) -> None:
+    """Also write ``<out>/dashboard/index.html`` and ``<out>/spc.csv`` from the run's outputs."""
+    from fhir_microsystems.dashboard import build_after_run
+
+    try:
+        site = build_after_run(out_dir)
+    except FhirMicrosystemsError as exc:
+        err.print(f"[red]dashboard not written:[/red] {exc}")
+        return
+    if site is not None:
+        console.print(
+            f"dashboard: {site.index} ({site.pages} pages), SPC table: {out_dir / 'spc.csv'}"
+        )
+
+
+@app.command()
+def dashboard(
+    source: Annotated[str, typer.Option(help="Output folder of a run, or FHIR base URL.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the dashboard to.")],
+    annotations: Annotated[
+        Path | None, typer.Option(help="CSV of period,reason[,kind,microsystem,measure].")
+    ] = None,
+    suppress_below: Annotated[int, typer.Option(help="Hide counts under N (0: none).")] = 0,
+    worklists: Annotated[
+        bool, typer.Option(help="Add worklists of patients (from --evidence Lists).")
+    ] = False,
+) -> None:
+    """Build the static dashboard (scorecard, SPC charts, profiles) and its spc.csv."""
+    from fhir_microsystems.dashboard import build_dashboard
+
+    settings = Settings()
+    _setup_logging(settings)
+    try:
+        site = build_dashboard(
+            source,
+            out,
+            settings=settings,
+            spc_csv=out / "spc.csv",
+            annotations=annotations,
+            suppress_below=suppress_below,
+            worklists=worklists,
+        )
+    except FhirMicrosystemsError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2 if not exc.temporary else 75) from exc
+    console.print(f"dashboard: {site.index} ({site.pages} pages, {site.csv_rows} SPC rows)")
 
 
 @app.command()
