@@ -45,6 +45,33 @@ class Settings(BaseSettings):
     smart_token_url: str = Field(
         "", description="Token endpoint; empty: discovered from .well-known/smart-configuration."
     )
+    sink_auth: Literal["none", "bearer", "smart"] = Field(
+        "none",
+        description="Authentication mode towards the sink (the source's credentials never go "
+        "to the sink).",
+    )
+    sink_bearer_token: SecretStr | None = Field(
+        None, description="Static bearer token for the sink (sink_auth=bearer)."
+    )
+    sink_smart_client_id: str = Field("", description="SMART client_id at the sink.")
+    sink_smart_private_key_file: Path | None = Field(
+        None, description="PEM private key of the sink's SMART client."
+    )
+    sink_smart_algorithm: Literal["RS384", "ES384"] = Field(
+        "RS384", description="Assertion algorithm of the sink's SMART client."
+    )
+    sink_smart_kid: str = Field("", description="Key id of the sink's SMART client.")
+    sink_smart_scope: str = Field(
+        "system/*.read system/*.write", description="Scopes requested at the sink."
+    )
+    sink_smart_token_url: str = Field(
+        "", description="Sink's token endpoint; empty: from its smart-configuration."
+    )
+    trust_env: bool = Field(
+        False,
+        description="Let HTTP clients use proxy variables and ~/.netrc (off: no credential "
+        "from the environment reaches a server).",
+    )
     verify_tls: bool = Field(True, description="Verify TLS certificates.")
     ca_bundle: Path | None = Field(None, description="CA bundle file for TLS verification.")
     connect_timeout: float = Field(5.0, description="Seconds to establish a connection.")

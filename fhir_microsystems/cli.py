@@ -247,7 +247,7 @@ def load(
                 description=f"{step.resource_type}: {step.loaded} loaded, {step.failed} failed",
             )
 
-        with make_client(sink, settings) as client:
+        with make_client(sink, settings, role="sink") as client:
             report = load_directory(source, client, batch_size=batch, on_progress=progress)
     console.print(
         f"loaded {report.total} resources in {report.bundles} bundles: {dict(report.loaded)}"

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urljoin
 
 import orjson
 import requests
@@ -14,9 +15,17 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from fhir_microsystems import __version__
-from fhir_microsystems._errors import AuthError, FatalFhirError, FhirHttpError, TemporaryFhirError
+from fhir_microsystems._errors import (
+    AuthError,
+    ConfigurationError,
+    FatalFhirError,
+    FhirHttpError,
+    RedirectRefusedError,
+    TemporaryFhirError,
+)
 
 from ._auth import Auth, NoAuth
+from ._origin import has_userinfo, may_receive_credential, origin, same_origin
 from ._outcome import error_for_status, outcome_text, redact_url
 from ._retry import RetryPolicy
 
@@ -31,6 +40,9 @@ _NETWORK_FAULTS = (
 )
 #: Statuses that mean "not processed": safe to retry even for non-idempotent requests.
 _UNPROCESSED = frozenset({429, 503})
+#: Redirects followed for one read (same origin only).
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class _RedactQueries(logging.Filter):
@@ -76,7 +88,14 @@ class HttpExchange:
         session: requests.Session | None = None,
         pool_size: int = 10,
         on_retry: OnRetry | None = None,
+        trust_env: bool = False,
     ) -> None:
+        if has_userinfo(base_url):
+            raise ConfigurationError(
+                "a FHIR base URL must not carry user:password@ (it would be logged and stored); "
+                "give credentials with FHIRMS_AUTH / FHIRMS_BEARER_TOKEN or, for the sink, "
+                "FHIRMS_SINK_AUTH / FHIRMS_SINK_BEARER_TOKEN"
+            )
         self.base_url = base_url.rstrip("/")
         self.auth = auth or NoAuth()
         self.timeout = timeout
@@ -92,6 +111,8 @@ class HttpExchange:
         self._owns_session = session is None
         if session is None:
             session = requests.Session()
+            # netrc credentials and proxy variables only when asked for (FHIRMS_TRUST_ENV)
+            session.trust_env = trust_env
             adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
@@ -134,10 +155,11 @@ class HttpExchange:
         """One request with retries on temporary faults and one auth refresh on 401.
 
         A request that is not ``idempotent`` is replayed only when it surely was not
-        processed: the connection was never made, or the answer was 429 / 503.
+        processed: the connection was never made, or the answer was 429 / 503. Redirects are
+        followed only by GET and only on the same origin (RedirectRefusedError otherwise).
         """
         safe_url = redact_url(url)
-        slept, attempt, refreshed = 0.0, 0, False
+        slept, attempt, refreshed, hops = 0.0, 0, False, 0
         while True:
             attempt += 1
             answer = self._attempt(
@@ -152,6 +174,10 @@ class HttpExchange:
             retry_after: str | None = None
             if isinstance(answer, requests.Response):
                 status = answer.status_code
+                if status in _REDIRECTS:
+                    url = self._redirect_target(method, url, answer, hops)
+                    safe_url, hops = redact_url(url), hops + 1
+                    continue
                 if status < 400:
                     return answer
                 if status == 401 and use_auth:
@@ -177,6 +203,38 @@ class HttpExchange:
                     raise error
             slept += self._wait(attempt, slept, retry_after, status, error)
 
+    def _redirect_target(
+        self, method: str, url: str, response: requests.Response, hops: int
+    ) -> str:
+        """Where a redirect of ``method url`` leads, if the client may follow it."""
+        location = response.headers.get("Location")
+        target = urljoin(url, location) if location else ""
+        where = f"{method} {redact_url(url)} was redirected (HTTP {response.status_code})"
+        details: dict[str, Any] = {
+            "status": response.status_code,
+            "url": redact_url(url),
+            "method": method,
+            "from_origin": origin(url),
+            "to_origin": origin(target) if target else "",
+        }
+        if not target:
+            raise RedirectRefusedError(f"{where} without a Location", **details)
+        if method not in ("GET", "HEAD"):
+            raise RedirectRefusedError(
+                f"{where} to {redact_url(target)}: a request with a body is never re-sent "
+                "after a redirect; point the client at the final URL",
+                **details,
+            )
+        if not same_origin(target, url):
+            raise RedirectRefusedError(
+                f"{where} from origin {origin(url)} to another origin {origin(target)}: "
+                "refused (configure the other server's base URL if it is meant)",
+                **details,
+            )
+        if hops >= MAX_REDIRECTS:
+            raise RedirectRefusedError(f"{where}: more than {MAX_REDIRECTS} redirects", **details)
+        return target
+
     def _attempt(
         self,
         method: str,
@@ -192,7 +250,7 @@ class HttpExchange:
 
         That error's ``details["unsent"]`` is True when the connection was never made.
         """
-        request_headers = self._request_headers(headers, body is not None, use_auth)
+        request_headers = self._request_headers(url, headers, body is not None, use_auth)
         self.stats.requests += 1
         try:
             response = self._session.request(
@@ -202,6 +260,7 @@ class HttpExchange:
                 headers=request_headers,
                 timeout=self.timeout,
                 verify=self.verify,
+                allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
             raise FatalFhirError(
@@ -256,13 +315,13 @@ class HttpExchange:
         return delay
 
     def _request_headers(
-        self, extra: Mapping[str, str] | None, has_body: bool, use_auth: bool
+        self, url: str, extra: Mapping[str, str] | None, has_body: bool, use_auth: bool
     ) -> dict[str, str]:
         headers = dict(self._headers)
         if has_body:
             headers["Content-Type"] = FHIR_JSON
         headers.update(extra or {})
-        if use_auth:
+        if use_auth and may_receive_credential(url, self.base_url):
             value = self.auth.authorization(self._transport)
             if value:
                 headers["Authorization"] = value

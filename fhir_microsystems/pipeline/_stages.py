@@ -753,7 +753,7 @@ def measure(
             rtype: [orjson.loads(x) for x in b.splitlines()] for rtype, b in resources.items()
         }
         outputs["MeasureReport"] = reports
-        with make_client(spec.sink_url, settings) as client:
+        with make_client(spec.sink_url, settings, role="sink") as client:
             put_all(client, outputs)
     store.put(
         _key(run_id, "findings", "measure", safe_name(partition)), _codec.findings_to(findings)
