@@ -160,18 +160,18 @@ def run(
     location = source or settings.source or str(_demo_source(out_dir))
     if period not in ("month", "quarter", "year"):
         raise typer.BadParameter("period must be month, quarter or year")
-    spec = RunSpec(
-        source=location,
-        out_dir=str(out_dir),
-        sink_url=sink or settings.sink_url or None,
-        start=start,
-        end=end,
-        period=period,  # type: ignore[arg-type]
-        evidence=evidence,
-        canonical_base=settings.canonical_base,
-        since=since,
-    )
     try:
+        spec = RunSpec(
+            source=location,
+            out_dir=str(out_dir),
+            sink_url=sink or settings.sink_url or None,
+            start=start,
+            end=end,
+            period=period,  # type: ignore[arg-type]
+            evidence=evidence,
+            canonical_base=settings.canonical_base,
+            since=since,
+        )
         if celery:
             from workers.cli import dispatch_run
 

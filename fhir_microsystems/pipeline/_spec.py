@@ -8,6 +8,9 @@ from typing import Literal
 
 import orjson
 
+from fhir_microsystems._errors import ConfigurationError
+from fhir_microsystems.client import has_userinfo
+
 PeriodKind = Literal["month", "quarter", "year"]
 
 
@@ -30,6 +33,18 @@ class RunSpec:
     evidence: bool = False
     canonical_base: str = "https://fhir-microsystems.org/fhir"
     since: str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse FHIR URLs with ``user:password@``: a spec is logged and stored in Redis."""
+        for name, setting in (("source", "FHIRMS_AUTH"), ("sink_url", "FHIRMS_SINK_AUTH")):
+            value = getattr(self, name)
+            if value and value.startswith(("http://", "https://")) and has_userinfo(value):
+                raise ConfigurationError(
+                    f"the {name.replace('_url', '')} URL must not carry user:password@ (it "
+                    f"would be logged and stored); give credentials with {setting} and its "
+                    "token or SMART settings",
+                    field=name,
+                )
 
     def to_json(self) -> str:
         return orjson.dumps(asdict(self)).decode()
