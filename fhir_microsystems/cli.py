@@ -131,6 +131,24 @@ def print_summary(summary: dict[str, Any]) -> None:
     )
     if "files" in summary:
         console.print(f"written: {summary['files']}")
+    _print_sink_plan(summary.get("sink"))
+
+
+def _print_sink_plan(plan: dict[str, Any] | None) -> None:
+    """What was (or, dry, would be) done at the sink; refused ids are listed in full."""
+    if not plan:
+        return
+    dry = plan.get("dry_run")
+    console.print(
+        ("sink (dry run, nothing written): " if dry else "sink: ")
+        + ", ".join(
+            f"{len(plan.get(action, []))} {action}"
+            for action in ("created", "updated", "retired", "refused")
+        )
+    )
+    for action in ("created", "updated", "retired", "refused") if dry else ("refused",):
+        for ref in plan.get(action, []):
+            console.print(f"  {'would be ' if dry else ''}{action}: {ref}")
 
 
 @app.command()
@@ -150,6 +168,10 @@ def run(
         str | None, typer.Option(help="Only resources updated after this instant.")
     ] = None,
     celery: Annotated[bool, typer.Option(help="Dispatch to Celery workers.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(help="With --sink: list what would be created, updated, retired, refused."),
+    ] = False,
 ) -> None:
     """Derive microsystems, compute their measures, write CareTeam/Group/MeasureReport."""
     from fhir_microsystems.pipeline import RunSpec, run_in_process
@@ -171,6 +193,7 @@ def run(
             evidence=evidence,
             canonical_base=settings.canonical_base,
             since=since,
+            dry_run=dry_run,
         )
         if celery:
             from workers.cli import dispatch_run

@@ -3,7 +3,8 @@
 Each measure partition writes its own part file (replaced atomically), so a redelivered
 partition overwrites rather than duplicates; :func:`merge_parts` joins the parts into
 ``Type.ndjson`` in partition order. Server writes are ``PUT Type/id`` with deterministic ids
-inside transaction bundles: writing twice leaves one resource.
+inside transaction bundles: writing twice leaves one resource. Only resources the tool wrote
+are replaced or retired (see :mod:`._ownership`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from typing import Any
 
 import orjson
 
+from fhir_microsystems._findings import Findings
 from fhir_microsystems.client import FhirClient
+from fhir_microsystems.derive.fhir_resources import DEFAULT_CANONICAL_BASE
+
+from ._ownership import SCOPE_TAG_SYSTEM, WritePlan, plan_retirements, plan_writes
 
 Resource = dict[str, Any]
 
@@ -82,20 +87,64 @@ def merge_parts(out_dir: Path) -> dict[str, int]:
 
 
 def put_all(
-    client: FhirClient, resources: Mapping[str, Sequence[Resource]], *, chunk: int = 100
-) -> int:
-    """PUT every resource by id in transaction bundles, dependency order; return count."""
-    written = 0
+    client: FhirClient,
+    resources: Mapping[str, Sequence[Resource]],
+    *,
+    chunk: int = 100,
+    canonical_base: str = DEFAULT_CANONICAL_BASE,
+    scope: str | None = None,
+    findings: Findings | None = None,
+    dry_run: bool = False,
+) -> WritePlan:
+    """Write every resource by id in transaction bundles, dependency order, reading first.
+
+    A resource already at its id is replaced only if it carries the owner mark (``If-Match``
+    its version); a foreign one is left untouched and becomes a ``foreign-resource`` finding.
+    With ``scope``, our resources of that scope that were not produced again are retired.
+    ``dry_run`` reads but writes nothing. Returns the plan (what was or would be done).
+    """
     ordered = [r for t in WRITE_ORDER for r in resources.get(t, ())]
     ordered += [r for t, items in resources.items() if t not in WRITE_ORDER for r in items]
-    for i in range(0, len(ordered), chunk):
-        entries = [
-            {
-                "resource": r,
-                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
-            }
-            for r in ordered[i : i + chunk]
-        ]
+    plan = WritePlan()
+    for i in range(0, len(ordered), READ_CHUNK):
+        part = ordered[i : i + READ_CHUNK]
+        existing = _existing(client, part)
+        plan.extend(plan_writes(part, existing, canonical_base=canonical_base, scope=scope))
+    if scope is not None:
+        produced = {f"{r['resourceType']}/{r['id']}" for r in ordered}
+        for rtype in dict.fromkeys([*WRITE_ORDER, *resources]):
+            stale = client.search(rtype, {"_tag": f"{SCOPE_TAG_SYSTEM}|{scope}"})
+            plan.extend(plan_retirements(stale, produced, canonical_base=canonical_base))
+    for ref in plan.refused:
+        if findings is not None:
+            findings.add(
+                "foreign-resource",
+                ref,
+                "meta.tag",
+                "the sink holds a resource not written by fhir-microsystems at this id: "
+                "left untouched, the result was not written",
+            )
+    if dry_run:
+        return plan
+    for i in range(0, len(plan.entries), chunk):
+        entries = plan.entries[i : i + chunk]
         client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
-        written += len(entries)
-    return written
+    return plan
+
+
+#: Ids looked up in one search when reading before writing.
+READ_CHUNK = 50
+
+
+def _existing(client: FhirClient, resources: Sequence[Resource]) -> dict[str, Resource]:
+    """What the server holds at the ids of ``resources``, keyed ``Type/id``."""
+    ids: dict[str, list[str]] = {}
+    for r in resources:
+        ids.setdefault(r["resourceType"], []).append(r["id"])
+    found: dict[str, Resource] = {}
+    for rtype, wanted in ids.items():
+        params = {"_id": ",".join(wanted)}
+        for resource in client.search(rtype, params, count=len(wanted)):
+            if resource.get("id") in wanted:
+                found[f"{rtype}/{resource['id']}"] = resource
+    return found

@@ -56,6 +56,7 @@ from fhir_microsystems.sources._references import INDEXED_TYPES
 from . import _codec
 from ._encounter_months import MonthIndex, MonthWindows, MonthWriter, month_of
 from ._outputs import merge_parts, put_all, safe_name, write_part, write_raw_part
+from ._ownership import scope_code
 from ._spec import RunSpec
 from ._store import Store
 
@@ -754,12 +755,32 @@ def measure(
         }
         outputs["MeasureReport"] = reports
         with make_client(spec.sink_url, settings, role="sink") as client:
-            put_all(client, outputs)
+            plan = put_all(
+                client,
+                outputs,
+                canonical_base=spec.canonical_base,
+                scope=scope_code(spec.source, spec.canonical_base, partition),
+                findings=findings,
+                dry_run=spec.dry_run,
+            )
+        store.put(_key(run_id, "sink-plan", safe_name(partition)), orjson.dumps(plan.to_dict()))
     store.put(
         _key(run_id, "findings", "measure", safe_name(partition)), _codec.findings_to(findings)
     )
     store.put(_key(run_id, "reports", safe_name(partition)), _codec.dumps(_report_rows(reports)))
     return {"reports": len(reports), "findings": findings.total}
+
+
+def _sink_plan(
+    store: Store, run_id: str, measure_parts: Iterable[str], dry_run: bool
+) -> dict[str, Any]:
+    """What the measure partitions did (or, dry, would do) at the sink, by ``Type/id``."""
+    merged: dict[str, Any] = {"dry_run": dry_run}
+    for part in measure_parts:
+        plan = orjson.loads(store.get(_key(run_id, "sink-plan", part)) or b"{}")
+        for action, refs in plan.items():
+            merged.setdefault(action, []).extend(refs)
+    return merged
 
 
 def _period_observations(
@@ -836,6 +857,8 @@ def finalize(
         "results": results,
         "findings": findings.summary(),
     }
+    if spec.sink_url:
+        summary["sink"] = _sink_plan(store, run_id, measure_parts, spec.dry_run)
     if spec.out_dir:
         out = Path(spec.out_dir)
         summary["files"] = merge_parts(out)
