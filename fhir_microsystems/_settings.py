@@ -89,7 +89,23 @@ class Settings(BaseSettings):
     broker_url: str = Field("", description="Celery broker URL (empty: redis_url).")
     result_backend: str = Field("", description="Celery result backend (empty: redis_url).")
     claim_check_ttl_seconds: int = Field(
-        7 * 24 * 3600, description="Lifetime of intermediate data in the claim-check store."
+        24 * 3600,
+        description="Lifetime of intermediate data (patient data) in the claim-check store: "
+        "how long a failed run can be resumed.",
+    )
+    claim_check_key_file: Path | None = Field(
+        None,
+        description="File with the 32-byte key (base64 or hex) sealing claim checks (AES-256-GCM).",
+    )
+    require_encryption: bool = Field(
+        False, description="Workers refuse to start without FHIRMS_CLAIM_CHECK_KEY_FILE."
+    )
+    redis_ca_file: Path | None = Field(
+        None, description="CA bundle verifying the rediss:// server (empty: system CAs)."
+    )
+    output_file_mode: str = Field(
+        "600",
+        description="Octal permissions of output files (they list patients); e.g. 640 for a group.",
     )
 
     @property

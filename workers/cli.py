@@ -83,8 +83,17 @@ def beat_argv(
 def worker(
     args: Sequence[str] = (), *, concurrency: int | None = None, loglevel: str | None = None
 ) -> NoReturn:
-    """Replace this process by a Celery worker (``args`` go to ``celery worker``)."""
-    argv = worker_argv(Settings(), args, concurrency=concurrency, loglevel=loglevel)
+    """Replace this process by a Celery worker (``args`` go to ``celery worker``); refuse to
+    start when encryption is required but no claim-check key is configured."""
+    from workers.claim_check import cipher_for
+
+    cfg = Settings()
+    try:
+        cipher_for(cfg)
+    except FatalError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(78) from None
+    argv = worker_argv(cfg, args, concurrency=concurrency, loglevel=loglevel)
     os.execv(argv[0], argv)
 
 
@@ -130,7 +139,7 @@ def status(run_id: str | None = None, as_json: bool = False) -> None:
     from workers.progress import registry_for
 
     cfg = Settings()
-    redis_client = make_client(cfg.redis_url)
+    redis_client = make_client(cfg.redis_url, cfg.redis_ca_file)
     registry = registry_for(redis_client, cfg)
     console = Console()
     try:
@@ -181,7 +190,7 @@ def resume(run_id: str, force: bool = False, wait: bool = True) -> None:
 
     cfg = Settings()
     app = create_app(cfg, include_tasks=False)
-    redis_client = make_client(cfg.redis_url)
+    redis_client = make_client(cfg.redis_url, cfg.redis_ca_file)
     try:
         info = resume_run(app, redis_client, cfg, run_id, force=force)
         if wait and not info.status.terminal:
@@ -217,7 +226,7 @@ def dispatch_run(
 
     cfg = settings or Settings()
     app = create_app(cfg, include_tasks=False)
-    redis_client = make_client(cfg.redis_url)
+    redis_client = make_client(cfg.redis_url, cfg.redis_ca_file)
     try:
         dispatched = start_run(app, redis_client, cfg, spec)
         run = {"run_id": dispatched.run_id, "coalesced": dispatched.coalesced}
@@ -310,7 +319,7 @@ def health(target: str = "worker") -> None:
         host = socket.gethostname()
         ok = any(name.endswith(f"@{host}") for reply in replies for name in reply)
     elif target in ("beat", "redis"):
-        redis_client = make_client(cfg.redis_url)
+        redis_client = make_client(cfg.redis_url, cfg.redis_ca_file)
         try:
             ok = bool(redis_client.ping())
             if target == "beat":

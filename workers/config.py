@@ -142,8 +142,20 @@ def celery_config(cfg: Settings) -> dict[str, Any]:
         config["broker_transport"] = "workers.transport:Transport"
     if scheme == "rediss":
         # the scheme is no longer what turns TLS on: do it here, verifying certificates
-        config["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+        config["broker_use_ssl"] = tls_options(cfg)
+    if result_backend_url(cfg).split("://", 1)[0].lower() == "rediss":
+        # without these the Redis result backend refuses a rediss:// URL outright
+        config["redis_backend_use_ssl"] = tls_options(cfg)
     return config
+
+
+def tls_options(cfg: Settings) -> dict[str, Any]:
+    """TLS of broker and result backend: certificates verified, against FHIRMS_REDIS_CA_FILE
+    when set (else the system CAs)."""
+    options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    if cfg.redis_ca_file is not None:
+        options["ssl_ca_certs"] = str(cfg.redis_ca_file)
+    return options
 
 
 def scheduled_now() -> float:
@@ -173,5 +185,6 @@ __all__ = [
     "mask_url",
     "result_backend_url",
     "settings",
+    "tls_options",
     "validate",
 ]

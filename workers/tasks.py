@@ -14,6 +14,7 @@ one atomic script, so a redelivered step never counts twice.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import time
@@ -29,7 +30,7 @@ from fhir_microsystems._errors import FatalError, TemporaryError
 from fhir_microsystems.periods import Granularity, period_containing
 from fhir_microsystems.runs import RunInfo, RunStatus, utc_now
 from workers.app import app
-from workers.claim_check import RedisStore
+from workers.claim_check import ClaimCheckCipher, RedisStore, cipher_for
 from workers.config import mask_url, settings
 from workers.connections import REDIS_TRANSIENT, client
 from workers.dispatch import ACTIVE, start_run
@@ -60,7 +61,13 @@ def pipeline() -> ModuleType:
 
 
 def store(run_id: str) -> RedisStore:
-    return RedisStore(client(), run_id, settings().claim_check_ttl_seconds)
+    cfg = settings()
+    return RedisStore(client(), run_id, cfg.claim_check_ttl_seconds, _cipher())
+
+
+@functools.cache
+def _cipher() -> ClaimCheckCipher | None:
+    return cipher_for(settings())
 
 
 def _partition_of(args: tuple[Any, ...] | list[Any]) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from fhir_microsystems._errors import ConfigurationError
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.client import FhirClient
 from fhir_microsystems.derive.fhir_resources import DEFAULT_CANONICAL_BASE
@@ -36,14 +37,37 @@ def safe_name(partition: str) -> str:
     return _SAFE.sub("_", partition)
 
 
-def _atomic_write(path: Path, lines: Iterable[bytes]) -> None:
+def file_mode() -> int:
+    """Permissions of output files (``FHIRMS_OUTPUT_FILE_MODE``, octal; default 600: Groups
+    and evidence Lists name patients)."""
+    from fhir_microsystems._settings import Settings
+
+    text = Settings().output_file_mode
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777:
+        raise ConfigurationError(f"FHIRMS_OUTPUT_FILE_MODE must be octal like 600, not {text!r}")
+    return mode
+
+
+def _atomic_write(path: Path, lines: Iterable[bytes], mode: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
+    mode = file_mode() if mode is None else mode
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(fd, mode)  # exactly ``mode``, whatever the umask
+    with os.fdopen(fd, "wb") as fh:
         for line in lines:
             fh.write(line)
             fh.write(b"\n")
     os.replace(tmp, path)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` (atomically, with :func:`file_mode` permissions)."""
+    _atomic_write(path, (line for line in data.split(b"\n") if line))
 
 
 def write_part(out_dir: Path, partition: str, resources: Mapping[str, Sequence[Resource]]) -> None:
@@ -62,6 +86,7 @@ def write_raw_part(out_dir: Path, partition: str, rtype: str, ndjson: bytes) -> 
 def merge_parts(out_dir: Path) -> dict[str, int]:
     """Join part files into ``Type.ndjson`` (partition order); return lines per type."""
     counts: dict[str, int] = {}
+    mode = file_mode()
     parts_root = out_dir / PARTS_DIR
     if not parts_root.is_dir():
         return counts
@@ -81,7 +106,7 @@ def merge_parts(out_dir: Path) -> dict[str, int]:
                         seen.add(rid)
                         yield line
 
-        _atomic_write(out_dir / f"{type_dir.name}.ndjson", lines())
+        _atomic_write(out_dir / f"{type_dir.name}.ndjson", lines(), mode)
         counts[type_dir.name] = len(seen)
     return counts
 

@@ -55,7 +55,14 @@ from fhir_microsystems.sources._references import INDEXED_TYPES
 
 from . import _codec
 from ._encounter_months import MonthIndex, MonthWindows, MonthWriter, month_of
-from ._outputs import merge_parts, put_all, safe_name, write_part, write_raw_part
+from ._outputs import (
+    merge_parts,
+    put_all,
+    safe_name,
+    write_file,
+    write_part,
+    write_raw_part,
+)
 from ._ownership import scope_code
 from ._spec import RunSpec
 from ._store import Store
@@ -863,8 +870,8 @@ def finalize(
         out = Path(spec.out_dir)
         summary["files"] = merge_parts(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "findings.ndjson").write_bytes(
-            b"".join(orjson.dumps(f.to_dict()) + b"\n" for f in findings)
+        write_file(  # findings name resources, patients among them
+            out / "findings.ndjson", b"".join(orjson.dumps(f.to_dict()) + b"\n" for f in findings)
         )
         (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     return summary
