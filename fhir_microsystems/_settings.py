@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     require_encryption: bool = Field(
         False, description="Workers refuse to start without FHIRMS_CLAIM_CHECK_KEY_FILE."
     )
+    redis_password_file: Path | None = Field(
+        None,
+        description="File with the Redis password, used for Redis URLs that carry none "
+        "(keeps it out of the environment).",
+    )
     redis_ca_file: Path | None = Field(
         None, description="CA bundle verifying the rediss:// server (empty: system CAs)."
     )

@@ -135,11 +135,12 @@ def _render(info: RunInfo, summary: str | None) -> Table:
 
 def status(run_id: str | None = None, as_json: bool = False) -> None:
     """Print a run's status and progress (or the recent runs); exit 1 if failed, 2 if unknown."""
+    from workers.config import redis_url
     from workers.connections import make_client
     from workers.progress import registry_for
 
     cfg = Settings()
-    redis_client = make_client(cfg.redis_url, cfg.redis_ca_file)
+    redis_client = make_client(redis_url(cfg), cfg.redis_ca_file)
     registry = registry_for(redis_client, cfg)
     console = Console()
     try:
@@ -185,12 +186,13 @@ def resume(run_id: str, force: bool = False, wait: bool = True) -> None:
     ``force`` restarts a run that looks active (e.g. stuck); ``wait`` shows its progress.
     """
     from workers.app import create_app
+    from workers.config import redis_url
     from workers.connections import make_client
     from workers.dispatch import resume_run
 
     cfg = Settings()
     app = create_app(cfg, include_tasks=False)
-    redis_client = make_client(cfg.redis_url, cfg.redis_ca_file)
+    redis_client = make_client(redis_url(cfg), cfg.redis_ca_file)
     try:
         info = resume_run(app, redis_client, cfg, run_id, force=force)
         if wait and not info.status.terminal:
@@ -220,13 +222,14 @@ def dispatch_run(
     rich progress bar on stderr. Raises :class:`FatalError` if the run fails.
     """
     from workers.app import create_app
+    from workers.config import redis_url
     from workers.connections import make_client
     from workers.dispatch import start_run
     from workers.progress import registry_for
 
     cfg = settings or Settings()
     app = create_app(cfg, include_tasks=False)
-    redis_client = make_client(cfg.redis_url, cfg.redis_ca_file)
+    redis_client = make_client(redis_url(cfg), cfg.redis_ca_file)
     try:
         dispatched = start_run(app, redis_client, cfg, spec)
         run = {"run_id": dispatched.run_id, "coalesced": dispatched.coalesced}
@@ -305,6 +308,7 @@ def _wait(
 
 def health(target: str = "worker") -> None:
     """Exit 0 if this host's worker answers a ping / a beat leads / Redis answers."""
+    from workers.config import redis_url
     from workers.connections import make_client
 
     cfg = Settings()
@@ -319,7 +323,7 @@ def health(target: str = "worker") -> None:
         host = socket.gethostname()
         ok = any(name.endswith(f"@{host}") for reply in replies for name in reply)
     elif target in ("beat", "redis"):
-        redis_client = make_client(cfg.redis_url, cfg.redis_ca_file)
+        redis_client = make_client(redis_url(cfg), cfg.redis_ca_file)
         try:
             ok = bool(redis_client.ping())
             if target == "beat":

@@ -15,7 +15,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from workers.config import settings
+from workers.config import redis_url, settings
 
 #: Errors after which a command is retried (and, past the retries, a task retried).
 REDIS_TRANSIENT: tuple[type[Exception], ...] = (
@@ -49,7 +49,7 @@ def make_client(url: str, ca_file: Path | None = None) -> redis.Redis:
 def client() -> redis.Redis:
     """The process-wide client (its pool reconnects by itself after a fork)."""
     cfg = settings()
-    return make_client(cfg.redis_url, cfg.redis_ca_file)
+    return make_client(redis_url(cfg), cfg.redis_ca_file)
 
 
 __all__ = ["REDIS_TRANSIENT", "client", "make_client"]

@@ -80,16 +80,20 @@ def test_a_worker_without_its_key_refuses_to_start(redis_url: str, tmp_path: Pat
 def test_a_failed_run_over_tls_leaves_only_sealed_data(
     tls_redis: RedisTestServer, hospital: Path, tmp_path: Path
 ) -> None:
-    """Workers on rediss:// with a password and the key; the sink refuses the writes, so the
-    run fails and keeps its claim checks: every one is sealed and expires within a day."""
+    """Workers on rediss:// with a password from a file and the key; the sink refuses the
+    writes, so the run fails and keeps its claim checks: every one is sealed and expires
+    within a day."""
     assert tls_redis.tls is not None
     key = _key_file(tmp_path / "claim-check.key")
+    password = tmp_path / "redis-password"
+    password.write_text("redis-pass-93\n")
     overrides = {
         "FHIRMS_REDIS_CA_FILE": str(tls_redis.tls.ca),
+        "FHIRMS_REDIS_PASSWORD_FILE": str(password),
         "FHIRMS_CLAIM_CHECK_KEY_FILE": str(key),
         "FHIRMS_REQUIRE_ENCRYPTION": "true",
     }
-    url = tls_redis.url + "/0"
+    url = f"rediss://127.0.0.1:{tls_redis.port}/0"  # the password comes from its file
     admin = tls_redis.client()
     admin.flushall()
     cfg = settings_for(url, overrides)
