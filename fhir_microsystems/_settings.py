@@ -27,6 +27,15 @@ class Settings(BaseSettings):
         "them count as local (a server behind a proxy, data loaded from another server).",
     )
     out_dir: Path = Field(Path("out"), description="Directory for NDJSON outputs.")
+    max_encounter_participants: int = Field(
+        200,
+        description="Participants of one Encounter read at most (the rest: a finding), so "
+        "tie counting stays linear.",
+    )
+    max_ndjson_line_bytes: int = Field(
+        8 * 1024 * 1024,
+        description="Longest NDJSON input line (bytes); longer ones are skipped as findings.",
+    )
     canonical_base: str = Field(
         "https://fhir-microsystems.org/fhir",
         description="Base of canonical URLs of the Measures, profiles and code systems.",

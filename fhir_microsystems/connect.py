@@ -112,6 +112,6 @@ def open_source(
             raise ConfigurationError(
                 f"source {location!r} is neither a directory nor an http(s) URL"
             )
-        source = NdjsonSource(path)
+        source = NdjsonSource(path, max_line_bytes=settings.max_ndjson_line_bytes)
     source.base_urls = (*source.base_urls, *settings.base_aliases)
     return source

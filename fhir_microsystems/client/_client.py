@@ -12,6 +12,7 @@ from urllib.parse import urlencode, urljoin
 import orjson
 
 from fhir_microsystems._errors import FatalFhirError, InputError
+from fhir_microsystems._fhir_id import is_fhir_id
 
 from ._capabilities import Capabilities
 from ._http import HttpExchange, parse_json
@@ -26,9 +27,6 @@ from ._search import (
 )
 
 _TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-#: Ids of dots only fit the FHIR id syntax but are path segments that climb ("..").
-_DOTS = re.compile(r"\.+")
 
 
 @dataclass(frozen=True)
@@ -308,9 +306,12 @@ def _check_type(value: Any) -> str:
 
 
 def _check_id(value: Any) -> str:
-    if not isinstance(value, str) or not _ID.fullmatch(value) or _DOTS.fullmatch(value):
-        raise InputError("id is missing or not a valid FHIR id", field="id")
-    return value
+    if not is_fhir_id(value):
+        raise InputError(
+            f"id {str(value)[:80]!r} is missing or not a valid FHIR id ([A-Za-z0-9-.]{{1,64}})",
+            field="id",
+        )
+    return str(value)
 
 
 __all__ = ["BatchResult", "EntryFailure", "FhirClient", "WriteResult"]

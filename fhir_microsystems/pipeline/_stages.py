@@ -234,9 +234,10 @@ def _extract_encounters(
     index = _quiet_index(source)
     writer = MonthWriter(store, _key(run_id, "enc", partition))
     read = 0
+    most = Settings().max_encounter_participants
     for resource in _partition_resources(partition, source, "Encounter"):
         read += 1
-        rec = encounter_record(resource, index, source.findings)
+        rec = encounter_record(resource, index, source.findings, max_participants=most)
         writer.add(rec, _patient_row(index, rec.patient))
     store.put(_key(run_id, "enc-meta", partition), orjson.dumps(writer.close()))
     return _extracted(partition, source, store, run_id, read)
