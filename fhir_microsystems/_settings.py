@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(5.0, description="Seconds to establish a connection.")
     read_timeout: float = Field(60.0, description="Seconds to wait for a response.")
     page_size: int = Field(200, description="_count hint for searches.")
+    max_response_bytes: int = Field(
+        128 * 1024 * 1024,
+        description="Largest FHIR response body read (decoded bytes); larger: a fatal error.",
+    )
     max_retries: int = Field(6, description="Attempts per request on temporary faults.")
     retry_budget_seconds: float = Field(
         120.0, description="Most seconds one request may spend sleeping between retries."

@@ -86,6 +86,7 @@ def make_client(
         ),
         verify=verify,
         trust_env=settings.trust_env,
+        max_response_bytes=settings.max_response_bytes,
     )
 
 

@@ -40,6 +40,9 @@ _NETWORK_FAULTS = (
 )
 #: Statuses that mean "not processed": safe to retry even for non-idempotent requests.
 _UNPROCESSED = frozenset({429, 503})
+#: Largest response body read (decoded); a larger one is a fatal error, never held whole.
+DEFAULT_MAX_RESPONSE_BYTES = 128 * 1024 * 1024
+_CHUNK = 1 << 16
 #: Redirects followed for one read (same origin only).
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -89,6 +92,7 @@ class HttpExchange:
         pool_size: int = 10,
         on_retry: OnRetry | None = None,
         trust_env: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if has_userinfo(base_url):
             raise ConfigurationError(
@@ -97,6 +101,7 @@ class HttpExchange:
                 "FHIRMS_SINK_AUTH / FHIRMS_SINK_BEARER_TOKEN"
             )
         self.base_url = base_url.rstrip("/")
+        self.max_response_bytes = max_response_bytes
         self.auth = auth or NoAuth()
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
@@ -261,7 +266,9 @@ class HttpExchange:
                 timeout=self.timeout,
                 verify=self.verify,
                 allow_redirects=False,
+                stream=True,
             )
+            _read_capped(response, self.max_response_bytes, method, safe_url)
         except requests.exceptions.SSLError as exc:
             raise FatalFhirError(
                 f"{method} {safe_url} failed: TLS error ({_fault_name(exc)})",
@@ -353,6 +360,25 @@ class _Transport:
         return parse_json(response, "POST", url)
 
 
+def _read_capped(response: requests.Response, limit: int, method: str, url: str) -> None:
+    """Read the (decoded) body into ``response.content``, at most ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(_CHUNK):  # read to the end: the connection is reused
+        size += len(chunk)
+        if size > limit:
+            response.close()  # drop the connection rather than read the rest
+            raise FatalFhirError(
+                f"{method} {url} answered with more than {limit} bytes "
+                "(FHIRMS_MAX_RESPONSE_BYTES): refused",
+                status=response.status_code,
+                url=url,
+                method=method,
+            )
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+
+
 def parse_json(
     response: requests.Response, method: str, url: str, *, allow_empty: bool = False
 ) -> dict[str, Any]:
@@ -407,4 +433,11 @@ def _not_sent(exc: BaseException) -> bool:
     return isinstance(inner, MaxRetryError) and isinstance(inner.reason, NewConnectionError)
 
 
-__all__ = ["DEFAULT_USER_AGENT", "FHIR_JSON", "ClientStats", "HttpExchange", "OnRetry"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_USER_AGENT",
+    "FHIR_JSON",
+    "ClientStats",
+    "HttpExchange",
+    "OnRetry",
+]

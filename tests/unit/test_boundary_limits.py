@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fhir_microsystems._errors import InputError
+from fhir_microsystems._errors import FatalFhirError, InputError
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.client import FhirClient
 from fhir_microsystems.derive import DerivationConfig
@@ -108,3 +108,14 @@ def test_the_client_refuses_ids_that_are_not_fhir_ids(rid: str) -> None:
         with pytest.raises(InputError, match="not a valid FHIR id"):
             client.read("Patient", rid)
         assert server.requests == []
+
+
+def test_a_response_over_the_limit_is_refused_not_held() -> None:
+    patient = {"resourceType": "Patient", "id": "p", "text": {"div": "x" * (3 * MiB)}}
+    with RecordingServer() as server:
+        server.answer("GET", "/fhir/Patient/p", 200, patient)
+        small = FhirClient(server.origin + "/fhir", max_response_bytes=1 * MiB)
+        with small, pytest.raises(FatalFhirError, match="more than 1048576 bytes"):
+            small.read("Patient", "p")
+        with FhirClient(server.origin + "/fhir", max_response_bytes=4 * MiB) as client:
+            assert client.read("Patient", "p")["id"] == "p"
