@@ -135,18 +135,15 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def _print_sink_plan(plan: dict[str, Any] | None) -> None:
-    """What was (or, dry, would be) done at the sink; refused ids are listed in full."""
+    """What was (or, dry, would be) done at the sink; retired and refused ids in full."""
     if not plan:
         return
     dry = plan.get("dry_run")
-    console.print(
-        ("sink (dry run, nothing written): " if dry else "sink: ")
-        + ", ".join(
-            f"{len(plan.get(action, []))} {action}"
-            for action in ("created", "updated", "retired", "refused")
-        )
-    )
-    for action in ("created", "updated", "retired", "refused") if dry else ("refused",):
+    counts = plan.get("counts", {})
+    actions = ("created", "updated", "retired", "refused")
+    head = "sink (dry run, nothing written): " if dry else "sink: "
+    console.print(head + ", ".join(f"{counts.get(a, 0)} {a}" for a in actions))
+    for action in actions:
         for ref in plan.get(action, []):
             console.print(f"  {'would be ' if dry else ''}{action}: {ref}")
 

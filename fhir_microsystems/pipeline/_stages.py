@@ -782,12 +782,17 @@ def measure(
 def _sink_plan(
     store: Store, run_id: str, measure_parts: Iterable[str], dry_run: bool
 ) -> dict[str, Any]:
-    """What the measure partitions did (or, dry, would do) at the sink, by ``Type/id``."""
-    merged: dict[str, Any] = {"dry_run": dry_run}
+    """What the measure partitions did (or, dry, would do) at the sink: counts per action,
+    the ``Type/id`` of every retired and refused resource, and of every one, dry."""
+    refs: dict[str, list[str]] = {a: [] for a in ("created", "updated", "retired", "refused")}
     for part in measure_parts:
         plan = orjson.loads(store.get(_key(run_id, "sink-plan", part)) or b"{}")
-        for action, refs in plan.items():
-            merged.setdefault(action, []).extend(refs)
+        for action, found in plan.items():
+            refs.setdefault(action, []).extend(found)
+    merged: dict[str, Any] = {"dry_run": dry_run, "counts": {a: len(r) for a, r in refs.items()}}
+    for action, found in refs.items():
+        if dry_run or action in ("retired", "refused"):
+            merged[action] = found
     return merged
 
 

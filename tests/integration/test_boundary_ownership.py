@@ -3,6 +3,9 @@ produce; a dry run writes nothing (against the Node FHIR test server)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,8 +104,8 @@ def test_a_rerun_updates_its_own_resources_by_version(
     first = run_in_process(spec)
     second = run_in_process(spec)
     total = sum(len(v) for v in produced["ids"].values())
-    assert len(first["sink"]["created"]) == total and first["sink"]["updated"] == []
-    assert len(second["sink"]["updated"]) == total and second["sink"]["created"] == []
+    assert first["sink"]["counts"] == {"created": total, "updated": 0, "retired": 0, "refused": 0}
+    assert second["sink"]["counts"] == {"created": 0, "updated": total, "retired": 0, "refused": 0}
     assert server.count("MeasureReport") == len(produced["ids"]["MeasureReport"])
 
 
@@ -145,3 +148,24 @@ def test_a_dry_run_lists_the_plan_and_writes_nothing(
     assert plan["refused"] == [f"Group/{target}"]
     assert len(plan["created"]) == sum(len(v) for v in produced["ids"].values()) - 1
     assert server.count("Group") == 1
+
+
+def test_the_cli_dry_run_prints_the_plan(
+    server: FhirTestServer, hospital: Path, tmp_path: Path, produced: dict[str, Any]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRMS_")}
+    args = ["run", "--source", str(hospital), "--sink", server.base_url, "--dry-run"]
+    result = subprocess.run(
+        [sys.executable, "-m", "fhir_microsystems.cli", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    total = sum(len(v) for v in produced["ids"].values())
+    assert f"sink (dry run, nothing written): {total} created" in result.stdout
+    assert f"would be created: CareTeam/{produced['ids']['CareTeam'][0]}" in result.stdout
+    assert server.count("CareTeam") == 0 and server.count("Group") == 0
