@@ -104,6 +104,13 @@ class ValidationRejectedError(FatalFhirError):
     """The server rejected a write as invalid (400/422 with an OperationOutcome)."""
 
 
+class RedirectRefusedError(FatalFhirError):
+    """A redirect the client will not follow: to another origin, or of a write (never re-sent).
+
+    ``from_origin`` and ``to_origin`` name both ends.
+    """
+
+
 class CapabilityError(FatalError):
     """The server is not FHIR R4 or lacks an interaction/search a run needs."""
 
@@ -122,6 +129,7 @@ __all__ = [
     "FhirMicrosystemsError",
     "InputError",
     "MultipleMatchesError",
+    "RedirectRefusedError",
     "ResourceGoneError",
     "TemporaryError",
     "TemporaryFhirError",

@@ -29,6 +29,15 @@ class Settings(BaseSettings):
         "them count as local (a server behind a proxy, data loaded from another server).",
     )
     out_dir: Path = Field(Path("out"), description="Directory for NDJSON outputs.")
+    max_encounter_participants: int = Field(
+        200,
+        description="Participants of one Encounter read at most (the rest: a finding), so "
+        "tie counting stays linear.",
+    )
+    max_ndjson_line_bytes: int = Field(
+        8 * 1024 * 1024,
+        description="Longest NDJSON input line (bytes); longer ones are skipped as findings.",
+    )
     canonical_base: str = Field(
         "https://fhir-microsystems.org/fhir",
         description="Base of canonical URLs of the Measures, profiles and code systems.",
@@ -47,11 +56,42 @@ class Settings(BaseSettings):
     smart_token_url: str = Field(
         "", description="Token endpoint; empty: discovered from .well-known/smart-configuration."
     )
+    sink_auth: Literal["none", "bearer", "smart"] = Field(
+        "none",
+        description="Authentication mode towards the sink (the source's credentials never go "
+        "to the sink).",
+    )
+    sink_bearer_token: SecretStr | None = Field(
+        None, description="Static bearer token for the sink (sink_auth=bearer)."
+    )
+    sink_smart_client_id: str = Field("", description="SMART client_id at the sink.")
+    sink_smart_private_key_file: Path | None = Field(
+        None, description="PEM private key of the sink's SMART client."
+    )
+    sink_smart_algorithm: Literal["RS384", "ES384"] = Field(
+        "RS384", description="Assertion algorithm of the sink's SMART client."
+    )
+    sink_smart_kid: str = Field("", description="Key id of the sink's SMART client.")
+    sink_smart_scope: str = Field(
+        "system/*.read system/*.write", description="Scopes requested at the sink."
+    )
+    sink_smart_token_url: str = Field(
+        "", description="Sink's token endpoint; empty: from its smart-configuration."
+    )
+    trust_env: bool = Field(
+        False,
+        description="Let HTTP clients use proxy variables and ~/.netrc (off: no credential "
+        "from the environment reaches a server).",
+    )
     verify_tls: bool = Field(True, description="Verify TLS certificates.")
     ca_bundle: Path | None = Field(None, description="CA bundle file for TLS verification.")
     connect_timeout: float = Field(5.0, description="Seconds to establish a connection.")
     read_timeout: float = Field(60.0, description="Seconds to wait for a response.")
     page_size: int = Field(200, description="_count hint for searches.")
+    max_response_bytes: int = Field(
+        128 * 1024 * 1024,
+        description="Largest FHIR response body read (decoded bytes); larger: a fatal error.",
+    )
     max_retries: int = Field(6, description="Attempts per request on temporary faults.")
     retry_budget_seconds: float = Field(
         120.0, description="Most seconds one request may spend sleeping between retries."
@@ -64,7 +104,28 @@ class Settings(BaseSettings):
     broker_url: str = Field("", description="Celery broker URL (empty: redis_url).")
     result_backend: str = Field("", description="Celery result backend (empty: redis_url).")
     claim_check_ttl_seconds: int = Field(
-        7 * 24 * 3600, description="Lifetime of intermediate data in the claim-check store."
+        24 * 3600,
+        description="Lifetime of intermediate data (patient data) in the claim-check store: "
+        "how long a failed run can be resumed.",
+    )
+    claim_check_key_file: Path | None = Field(
+        None,
+        description="File with the 32-byte key (base64 or hex) sealing claim checks (AES-256-GCM).",
+    )
+    require_encryption: bool = Field(
+        False, description="Workers refuse to start without FHIRMS_CLAIM_CHECK_KEY_FILE."
+    )
+    redis_password_file: Path | None = Field(
+        None,
+        description="File with the Redis password, used for Redis URLs that carry none "
+        "(keeps it out of the environment).",
+    )
+    redis_ca_file: Path | None = Field(
+        None, description="CA bundle verifying the rediss:// server (empty: system CAs)."
+    )
+    output_file_mode: str = Field(
+        "600",
+        description="Octal permissions of output files (they list patients); e.g. 640 for a group.",
     )
 
     @property

@@ -287,6 +287,7 @@ _SHOWN = {
     "run",
     "coverage",
     "limitations",
+    "sink",
 }
 
 
@@ -317,6 +318,21 @@ def _print_counts(
             lines.extend(_described(key, value))
     for line in lines:
         console.print(line, highlight=False)
+    _print_sink_plan(summary.get("sink"))
+
+
+def _print_sink_plan(plan: dict[str, Any] | None) -> None:
+    """What was (or, dry, would be) done at the sink; retired and refused ids in full."""
+    if not plan:
+        return
+    dry = plan.get("dry_run")
+    counts = plan.get("counts", {})
+    actions = ("created", "updated", "retired", "refused")
+    head = "sink (dry run, nothing written): " if dry else "sink: "
+    console.print(head + ", ".join(f"{counts.get(a, 0)} {a}" for a in actions), highlight=False)
+    for action in actions:
+        for ref in plan.get(action, []):
+            console.print(f"  {'would be ' if dry else ''}{action}: {ref}", highlight=False)
 
 
 @app.command()
@@ -352,6 +368,10 @@ def run(
         ),
     ] = None,
     celery: Annotated[bool, typer.Option(help="Dispatch to Celery workers.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(help="With --sink: list what would be created, updated, retired, refused."),
+    ] = False,
 ) -> None:
     """Derive microsystems, compute their measures, write CareTeam/Group/MeasureReport."""
     from fhir_microsystems.pipeline import RunSpec, run_in_process
@@ -375,6 +395,7 @@ def run(
         evidence=evidence,
         canonical_base=settings.canonical_base,
         since=since,
+        dry_run=dry_run,
     )
     if celery:
         from workers.cli import dispatch_run
@@ -514,7 +535,7 @@ def load(
             detail = f"{step.resource_type}: {step.loaded:,} loaded, {step.failed:,} refused"
             shown.update("load", 0, None, step.total_loaded, detail)
 
-        with make_client(sink, settings) as client:
+        with make_client(sink, settings, role="sink") as client:
             report = load_directory(source, client, batch_size=batch, on_progress=progress)
     console.print(
         f"loaded {report.total:,} resources in {report.bundles:,} bundles: "

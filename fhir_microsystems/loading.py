@@ -20,8 +20,10 @@ from typing import Any
 import orjson
 
 from fhir_microsystems._errors import FatalFhirError
+from fhir_microsystems._fhir_id import is_fhir_id
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.client import FhirClient
+from fhir_microsystems.sources._ndjson import DEFAULT_MAX_LINE_BYTES, bounded_lines, skip_bom
 
 log = logging.getLogger("fhir_microsystems.loading")
 
@@ -57,7 +59,6 @@ LOAD_ORDER = (
     "Provenance",
 )
 _FILE = re.compile(r"(?P<type>[A-Z][A-Za-z]+)(?:\.\d+)?\.ndjson(?:\.gz)?")
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 
 
@@ -266,14 +267,14 @@ def _open(path: Path) -> io.BufferedIOBase:
 def _read(path: Path, file_type: str, findings: Findings) -> Iterator[_Entry]:
     """Valid resources of one NDJSON file, streamed; bad lines become findings."""
     with _open(path) as stream:
-        if stream.read(3) == b"\xef\xbb\xbf":  # a UTF-8 byte-order mark: removed, reported
-            findings.add("byte-order-mark", path.name, "", "UTF-8 BOM at start removed")
-        else:
-            stream.seek(0)
-        for number, line in enumerate(stream, start=1):
+        skip_bom(stream, path.name, findings)
+        for number, line in bounded_lines(stream, DEFAULT_MAX_LINE_BYTES):
+            where = f"{path.name}:{number}"
+            if line is None:
+                findings.add("line-too-long", where, message="line too long: skipped")
+                continue
             if not line.strip():
                 continue
-            where = f"{path.name}:{number}"
             try:
                 resource = orjson.loads(line)
             except orjson.JSONDecodeError:
@@ -286,7 +287,7 @@ def _read(path: Path, file_type: str, findings: Findings) -> Iterator[_Entry]:
             if not isinstance(rtype, str) or not _TYPE.fullmatch(rtype):
                 findings.add("missing-field", where, "resourceType", "no valid resourceType")
                 continue
-            if not isinstance(rid, str) or not _ID.fullmatch(rid):
+            if not is_fhir_id(rid):
                 findings.add("missing-field", where, f"{rtype}.id", "no valid id")
                 continue
             if rtype != file_type:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 
+from fhir_microsystems._errors import ConfigurationError
 from fhir_microsystems._settings import Settings
+from workers.claim_check import cipher_for
 from workers.config import broker_url, celery_config, mask_url, result_backend_url, settings
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,21 @@ def create_app(cfg: Settings | None = None, *, include_tasks: bool = True) -> Ce
 
 
 app = create_app()
+
+
+#: Exit status of a worker refusing its configuration (sysexits EX_CONFIG).
+EX_CONFIG = 78
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _refuse_unsafe_start(**_: object) -> None:
+    """A worker that would store patient data unencrypted against the settings stops here
+    (SystemExit: Celery's signal dispatch swallows ordinary exceptions)."""
+    try:
+        cipher_for(settings())
+    except ConfigurationError as exc:
+        log.critical("fhirms worker refuses to start: %s", exc)
+        raise SystemExit(EX_CONFIG) from None
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]

@@ -86,8 +86,17 @@ def beat_argv(
 def worker(
     args: Sequence[str] = (), *, concurrency: int | None = None, loglevel: str | None = None
 ) -> NoReturn:
-    """Replace this process by a Celery worker (``args`` go to ``celery worker``)."""
-    argv = worker_argv(Settings(), args, concurrency=concurrency, loglevel=loglevel)
+    """Replace this process by a Celery worker (``args`` go to ``celery worker``); refuse to
+    start when encryption is required but no claim-check key is configured."""
+    from workers.claim_check import cipher_for
+
+    cfg = Settings()
+    try:
+        cipher_for(cfg)
+    except FatalError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(78) from None
+    argv = worker_argv(cfg, args, concurrency=concurrency, loglevel=loglevel)
     os.execv(argv[0], argv)
 
 
@@ -134,11 +143,12 @@ def status(run_id: str | None = None, as_json: bool = False) -> None:
 
 
 def _status(run_id: str | None, as_json: bool) -> None:
+    from workers.config import redis_url
     from workers.connections import make_client
     from workers.progress import registry_for
 
     cfg = Settings()
-    redis_client = make_client(cfg.redis_url)
+    redis_client = make_client(redis_url(cfg), cfg.redis_ca_file)
     registry = registry_for(redis_client, cfg)
     console = Console(width=min(Console().width, 100) if sys.stdout.isatty() else 100)
     try:
@@ -184,12 +194,13 @@ def resume(run_id: str, force: bool = False, wait: bool = True) -> None:
     ``force`` restarts a run that looks active (e.g. stuck); ``wait`` shows its progress.
     """
     from workers.app import create_app
+    from workers.config import redis_url
     from workers.connections import make_client
     from workers.dispatch import resume_run
 
     cfg = Settings()
     app = create_app(cfg, include_tasks=False)
-    redis_client = make_client(cfg.redis_url)
+    redis_client = make_client(redis_url(cfg), cfg.redis_ca_file)
     try:
         with reachable(cfg):
             info = resume_run(app, redis_client, cfg, run_id, force=force)
@@ -224,11 +235,12 @@ def dispatch_run(
     rich progress bar on stderr. Raises :class:`FatalError` if the run fails.
     """
     from workers.app import create_app
+    from workers.config import redis_url
     from workers.connections import make_client
 
     cfg = settings or Settings()
     app = create_app(cfg, include_tasks=False)
-    redis_client = make_client(cfg.redis_url)
+    redis_client = make_client(redis_url(cfg), cfg.redis_ca_file)
     try:
         with reachable(cfg):
             return _dispatch(app, redis_client, cfg, spec, wait, progress, show_progress, timeout)
@@ -376,6 +388,7 @@ def _wait(
 
 def health(target: str = "worker") -> None:
     """Exit 0 if this host's worker answers a ping / a beat leads / Redis answers."""
+    from workers.config import redis_url
     from workers.connections import make_client
 
     cfg = Settings()
@@ -390,7 +403,7 @@ def health(target: str = "worker") -> None:
         host = socket.gethostname()
         ok = any(name.endswith(f"@{host}") for reply in replies for name in reply)
     elif target in ("beat", "redis"):
-        redis_client = make_client(cfg.redis_url)
+        redis_client = make_client(redis_url(cfg), cfg.redis_ca_file)
         try:
             ok = bool(redis_client.ping())
             if target == "beat":

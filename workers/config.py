@@ -10,6 +10,7 @@ import re
 import ssl
 import time
 from typing import Any
+from urllib.parse import quote
 
 from celery.beat import BeatLazyFunc
 
@@ -32,12 +33,34 @@ def settings() -> Settings:
     return Settings()
 
 
+def with_password(url: str, cfg: Settings) -> str:
+    """``url`` with the password of FHIRMS_REDIS_PASSWORD_FILE when it is a Redis URL that
+    carries none (the result is a secret: show it only through :func:`mask_url`)."""
+    if cfg.redis_password_file is None or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    if scheme.lower() not in ("redis", "rediss") or "@" in rest.split("/", 1)[0]:
+        return url
+    try:
+        password = cfg.redis_password_file.read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read FHIRMS_REDIS_PASSWORD_FILE {cfg.redis_password_file.name!r}: "
+            f"{exc.strerror}"
+        ) from None
+    return f"{scheme}://:{quote(password, safe='')}@{rest}"
+
+
+def redis_url(cfg: Settings) -> str:
+    return with_password(cfg.redis_url, cfg)
+
+
 def broker_url(cfg: Settings) -> str:
-    return cfg.broker_url or cfg.redis_url
+    return with_password(cfg.broker_url or cfg.redis_url, cfg)
 
 
 def result_backend_url(cfg: Settings) -> str:
-    return cfg.result_backend or cfg.redis_url
+    return with_password(cfg.result_backend or cfg.redis_url, cfg)
 
 
 def validate(cfg: Settings) -> None:
@@ -142,8 +165,20 @@ def celery_config(cfg: Settings) -> dict[str, Any]:
         config["broker_transport"] = "workers.transport:Transport"
     if scheme == "rediss":
         # the scheme is no longer what turns TLS on: do it here, verifying certificates
-        config["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+        config["broker_use_ssl"] = tls_options(cfg)
+    if result_backend_url(cfg).split("://", 1)[0].lower() == "rediss":
+        # without these the Redis result backend refuses a rediss:// URL outright
+        config["redis_backend_use_ssl"] = tls_options(cfg)
     return config
+
+
+def tls_options(cfg: Settings) -> dict[str, Any]:
+    """TLS of broker and result backend: certificates verified, against FHIRMS_REDIS_CA_FILE
+    when set (else the system CAs)."""
+    options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    if cfg.redis_ca_file is not None:
+        options["ssl_ca_certs"] = str(cfg.redis_ca_file)
+    return options
 
 
 def scheduled_now() -> float:
@@ -171,7 +206,10 @@ __all__ = [
     "broker_url",
     "celery_config",
     "mask_url",
+    "redis_url",
     "result_backend_url",
     "settings",
+    "tls_options",
     "validate",
+    "with_password",
 ]

@@ -14,6 +14,7 @@ one atomic script, so a redelivered step never counts twice.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import time
@@ -29,8 +30,8 @@ from fhir_microsystems._errors import FatalError, TemporaryError
 from fhir_microsystems.periods import Granularity, period_containing
 from fhir_microsystems.runs import RunInfo, RunStatus, utc_now
 from workers.app import app
-from workers.claim_check import RedisStore
-from workers.config import settings
+from workers.claim_check import ClaimCheckCipher, RedisStore, cipher_for
+from workers.config import mask_url, settings
 from workers.connections import REDIS_TRANSIENT, client
 from workers.dispatch import ACTIVE, start_run
 from workers.locks import RedisLock, scope_lock_key
@@ -60,7 +61,13 @@ def pipeline() -> ModuleType:
 
 
 def store(run_id: str) -> RedisStore:
-    return RedisStore(client(), run_id, settings().claim_check_ttl_seconds)
+    cfg = settings()
+    return RedisStore(client(), run_id, cfg.claim_check_ttl_seconds, _cipher())
+
+
+@functools.cache
+def _cipher() -> ClaimCheckCipher | None:
+    return cipher_for(settings())
 
 
 def _partition_of(args: tuple[Any, ...] | list[Any]) -> str:
@@ -89,7 +96,7 @@ class RunTask(Task):  # type: ignore[misc]
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
         if args:
-            detail = str(exc)[:300]
+            detail = mask_url(str(exc))[:300]
             fail_run(
                 str(args[0]),
                 f"{self.name}[{_partition_of(args)}] failed: {type(exc).__name__}: {detail}",
@@ -102,6 +109,7 @@ def fail_run(run_id: str, error: str) -> None:
     info = reg.get(run_id)
     if info is None:
         return
+    error = mask_url(error)
     if reg.transition(run_id, RunStatus.FAILED, ACTIVE, error=error, finished_at=utc_now()):
         log.error("run %s failed: %s", run_id, error)
         _scope_lock(info).release()
@@ -350,7 +358,7 @@ def finalize(self: Task, run_id: str, attempt: int) -> Result:
 
     def work(spec: Any, st: RedisStore) -> Result:
         summary = dict(pipeline().finalize(spec, extracted, measured, st, run_id))
-        reg.put_summary(run_id, json.dumps(summary, default=str))
+        reg.put_summary(run_id, mask_url(json.dumps(summary, default=str)))
         findings = summary.get("findings")
         if isinstance(findings, dict) and isinstance(findings.get("total"), int):
             reg.set_fields(run_id, findings=findings["total"])  # derive's findings included

@@ -5,6 +5,7 @@ Secrets (tokens, private keys, client assertions) never appear in reprs, logs or
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -19,12 +20,44 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from fhir_microsystems._errors import AuthError, ConfigurationError, FatalFhirError
 
+from ._origin import is_loopback
 from ._outcome import redact_url
 
 #: Lifetime of a client assertion; SMART requires at most five minutes.
 ASSERTION_LIFETIME = 300
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("RS384", "ES384")
+#: Token lifetime assumed when ``expires_in`` is missing, not a number, zero or negative.
+DEFAULT_TOKEN_LIFETIME = 300.0
+#: Longest token lifetime believed (a larger ``expires_in`` is cut to this).
+MAX_TOKEN_LIFETIME = 3600.0
+
+
+def token_lifetime(expires_in: Any) -> float:
+    """Seconds a token is used: ``expires_in`` if it is a sane number, else a safe default.
+
+    Missing, non-numeric, NaN, zero or negative values give :data:`DEFAULT_TOKEN_LIFETIME`
+    (not "refresh on every call"); infinite or huge ones :data:`MAX_TOKEN_LIFETIME` (not
+    "never refresh").
+    """
+    if isinstance(expires_in, bool):
+        return DEFAULT_TOKEN_LIFETIME
+    try:
+        value = float(expires_in)
+    except (TypeError, ValueError, OverflowError):
+        return DEFAULT_TOKEN_LIFETIME
+    if math.isnan(value) or value <= 0:
+        return DEFAULT_TOKEN_LIFETIME
+    return min(value, MAX_TOKEN_LIFETIME)
+
+
+def check_token_url(url: str) -> str:
+    """``url`` if it may receive a client assertion: https, or http on a loopback host."""
+    if url.startswith("https://") or (url.startswith("http://") and is_loopback(url)):
+        return url
+    raise ConfigurationError(
+        f"SMART token endpoint {redact_url(url)!r} must be https (http only on loopback)"
+    )
 
 
 class AuthTransport(Protocol):
@@ -100,7 +133,7 @@ class SmartBackendServices(Auth):
         self.kid = kid
         self.algorithm = algorithm
         self.scope = scope
-        self.token_url = token_url
+        self.token_url = check_token_url(token_url) if token_url else None
         self.refresh_margin = refresh_margin
         self._clock = clock
         self._key = _load_private_key(private_key_pem, algorithm)
@@ -146,7 +179,7 @@ class SmartBackendServices(Auth):
             endpoint = config.get("token_endpoint")
             if not isinstance(endpoint, str) or not endpoint:
                 raise AuthError("smart-configuration names no token_endpoint")
-            self.token_url = endpoint
+            self.token_url = check_token_url(endpoint)
         return self.token_url
 
     def _fetch_token(self, transport: AuthTransport) -> None:
@@ -171,10 +204,7 @@ class SmartBackendServices(Auth):
         token_type = str(answer.get("token_type", "bearer"))
         if not isinstance(token, str) or not token or token_type.lower() != "bearer":
             raise AuthError("token endpoint answered without a bearer access_token")
-        try:
-            lifetime = float(answer.get("expires_in", ASSERTION_LIFETIME))
-        except (TypeError, ValueError):
-            lifetime = float(ASSERTION_LIFETIME)
+        lifetime = token_lifetime(answer.get("expires_in"))
         self._token = token
         self._valid_until = started + max(lifetime - self.refresh_margin, lifetime / 2)
 
@@ -209,4 +239,14 @@ def _load_private_key(
     raise ConfigurationError(f"private key does not fit {algorithm} (RSA or EC P-384 expected)")
 
 
-__all__ = ["Auth", "AuthTransport", "BearerToken", "NoAuth", "SmartBackendServices"]
+__all__ = [
+    "DEFAULT_TOKEN_LIFETIME",
+    "MAX_TOKEN_LIFETIME",
+    "Auth",
+    "AuthTransport",
+    "BearerToken",
+    "NoAuth",
+    "SmartBackendServices",
+    "check_token_url",
+    "token_lifetime",
+]

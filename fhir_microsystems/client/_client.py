@@ -12,21 +12,21 @@ from urllib.parse import urlencode, urljoin
 import orjson
 
 from fhir_microsystems._errors import FatalFhirError, InputError
+from fhir_microsystems._fhir_id import is_fhir_id
 
 from ._capabilities import Capabilities
 from ._http import HttpExchange, parse_json
+from ._origin import within_base
 from ._outcome import outcome_text, redact_url
 from ._search import (
     DateRanges,
     Params,
     SearchPage,
     escape_token,
-    same_origin,
     search_params,
 )
 
 _TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -174,9 +174,10 @@ class FhirClient(HttpExchange):
         if link is None:
             return None
         target = urljoin(current, link)
-        if not same_origin(target, self.base_url):
+        if not within_base(target, self.base_url):
             raise FatalFhirError(
-                "refusing a search next link to another origin",
+                f"refusing a search next link outside the base URL {self.base_url} "
+                "(another origin or path would receive the credential)",
                 url=redact_url(target),
                 method="GET",
             )
@@ -305,9 +306,12 @@ def _check_type(value: Any) -> str:
 
 
 def _check_id(value: Any) -> str:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise InputError("id is missing or not a valid FHIR id", field="id")
-    return value
+    if not is_fhir_id(value):
+        raise InputError(
+            f"id {str(value)[:80]!r} is missing or not a valid FHIR id ([A-Za-z0-9-.]{{1,64}})",
+            field="id",
+        )
+    return str(value)
 
 
 __all__ = ["BatchResult", "EntryFailure", "FhirClient", "WriteResult"]

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urljoin
 
 import orjson
 import requests
@@ -14,9 +15,17 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from fhir_microsystems import __version__
-from fhir_microsystems._errors import AuthError, FatalFhirError, FhirHttpError, TemporaryFhirError
+from fhir_microsystems._errors import (
+    AuthError,
+    ConfigurationError,
+    FatalFhirError,
+    FhirHttpError,
+    RedirectRefusedError,
+    TemporaryFhirError,
+)
 
 from ._auth import Auth, NoAuth
+from ._origin import has_userinfo, may_receive_credential, origin, same_origin
 from ._outcome import error_for_status, outcome_text, redact_url
 from ._retry import RetryPolicy
 
@@ -31,6 +40,12 @@ _NETWORK_FAULTS = (
 )
 #: Statuses that mean "not processed": safe to retry even for non-idempotent requests.
 _UNPROCESSED = frozenset({429, 503})
+#: Largest response body read (decoded); a larger one is a fatal error, never held whole.
+DEFAULT_MAX_RESPONSE_BYTES = 128 * 1024 * 1024
+_CHUNK = 1 << 16
+#: Redirects followed for one read (same origin only).
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class _RedactQueries(logging.Filter):
@@ -76,8 +91,17 @@ class HttpExchange:
         session: requests.Session | None = None,
         pool_size: int = 10,
         on_retry: OnRetry | None = None,
+        trust_env: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        if has_userinfo(base_url):
+            raise ConfigurationError(
+                "a FHIR base URL must not carry user:password@ (it would be logged and stored); "
+                "give credentials with FHIRMS_AUTH / FHIRMS_BEARER_TOKEN or, for the sink, "
+                "FHIRMS_SINK_AUTH / FHIRMS_SINK_BEARER_TOKEN"
+            )
         self.base_url = base_url.rstrip("/")
+        self.max_response_bytes = max_response_bytes
         self.auth = auth or NoAuth()
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
@@ -92,6 +116,8 @@ class HttpExchange:
         self._owns_session = session is None
         if session is None:
             session = requests.Session()
+            # netrc credentials and proxy variables only when asked for (FHIRMS_TRUST_ENV)
+            session.trust_env = trust_env
             adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
@@ -134,10 +160,11 @@ class HttpExchange:
         """One request with retries on temporary faults and one auth refresh on 401.
 
         A request that is not ``idempotent`` is replayed only when it surely was not
-        processed: the connection was never made, or the answer was 429 / 503.
+        processed: the connection was never made, or the answer was 429 / 503. Redirects are
+        followed only by GET and only on the same origin (RedirectRefusedError otherwise).
         """
         safe_url = redact_url(url)
-        slept, attempt, refreshed = 0.0, 0, False
+        slept, attempt, refreshed, hops = 0.0, 0, False, 0
         while True:
             attempt += 1
             answer = self._attempt(
@@ -152,6 +179,10 @@ class HttpExchange:
             retry_after: str | None = None
             if isinstance(answer, requests.Response):
                 status = answer.status_code
+                if status in _REDIRECTS:
+                    url = self._redirect_target(method, url, answer, hops)
+                    safe_url, hops = redact_url(url), hops + 1
+                    continue
                 if status < 400:
                     return answer
                 if status == 401 and use_auth:
@@ -177,6 +208,38 @@ class HttpExchange:
                     raise error
             slept += self._wait(attempt, slept, retry_after, status, error)
 
+    def _redirect_target(
+        self, method: str, url: str, response: requests.Response, hops: int
+    ) -> str:
+        """Where a redirect of ``method url`` leads, if the client may follow it."""
+        location = response.headers.get("Location")
+        target = urljoin(url, location) if location else ""
+        where = f"{method} {redact_url(url)} was redirected (HTTP {response.status_code})"
+        details: dict[str, Any] = {
+            "status": response.status_code,
+            "url": redact_url(url),
+            "method": method,
+            "from_origin": origin(url),
+            "to_origin": origin(target) if target else "",
+        }
+        if not target:
+            raise RedirectRefusedError(f"{where} without a Location", **details)
+        if method not in ("GET", "HEAD"):
+            raise RedirectRefusedError(
+                f"{where} to {redact_url(target)}: a request with a body is never re-sent "
+                "after a redirect; point the client at the final URL",
+                **details,
+            )
+        if not same_origin(target, url):
+            raise RedirectRefusedError(
+                f"{where} from origin {origin(url)} to another origin {origin(target)}: "
+                "refused (configure the other server's base URL if it is meant)",
+                **details,
+            )
+        if hops >= MAX_REDIRECTS:
+            raise RedirectRefusedError(f"{where}: more than {MAX_REDIRECTS} redirects", **details)
+        return target
+
     def _attempt(
         self,
         method: str,
@@ -192,7 +255,7 @@ class HttpExchange:
 
         That error's ``details["unsent"]`` is True when the connection was never made.
         """
-        request_headers = self._request_headers(headers, body is not None, use_auth)
+        request_headers = self._request_headers(url, headers, body is not None, use_auth)
         self.stats.requests += 1
         try:
             response = self._session.request(
@@ -202,7 +265,10 @@ class HttpExchange:
                 headers=request_headers,
                 timeout=self.timeout,
                 verify=self.verify,
+                allow_redirects=False,
+                stream=True,
             )
+            _read_capped(response, self.max_response_bytes, method, safe_url)
         except requests.exceptions.SSLError as exc:
             raise FatalFhirError(
                 f"{method} {safe_url} failed: TLS error ({_fault_name(exc)})",
@@ -256,13 +322,13 @@ class HttpExchange:
         return delay
 
     def _request_headers(
-        self, extra: Mapping[str, str] | None, has_body: bool, use_auth: bool
+        self, url: str, extra: Mapping[str, str] | None, has_body: bool, use_auth: bool
     ) -> dict[str, str]:
         headers = dict(self._headers)
         if has_body:
             headers["Content-Type"] = FHIR_JSON
         headers.update(extra or {})
-        if use_auth:
+        if use_auth and may_receive_credential(url, self.base_url):
             value = self.auth.authorization(self._transport)
             if value:
                 headers["Authorization"] = value
@@ -292,6 +358,25 @@ class _Transport:
             idempotent=False,
         )
         return parse_json(response, "POST", url)
+
+
+def _read_capped(response: requests.Response, limit: int, method: str, url: str) -> None:
+    """Read the (decoded) body into ``response.content``, at most ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(_CHUNK):  # read to the end: the connection is reused
+        size += len(chunk)
+        if size > limit:
+            response.close()  # drop the connection rather than read the rest
+            raise FatalFhirError(
+                f"{method} {url} answered with more than {limit} bytes "
+                "(FHIRMS_MAX_RESPONSE_BYTES): refused",
+                status=response.status_code,
+                url=url,
+                method=method,
+            )
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
 
 
 def parse_json(
@@ -358,4 +443,11 @@ def _not_sent(exc: BaseException) -> bool:
     return isinstance(inner, MaxRetryError) and isinstance(inner.reason, NewConnectionError)
 
 
-__all__ = ["DEFAULT_USER_AGENT", "FHIR_JSON", "ClientStats", "HttpExchange", "OnRetry"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_USER_AGENT",
+    "FHIR_JSON",
+    "ClientStats",
+    "HttpExchange",
+    "OnRetry",
+]

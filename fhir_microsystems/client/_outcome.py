@@ -77,13 +77,15 @@ def _truncate(text: str, limit: int) -> str:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with query values removed (names kept): safe to log and to put into errors."""
+    """``url`` with query values and user-info removed (query names kept): safe to log and to
+    put into errors."""
     parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
     if not parts.query:
-        return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     names = dict.fromkeys(name for name, _ in parse_qsl(parts.query, keep_blank_values=True))
     query = "&".join(f"{name}=*" for name in names) or "*"
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def error_for_status(

@@ -6,17 +6,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from fhir_microsystems._errors import InputError
+
+from ._origin import same_origin
 
 #: Search parameters as a mapping (a sequence value repeats the key) or a list of pairs.
 Params = Mapping[str, str | int | Sequence[str]] | Sequence[tuple[str, str | int]]
 
 #: Date parameter -> (start, end): ``ge<start>`` and ``lt<end>`` (either may be None).
 DateRanges = Mapping[str, tuple[date | datetime | str | None, date | datetime | str | None]]
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -62,17 +61,6 @@ def _next(bundle: Mapping[str, Any]) -> str | None:
 
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def same_origin(url: str, base_url: str) -> bool:
-    """True when scheme, host and port of ``url`` and ``base_url`` agree."""
-    a, b = urlsplit(url), urlsplit(base_url)
-    return (
-        a.scheme.lower() == b.scheme.lower()
-        and (a.hostname or "") == (b.hostname or "")
-        and (a.port or _DEFAULT_PORTS.get(a.scheme.lower()))
-        == (b.port or _DEFAULT_PORTS.get(b.scheme.lower()))
-    )
 
 
 def fhir_instant(moment: datetime) -> str:

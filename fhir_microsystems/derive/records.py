@@ -122,10 +122,21 @@ def resolve_clinician(
     return sys.intern(practitioner), False
 
 
+#: Most participants of one Encounter that are read (a mass event or a hostile file with
+#: thousands would make tie counting quadratic); the rest are a ``too-many-participants``
+#: finding naming the encounter.
+MAX_ENCOUNTER_PARTICIPANTS = 200
+
+
 def encounter_record(
-    resource: dict[str, Any], index: ReferenceIndex, findings: Findings
+    resource: dict[str, Any],
+    index: ReferenceIndex,
+    findings: Findings,
+    *,
+    max_participants: int = MAX_ENCOUNTER_PARTICIPANTS,
 ) -> EncounterRecord:
-    """Build the compact record of one (already checked) Encounter dict."""
+    """Build the compact record of one (already checked) Encounter dict; at most
+    ``max_participants`` participant entries are read."""
     key = f"Encounter/{resource['id']}"
     raw_period = resource.get("period")
     period: dict[str, Any] = raw_period if isinstance(raw_period, dict) else {}
@@ -137,7 +148,16 @@ def encounter_record(
     )
     participants: list[str] = []
     unresolved = 0
-    for n, participant in enumerate(resource.get("participant") or ()):
+    entries = resource.get("participant") or ()
+    if isinstance(entries, list) and len(entries) > max_participants:
+        findings.add(
+            "too-many-participants",
+            key,
+            "Encounter.participant",
+            f"{len(entries)} participants; only the first {max_participants} are used",
+        )
+        entries = entries[:max_participants]
+    for n, participant in enumerate(entries):
         if not isinstance(participant, dict) or participant.get("individual") is None:
             continue
         practitioner, failed = resolve_clinician(
@@ -207,14 +227,19 @@ def encounter_record(
 
 
 def iter_encounter_records(
-    source: Source, index: ReferenceIndex, findings: Findings
+    source: Source,
+    index: ReferenceIndex,
+    findings: Findings,
+    *,
+    max_participants: int = MAX_ENCOUNTER_PARTICIPANTS,
 ) -> Iterator[EncounterRecord]:
     """Stream the source's Encounters as compact records."""
     for resource in source.iter_resources("Encounter"):
-        yield encounter_record(resource, index, findings)
+        yield encounter_record(resource, index, findings, max_participants=max_participants)
 
 
 __all__ = [
+    "MAX_ENCOUNTER_PARTICIPANTS",
     "EncounterRecord",
     "encounter_record",
     "iter_encounter_records",

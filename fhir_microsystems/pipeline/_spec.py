@@ -8,6 +8,9 @@ from typing import Literal
 
 import orjson
 
+from fhir_microsystems._errors import ConfigurationError
+from fhir_microsystems.client import has_userinfo
+
 PeriodKind = Literal["month", "quarter", "year"]
 
 
@@ -30,6 +33,20 @@ class RunSpec:
     evidence: bool = False
     canonical_base: str = "https://fhir-microsystems.org/fhir"
     since: str | None = None
+    #: with a sink: read it and plan, write nothing to it (the plan is in the summary)
+    dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse FHIR URLs with ``user:password@``: a spec is logged and stored in Redis."""
+        for name, setting in (("source", "FHIRMS_AUTH"), ("sink_url", "FHIRMS_SINK_AUTH")):
+            value = getattr(self, name)
+            if value and value.startswith(("http://", "https://")) and has_userinfo(value):
+                raise ConfigurationError(
+                    f"the {name.replace('_url', '')} URL must not carry user:password@ (it "
+                    f"would be logged and stored); give credentials with {setting} and its "
+                    "token or SMART settings",
+                    field=name,
+                )
 
     def to_json(self) -> str:
         return orjson.dumps(asdict(self)).decode()
@@ -41,6 +58,8 @@ class RunSpec:
     def scope_key(self) -> str:
         """Stable hash of what makes two runs the same scope (their outputs coincide)."""
         scope = [self.source, self.out_dir, self.sink_url, self.start, self.end, self.period]
+        if self.dry_run:  # a dry run never joins (or blocks) a real one
+            scope.append("dry-run")
         return hashlib.sha256(orjson.dumps(scope)).hexdigest()[:24]
 
     def with_window(self, start: str | None, end: str | None) -> RunSpec:

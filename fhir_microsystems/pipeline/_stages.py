@@ -60,7 +60,15 @@ from fhir_microsystems.sources._references import INDEXED_TYPES
 from . import _codec
 from ._encounter_months import MonthIndex, MonthWindows, MonthWriter, month_of
 from ._hints import with_base_hints
-from ._outputs import merge_parts, put_all, safe_name, write_part, write_raw_part
+from ._outputs import (
+    merge_parts,
+    put_all,
+    safe_name,
+    write_file,
+    write_part,
+    write_raw_part,
+)
+from ._ownership import scope_code
 from ._spec import RunSpec
 from ._store import Store
 
@@ -233,9 +241,10 @@ def _extract_encounters(
     index = _quiet_index(source)
     writer = MonthWriter(store, _key(run_id, "enc", partition))
     read = 0
+    most = Settings().max_encounter_participants
     for resource in _partition_resources(partition, source, "Encounter"):
         read += 1
-        rec = encounter_record(resource, index, source.findings)
+        rec = encounter_record(resource, index, source.findings, max_participants=most)
         writer.add(rec, _patient_row(index, rec.patient))
     store.put(_key(run_id, "enc-meta", partition), orjson.dumps(writer.close()))
     return _extracted(partition, source, store, run_id, read)
@@ -776,13 +785,38 @@ def measure(
             rtype: [orjson.loads(x) for x in b.splitlines()] for rtype, b in resources.items()
         }
         outputs["MeasureReport"] = reports
-        with make_client(spec.sink_url, settings) as client:
-            put_all(client, outputs)
+        with make_client(spec.sink_url, settings, role="sink") as client:
+            plan = put_all(
+                client,
+                outputs,
+                canonical_base=spec.canonical_base,
+                scope=scope_code(spec.source, spec.canonical_base, partition),
+                findings=findings,
+                dry_run=spec.dry_run,
+            )
+        store.put(_key(run_id, "sink-plan", safe_name(partition)), orjson.dumps(plan.to_dict()))
     store.put(
         _key(run_id, "findings", "measure", safe_name(partition)), _codec.findings_to(findings)
     )
     store.put(_key(run_id, "reports", safe_name(partition)), _codec.dumps(_report_rows(reports)))
     return {"reports": len(reports), "findings": findings.total}
+
+
+def _sink_plan(
+    store: Store, run_id: str, measure_parts: Iterable[str], dry_run: bool
+) -> dict[str, Any]:
+    """What the measure partitions did (or, dry, would do) at the sink: counts per action,
+    the ``Type/id`` of every retired and refused resource, and of every one, dry."""
+    refs: dict[str, list[str]] = {a: [] for a in ("created", "updated", "retired", "refused")}
+    for part in measure_parts:
+        plan = orjson.loads(store.get(_key(run_id, "sink-plan", part)) or b"{}")
+        for action, found in plan.items():
+            refs.setdefault(action, []).extend(found)
+    merged: dict[str, Any] = {"dry_run": dry_run, "counts": {a: len(r) for a, r in refs.items()}}
+    for action, found in refs.items():
+        if dry_run or action in ("retired", "refused"):
+            merged[action] = found
+    return merged
 
 
 def _period_observations(
@@ -938,12 +972,14 @@ def finalize(
         "limitations": limitations(derivation),
         "findings": findings.summary(),
     }
+    if spec.sink_url:
+        summary["sink"] = _sink_plan(store, run_id, measure_parts, spec.dry_run)
     if spec.out_dir and "unchanged_since" not in derivation:  # unchanged: outputs stand
         out = Path(spec.out_dir)
         summary["files"] = merge_parts(out, run_id, measure_partitions)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "findings.ndjson").write_bytes(
-            b"".join(orjson.dumps(f.to_dict()) + b"\n" for f in findings)
+        write_file(  # findings name resources, patients among them
+            out / "findings.ndjson", b"".join(orjson.dumps(f.to_dict()) + b"\n" for f in findings)
         )
         (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     return summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, cast, runtime_checkable
 
+from fhir_microsystems._fhir_id import is_fhir_id
 from fhir_microsystems._findings import Findings
 
 Resource = dict[str, Any]
@@ -67,6 +68,13 @@ def resource_problem(obj: object, resource_type: str) -> Problem | None:
     rid = obj.get("id")
     if not isinstance(rid, str) or not rid:
         return "missing-field", None, f"{resource_type}.id", "resource has no id"
+    if not is_fhir_id(rid):
+        return (
+            "invalid-id",
+            None,
+            f"{resource_type}.id",
+            f"id {rid[:80]!r} is not FHIR id syntax ([A-Za-z0-9-.]{{1,64}}, not only dots)",
+        )
     for name in REQUIRED_FIELDS.get(resource_type, ()):
         if obj.get(name) in _EMPTY:
             return (

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from fhir_microsystems._fhir_id import is_fhir_id
 from fhir_microsystems._findings import Findings
 
 from ._base import Resource, Source
@@ -292,7 +293,7 @@ class ReferenceIndex:
             if "?" in literal and _CONDITIONAL_RE.match(literal):
                 return self._resolve_conditional(literal)
         match = _LITERAL_RE.match(literal)
-        if not match:
+        if not match or not is_fhir_id(match["id"]):
             return None, "malformed reference"
         rtype = match["type"]
         key = literal if match.end("id") == len(literal) else f"{rtype}/{match['id']}"

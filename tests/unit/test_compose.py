@@ -79,8 +79,45 @@ def test_redis_is_persistent_noeviction_and_healthchecked(compose: dict[str, Any
     command = [str(c) for c in redis["command"]]
     assert command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
-    assert "redis-cli" in redis["healthcheck"]["test"]
+    assert "redis-cli" in " ".join(redis["healthcheck"]["test"])
     assert any(str(v).endswith(":/data") for v in redis["volumes"])
+
+
+def test_redis_requires_the_password_from_a_secret(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    assert "redis_password" in redis["secrets"]
+    entrypoint = " ".join(redis["entrypoint"])
+    assert "requirepass" in entrypoint and "/run/secrets/redis_password" in entrypoint
+    assert "/run/secrets/redis_password" in " ".join(redis["healthcheck"]["test"])
+    assert "redis_password" in compose["secrets"]
+    env = compose["x-fhirms-env"]
+    assert env["FHIRMS_REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
+    assert "@" not in env["FHIRMS_REDIS_URL"]  # no password in the environment
+    flower = compose["services"]["flower"]
+    assert "redis_password" in flower["secrets"]
+    assert "/run/secrets/redis_password" in " ".join(flower["entrypoint"])
+
+
+def test_claim_checks_are_encrypted_with_a_secret_key(compose: dict[str, Any]) -> None:
+    env = compose["x-fhirms-env"]
+    assert env["FHIRMS_CLAIM_CHECK_KEY_FILE"] == "/run/secrets/claim_check_key"
+    assert env["FHIRMS_REQUIRE_ENCRYPTION"].endswith(":-true}")
+    assert env["FHIRMS_CLAIM_CHECK_TTL_SECONDS"].endswith(":-86400}")
+    assert "claim_check_key" in compose["secrets"]
+    for name in ("worker", "beat"):
+        secrets = compose["services"][name]["secrets"]
+        assert {"claim_check_key", "redis_password", "sink_smart_private_key"} <= set(secrets)
+    ignored = (REPO / ".gitignore").read_text().splitlines()
+    assert "docker/secrets/redis-password" in ignored
+    assert "docker/secrets/claim-check.key" in ignored
+
+
+def test_the_sink_has_its_own_credentials(compose: dict[str, Any]) -> None:
+    env = compose["x-fhirms-env"]
+    for key in ("FHIRMS_SINK_AUTH", "FHIRMS_SINK_SMART_CLIENT_ID", "FHIRMS_SINK_SMART_TOKEN_URL"):
+        assert key in env
+    assert env["FHIRMS_SINK_SMART_PRIVATE_KEY_FILE"] == "/run/secrets/sink_smart_private_key"
+    assert env["FHIRMS_TRUST_ENV"].endswith(":-false}")
 
 
 def test_fhir_is_pinned_hapi_r4_with_healthcheck(compose: dict[str, Any]) -> None:
@@ -152,6 +189,9 @@ def test_fhirms_variables_are_settings_fields(compose: dict[str, Any]) -> None:
         "FHIRMS_IMAGE",
         "FHIRMS_INPUT_HOST_DIR",
         "FHIRMS_SMART_PRIVATE_KEY_HOST_FILE",
+        "FHIRMS_SINK_SMART_PRIVATE_KEY_HOST_FILE",
+        "FHIRMS_REDIS_PASSWORD_HOST_FILE",
+        "FHIRMS_CLAIM_CHECK_KEY_HOST_FILE",
         "FHIRMS_WORKER_STOP_GRACE",
     }
     env_names = set(compose["x-fhirms-env"]) | {
