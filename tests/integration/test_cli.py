@@ -41,9 +41,12 @@ def test_embedded_default_run(tmp_path: Path) -> None:
         "CareTeam.ndjson",
         "Group.ndjson",
         "MeasureReport.ndjson",
+        "dashboard",
         "findings.ndjson",
+        "spc.csv",
         "summary.json",
     ]
+    assert (out / "dashboard" / "index.html").is_file()
     assert "Clinical microsystems" in result.stdout
     assert "Emergency Department" in result.stdout
 
