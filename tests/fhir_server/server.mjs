@@ -15,7 +15,7 @@ import { loadNdjsonDir, LoadError } from './src/load.mjs';
 const gzip = promisify(zlib.gzip);
 const GZIP_MIN_BYTES = 1024;
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
-const FAULT_MODES = new Set(['429', '503', '500', 'delay', 'drop', 'truncate']);
+const FAULT_MODES = new Set(['429', '503', '500', '410', '404', 'delay', 'drop', 'truncate']);
 
 function usage(message) {
   if (message) {
@@ -339,7 +339,7 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
         truncate = true;
       } else {
         const status = Number(fault.mode);
-        const code = status === 429 ? 'throttled' : status === 503 ? 'transient' : 'exception';
+        const code = { 429: 'throttled', 503: 'transient', 410: 'expired', 404: 'not-found' }[status] ?? 'exception';
         const headers = fault.retryAfter !== undefined ? { 'Retry-After': fault.retryAfter } : {};
         return send(status, outcome(code, `Injected fault: HTTP ${status}`), headers);
       }

@@ -33,7 +33,7 @@ import requests
 from tests.support.processes import terminate
 
 SERVER_DIR = Path(__file__).resolve().parent.parent / "fhir_server"
-FAULT_MODES = ("429", "503", "500", "delay", "drop", "truncate")
+FAULT_MODES = ("429", "503", "500", "410", "404", "delay", "drop", "truncate")
 _OPTION_NAMES = {
     "retry_after": "retryAfter",
     "retryAfter": "retryAfter",
@@ -261,9 +261,9 @@ class FhirTestServer:
     def inject(self, mode: str, count: int = 1, **opts: Any) -> dict[str, Any]:
         """Make the next ``count`` matching /fhir requests fail with ``mode``.
 
-        ``mode``: "429", "503", "500" (OperationOutcome body), "delay" (answer normally after
-        ``delay_ms``), "drop" (close the connection without answering), "truncate" (send the
-        headers and half the body, then close). Options:
+        ``mode``: "429", "503", "500", "410", "404" (OperationOutcome body), "delay" (answer
+        normally after ``delay_ms``), "drop" (close the connection without answering),
+        "truncate" (send the headers and half the body, then close). Options:
         ``retry_after`` (seconds or HTTP-date string, 429/503/500), ``delay_ms``, ``paths``
         (substring of path+query the request must contain). camelCase names work too.
         """

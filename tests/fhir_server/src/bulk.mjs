@@ -127,10 +127,7 @@ export class BulkExports {
         throw new BulkError(404, 'not-found', `Group/${groupId} not found`);
       }
       patients = new Set(
-        (group.member ?? [])
-          .map((m) => m.entity?.reference ?? '')
-          .filter((ref) => ref.startsWith('Patient/'))
-          .map((ref) => ref.slice('Patient/'.length))
+        (group.member ?? []).map((m) => patientId(m.entity?.reference)).filter((id) => id !== undefined)
       );
     } else if (level === 'patient') {
       patients = new Set(this.repo.store('Patient')?.keys() ?? []);
@@ -288,10 +285,16 @@ function inCompartment(resource, patients) {
     return patients.has(resource.id);
   }
   for (const name of PATIENT_LINKS) {
-    const ref = resource[name]?.reference;
-    if (typeof ref === 'string' && ref.startsWith('Patient/') && patients.has(ref.slice('Patient/'.length))) {
+    const id = patientId(resource[name]?.reference);
+    if (id !== undefined && patients.has(id)) {
       return true;
     }
   }
   return false;
+}
+
+/** The id of a (relative or absolute) Patient reference, else undefined. */
+function patientId(reference) {
+  const match = typeof reference === 'string' ? /(?:^|\/)Patient\/([^/]+)$/.exec(reference) : null;
+  return match ? match[1] : undefined;
 }
