@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import orjson
 
 from fhir_microsystems._errors import ConfigurationError, ValidationRejectedError
 from fhir_microsystems._settings import Settings
@@ -24,7 +27,8 @@ from fhir_microsystems.client import FhirClient
 from fhir_microsystems.client._bulk import BulkPolicy, ExportRequest, Level, OnPoll
 from fhir_microsystems.client._capabilities import SYSTEM
 from fhir_microsystems.connect import is_url, make_client
-from fhir_microsystems.exporting import ExportReport, add_searched, export_directory
+from fhir_microsystems.exporting import MANIFEST, ExportReport, add_searched, export_directory
+from fhir_microsystems.periods import parse_fhir_datetime
 
 log = logging.getLogger("fhir_microsystems.bulk_runs")
 
@@ -79,6 +83,80 @@ def choose_read(client: FhirClient, read: Read, level: Level) -> Literal["bulk",
     return "bulk" if client.capabilities().supports_export(where) else "search"
 
 
+def read_window(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    """The clinical-time window a run reads: the assessed days widened by READ_MARGIN."""
+    lo = _midnight(date.fromisoformat(start) - READ_MARGIN) if start else None
+    hi = _midnight(date.fromisoformat(end) + READ_MARGIN) if end else None
+    return lo, hi
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+
+
+def filter_window(directory: Path, lo: datetime | None, hi: datetime | None) -> Counter[str]:
+    """Keep the Encounters and Observations of ``directory`` whose clinical time meets
+    ``[lo, hi)``, as a ``date=ge&date=lt`` search would; returns how many were dropped
+    (negative counts, to update an export's resource counts)."""
+    dropped: Counter[str] = Counter()
+    if lo is None and hi is None:
+        return dropped
+    manifest_path = directory / MANIFEST
+    manifest = orjson.loads(manifest_path.read_bytes())
+    for item in manifest.get("output") or ():
+        if item.get("type") not in WINDOWED:
+            continue
+        path = directory / str(item["url"])
+        tmp = path.with_name(path.name + ".tmp")
+        kept = 0
+        with path.open("rb") as src, tmp.open("wb") as out:
+            for line in src:
+                if not line.strip():
+                    continue
+                if _meets(orjson.loads(line), lo, hi):
+                    out.write(line)
+                    kept += 1
+                else:
+                    dropped[item["type"]] -= 1
+        tmp.replace(path)
+        item["count"] = kept
+    manifest_path.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    return dropped
+
+
+def _meets(resource: Any, lo: datetime | None, hi: datetime | None) -> bool:
+    """Whether a resource's clinical time range meets ``[lo, hi)`` (FHIR ``ge``/``lt``)."""
+    if not isinstance(resource, dict):
+        return True  # the pipeline records it as a finding
+    if resource.get("resourceType") == "Encounter":
+        span = _span(resource.get("period"))
+    else:
+        span = _span(resource.get("effectivePeriod"))
+        for key in ("effectiveDateTime", "effectiveInstant"):
+            value = resource.get(key)
+            if isinstance(value, str):
+                span = _span({"start": value, "end": value})
+    if span is None:
+        return False  # no date: a date search does not match it
+    first, last = span
+    return (lo is None or last is None or last > lo) and (hi is None or first is None or first < hi)
+
+
+def _span(period: Any) -> tuple[datetime | None, datetime | None] | None:
+    """``(start, exclusive end)`` of a FHIR Period; None when it has neither or is bad."""
+    if not isinstance(period, dict) or not (period.get("start") or period.get("end")):
+        return None
+    try:
+        start = period.get("start")
+        end = period.get("end")
+        return (
+            parse_fhir_datetime(start) if isinstance(start, str) else None,
+            parse_fhir_datetime(end, upper=True) if isinstance(end, str) else None,
+        )
+    except ValueError:
+        return None
+
+
 def type_filters(start: str | None, end: str | None) -> tuple[str, ...]:
     """``_typeFilter`` queries bounding Encounters and Observations to the read window."""
     bounds = []
@@ -123,7 +201,9 @@ def resolve_source(
             return ResolvedSource(location, "search")
         filters = type_filters(start, end) if settings.bulk_type_filter else ()
         directory = scope_directory(out_dir, location, level, group, filters)
-        report = export_run_types(client, directory, settings, level, group, filters, on_poll)
+        report = export_run_types(
+            client, directory, settings, level, group, filters, on_poll, read_window(start, end)
+        )
     return ResolvedSource(str(directory), "bulk", report)
 
 
@@ -135,6 +215,7 @@ def export_run_types(
     group: str | None,
     filters: tuple[str, ...],
     on_poll: OnPoll | None = None,
+    window: tuple[datetime | None, datetime | None] = (None, None),
 ) -> ExportReport:
     """Export what a run needs into ``directory``; search what the export level leaves out.
 
@@ -160,6 +241,7 @@ def export_run_types(
         report = export_directory(
             client, directory, request, policy=policy, incremental=True, on_poll=on_poll
         )
+        report.resources.update(filter_window(directory, *window))
     if level != "system":
         for rtype in NOT_IN_COMPARTMENT:
             add_searched(directory, rtype, client.search(rtype, count=settings.page_size))

@@ -200,11 +200,14 @@ async function parseBody(req) {
 export function createServer({ pageSize = 50, verbose = false } = {}) {
   const service = new FhirService({ pageSize });
   const bulk = new BulkExports(service.repo);
-  service.capability.rest[0].operation = [
-    { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' },
-    { name: 'patient-export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export' },
-    { name: 'group-export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export' },
-  ];
+  // $export as HAPI declares it: at the system and on Patient and Group.
+  const bulkOp = (kind) => [{ name: 'export', definition: `http://hl7.org/fhir/uv/bulkdata/OperationDefinition/${kind}` }];
+  service.capability.rest[0].operation = bulkOp('export');
+  for (const entry of service.capability.rest[0].resource) {
+    if (entry.type === 'Patient' || entry.type === 'Group') {
+      entry.operation = bulkOp(entry.type === 'Patient' ? 'patient-export' : 'group-export');
+    }
+  }
   const controls = new Controls();
   let port = 0;
 
