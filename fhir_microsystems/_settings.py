@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     bulk_max_wait_seconds: float = Field(
         6 * 3600.0, description="Most seconds a run polls one bulk export before giving up."
     )
+    bulk_max_retry_after_seconds: float = Field(
+        300.0, description="Longest Retry-After honoured while polling a bulk export."
+    )
     bulk_workers: int = Field(3, description="Bulk export files downloaded at once.")
     bulk_type_filter: bool = Field(
         True, description="Send _typeFilter to bound Encounters/Observations to the window."

@@ -66,6 +66,7 @@ def bulk_policy(settings: Settings) -> BulkPolicy:
     origins = tuple(o.strip() for o in settings.bulk_token_origins.split(",") if o.strip())
     return BulkPolicy(
         max_wait=settings.bulk_max_wait_seconds,
+        max_retry_after=settings.bulk_max_retry_after_seconds,
         workers=max(1, settings.bulk_workers),
         token_origins=origins,
     )

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from fhir_microsystems._errors import ConfigurationError, FatalFhirError, InputError
+from fhir_microsystems._errors import ConfigurationError, FatalFhirError, FhirHttpError, InputError
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.client import FhirClient
 from fhir_microsystems.client._bulk import (
@@ -159,6 +159,10 @@ def export_directory(
     _install(directory, staging, manifest, names, report, merge=watermark is not None)
     state.clear()
     _remove(staging)
+    try:
+        bulk.cancel(status_url)  # done: the server may free the files
+    except FhirHttpError as exc:
+        log.info("export DELETE after download failed: %s", exc)
     return report
 
 

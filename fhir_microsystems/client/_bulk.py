@@ -149,17 +149,18 @@ class BulkPolicy:
     """Limits of a bulk export.
 
     ``max_wait``: most seconds slept between polls of one export (default 6 h) before a
-    TemporaryFhirError; the export is kept, so a later run polls it again. ``max_retry_after``
-    caps one ``Retry-After``. Without one, polls back off with full jitter from
-    ``poll_base`` to ``poll_max``. ``workers`` bounds parallel downloads, ``max_file_bytes``
-    one file's size, ``download_attempts`` the tries (resumed with ``Range``) of one file.
+    TemporaryFhirError; the export is kept, so a later run polls it again.
+    ``max_retry_after`` caps one ``Retry-After`` (some servers ask for hours). Without one,
+    polls back off with full jitter from ``poll_base`` to ``poll_max``. ``workers`` bounds
+    parallel downloads, ``max_file_bytes`` one file's size, ``download_attempts`` the tries
+    (resumed with ``Range``) of one file.
     ``token_origins`` are origins besides the server's that may receive the access token.
     ``gzip`` asks for compressed files (a broken compressed download restarts; an
     uncompressed one resumes where it broke).
     """
 
     max_wait: float = 6 * 3600.0
-    max_retry_after: float = 3600.0
+    max_retry_after: float = 300.0
     poll_base: float = 1.0
     poll_max: float = 120.0
     workers: int = 3
@@ -289,12 +290,12 @@ class BulkClient:
         restarted, up to ``download_attempts`` tries. 404/410 raise ExportExpiredError.
         """
         self._check_origin(file.url, "file URL", allow_other=True)
-        token = manifest.requires_access_token and self.token_allowed(file.url)
         part = target.with_name(target.name + ".part")
         part.unlink(missing_ok=True)
-        attempt = 0
+        url, attempt, hops = file.url, 0, 0
         while True:
             attempt += 1
+            token = manifest.requires_access_token and self.token_allowed(url)
             have = part.stat().st_size if part.exists() else 0
             encoding = "gzip" if self.policy.gzip else "identity"
             headers = {"Accept": NDJSON_TYPES[0], "Accept-Encoding": encoding}
@@ -302,11 +303,15 @@ class BulkClient:
                 headers["Range"] = f"bytes={have}-"
                 headers["Accept-Encoding"] = "identity"  # ranges count raw bytes
             try:
-                response = self._exchange(
-                    "GET", file.url, headers=headers, token=token, stream=True
-                )
+                response = self._exchange("GET", url, headers=headers, token=token, stream=True)
                 with response:
                     status = response.status_code
+                    if 300 <= status < 400 and response.headers.get("Location") and hops < 3:
+                        # e.g. a pre-signed storage URL; the token follows only if allowed
+                        hops, attempt = hops + 1, attempt - 1
+                        url = urljoin(url, response.headers["Location"])
+                        self._check_origin(url, "file URL", allow_other=True)
+                        continue
                     if status in (404, 410):
                         raise ExportExpiredError(
                             f"export file answered HTTP {status}: its link has expired",
@@ -314,8 +319,8 @@ class BulkClient:
                             url=redact_url(file.url),
                             method="GET",
                         )
-                    if status >= 400:
-                        raise _error(response, "GET", file.url)
+                    if status >= 300:
+                        raise _error(response, "GET", url)
                     mode = "ab" if status == 206 and have else "wb"
                     self._stream(response, part, mode, file.url)
             except TemporaryFhirError as exc:

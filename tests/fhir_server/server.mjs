@@ -369,9 +369,8 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
     } catch (err) {
       return send(err.status ?? 400, outcome(err.code ?? 'invalid', err.message));
     }
-    const bulkAnswer = await handleBulk(path, baseUrl, send);
-    if (bulkAnswer !== undefined) {
-      return bulkAnswer;
+    if (await handleBulk(path, baseUrl, send)) {
+      return;
     }
 
     const answer = await service.handle({
@@ -389,13 +388,13 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
     }
     return send(answer.status, answer.resource, answer.headers);
 
-    /** $export kick-off and status/cancel; undefined when the path is not a bulk one. */
+    /** $export kick-off and status/cancel; true when it answered (the path is a bulk one). */
     async function handleBulk(fhirPath, base, reply) {
       let decoded;
       try {
         decoded = decodeURIComponent(fhirPath);
       } catch {
-        return undefined;
+        return false;
       }
       const kick = /^\/(?:(Patient)\/|Group\/([A-Za-z0-9\-.]{1,64})\/)?\$export$/.exec(decoded);
       const status = /^\/__bulk-status\/([0-9a-f]+)$/.exec(decoded);
@@ -410,28 +409,33 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
             requestUrl: `${base}${fhirPath}${url.search}`,
             authOn: controls.tokens !== null,
           });
-          return reply(202, outcome('informational', 'Export started', 'information'), {
+          await reply(202, outcome('informational', 'Export started', 'information'), {
             'Content-Location': `${base}/__bulk-status/${id}`,
           });
+          return true;
         }
         if (kick) {
-          return reply(405, outcome('not-supported', 'Only GET kick-off is supported'));
+          await reply(405, outcome('not-supported', 'Only GET kick-off is supported'));
+          return true;
         }
         if (status && req.method === 'GET') {
           const answer = bulk.status(status[1], base);
-          return reply(answer.status, answer.body, answer.headers, 'application/json; charset=utf-8');
+          await reply(answer.status, answer.body, answer.headers, 'application/json; charset=utf-8');
+          return true;
         }
         if (status && req.method === 'DELETE') {
           bulk.cancel(status[1]);
-          return reply(202, outcome('informational', 'Export cancelled', 'information'));
+          await reply(202, outcome('informational', 'Export cancelled', 'information'));
+          return true;
         }
       } catch (e) {
         if (e instanceof BulkError) {
-          return reply(e.status, outcome(e.code, e.message));
+          await reply(e.status, outcome(e.code, e.message));
+          return true;
         }
         throw e;
       }
-      return undefined;
+      return false;
     }
 
     /** A bulk file: token auth only when its export requires it; Range supported. */

@@ -396,8 +396,8 @@ def test_interrupted_run_resumes_polling_the_same_export(
         FileState(tmp_path).save(request.url(client.base_url), status_url)  # then "killed"
         jobs_before = requests.get(f"{server.admin_url}/bulk", timeout=30).json()["jobs"]
         report = export_directory(client, tmp_path, request, policy=policy(Sleeps()))
-    assert report.resumed
-    assert requests.get(f"{server.admin_url}/bulk", timeout=30).json()["jobs"] == jobs_before
+    assert report.resumed  # the same export: done, then deleted; no other was started
+    assert requests.get(f"{server.admin_url}/bulk", timeout=30).json()["jobs"] == jobs_before - 1
     assert report.resources["Patient"] == server.count("Patient")
 
 
