@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,13 @@ from fhir_microsystems.client import FhirClient
 from fhir_microsystems.client._bulk import BulkPolicy, ExportRequest, Level, OnPoll
 from fhir_microsystems.client._capabilities import SYSTEM
 from fhir_microsystems.connect import is_url, make_client
-from fhir_microsystems.exporting import MANIFEST, ExportReport, add_searched, export_directory
+from fhir_microsystems.exporting import (
+    MANIFEST,
+    ExportReport,
+    ExportState,
+    add_searched,
+    export_directory,
+)
 from fhir_microsystems.periods import parse_fhir_datetime
 
 log = logging.getLogger("fhir_microsystems.bulk_runs")
@@ -187,8 +194,13 @@ def resolve_source(
     start: str | None = None,
     end: str | None = None,
     on_poll: OnPoll | None = None,
+    state_for: Callable[[Path], ExportState] | None = None,
 ) -> ResolvedSource:
-    """The run's source: the URL itself (search) or a bulk-exported directory."""
+    """The run's source: the URL itself (search) or a bulk-exported directory.
+
+    ``state_for(directory)`` gives where the export's status URL is kept (default: a file in
+    the directory; Redis for Celery runs).
+    """
     if not is_url(location):
         if read == "bulk" or group:
             raise ConfigurationError("--read bulk and --group need a FHIR base URL as --source")
@@ -203,7 +215,15 @@ def resolve_source(
         filters = type_filters(start, end) if settings.bulk_type_filter else ()
         directory = scope_directory(out_dir, location, level, group, filters)
         report = export_run_types(
-            client, directory, settings, level, group, filters, on_poll, read_window(start, end)
+            client,
+            directory,
+            settings,
+            level,
+            group,
+            filters,
+            on_poll,
+            read_window(start, end),
+            state_for(directory) if state_for else None,
         )
     return ResolvedSource(str(directory), "bulk", report)
 
@@ -217,6 +237,7 @@ def export_run_types(
     filters: tuple[str, ...],
     on_poll: OnPoll | None = None,
     window: tuple[datetime | None, datetime | None] = (None, None),
+    state: ExportState | None = None,
 ) -> ExportReport:
     """Export what a run needs into ``directory``; search what the export level leaves out.
 
@@ -232,7 +253,13 @@ def export_run_types(
     policy = bulk_policy(settings)
     try:
         report = export_directory(
-            client, directory, request, policy=policy, incremental=True, on_poll=on_poll
+            client,
+            directory,
+            request,
+            policy=policy,
+            incremental=True,
+            on_poll=on_poll,
+            state=state,
         )
     except ValidationRejectedError as exc:
         if not filters or "_typeFilter" not in (exc.outcome or exc.message):
@@ -240,7 +267,13 @@ def export_run_types(
         log.warning("server refused _typeFilter; exporting without it (filtered client-side)")
         request = ExportRequest(level=level, group_id=group, types=types)
         report = export_directory(
-            client, directory, request, policy=policy, incremental=True, on_poll=on_poll
+            client,
+            directory,
+            request,
+            policy=policy,
+            incremental=True,
+            on_poll=on_poll,
+            state=state,
         )
         report.resources.update(filter_window(directory, *window))
     if level != "system":

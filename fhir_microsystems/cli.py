@@ -169,7 +169,7 @@ def run(
     if read not in ("bulk", "search", "auto"):
         raise typer.BadParameter("read must be bulk, search or auto")
     try:
-        location = _bulk_location(location, out_dir, settings, read, group, start, end)
+        location = _bulk_location(location, out_dir, settings, read, group, start, end, celery)
     except FhirMicrosystemsError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2 if not exc.temporary else 75) from exc
@@ -205,9 +205,22 @@ def _bulk_location(
     group: str | None,
     start: str | None,
     end: str | None,
+    celery: bool = False,
 ) -> str:
-    """The source a run reads: a server URL (search) or its bulk export's directory."""
+    """The source a run reads: a server URL (search) or its bulk export's directory.
+
+    For ``--celery`` the export's status URL is kept in Redis, else in the directory.
+    """
     from fhir_microsystems.bulk_runs import resolve_source
+
+    state_for = None
+    if celery:
+        from workers.connections import make_client as redis_client
+        from workers.export_state import RedisExportState
+
+        def state_for(directory: Path) -> Any:
+            client = redis_client(settings.redis_url)
+            return RedisExportState(client, directory.name, settings.run_record_ttl_seconds)
 
     resolved = resolve_source(
         location,
@@ -218,6 +231,7 @@ def _bulk_location(
         start=start,
         end=end,
         on_poll=_show_poll,
+        state_for=state_for,
     )
     if resolved.export is not None:
         _print_export(resolved.export)

@@ -484,3 +484,25 @@ def test_incremental_export_merges_changes_and_deletions(loaded: Path, tmp_path:
         assert now[changed["id"]]["gender"] == changed["gender"]
         assert len(now) == server.count("Patient")
         assert len(local_resources(tmp_path, "Encounter")) == server.count("Encounter")
+
+
+def test_celery_runs_keep_the_status_url_in_redis(
+    server: FhirTestServer, tmp_path: Path, redis_url: str
+) -> None:
+    from workers.connections import make_client
+    from workers.export_state import RedisExportState, export_state_key
+
+    redis_client = make_client(redis_url)
+    state = RedisExportState(redis_client, tmp_path.name, ttl_seconds=600)
+    server.configure_bulk(pollsBeforeDone=3)
+    request = ExportRequest(types=("Patient",))
+    with FhirClient(server.base_url) as client:
+        status_url = BulkClient(client).kick_off(request)
+        state.save(request.url(client.base_url), status_url)  # a worker host then stopped
+        assert 0 < int(redis_client.ttl(export_state_key(tmp_path.name))) <= 600
+        assert state.load("some other request") is None
+        report = export_directory(client, tmp_path, request, policy=policy(Sleeps()), state=state)
+    assert report.resumed
+    assert state.load(request.url(server.base_url)) is None
+    assert not (tmp_path / ".export-status.json").exists()
+    redis_client.close()

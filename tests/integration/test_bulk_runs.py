@@ -169,3 +169,35 @@ def test_cli_export_then_run_and_run_read_bulk(
     )
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
+
+
+def test_cli_celery_run_read_bulk(tmp_path: Path, redis_url: str) -> None:
+    """``run --celery --read bulk``: the command exports, the workers read the directory."""
+    from tests.support.celery_worker import CeleryWorker, worker_env
+
+    hospital = tmp_path / "hospital"
+    generate(hospital, seed=3, patients=150, months=2)
+    manifest = orjson.loads((hospital / "manifest.json").read_bytes())
+    alias = {"FHIRMS_SOURCE_BASE_ALIASES": manifest["request"].rsplit("/$", 1)[0]}
+    env = worker_env(redis_url, alias)
+    cli = [sys.executable, "-m", "fhir_microsystems.cli"]
+
+    def call(*args: str) -> None:
+        result = subprocess.run(
+            [*cli, *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    load = resource_files(hospital, tmp_path / "load")
+    with FhirTestServer(load_dir=load) as server:
+        args = ("run", "--source", server.base_url, "--read", "bulk")
+        call(*args, "--out", str(tmp_path / "local"))
+        with CeleryWorker(redis_url, tmp_path / "logs", concurrency=1, env=alias):
+            call(*args, "--celery", "--out", str(tmp_path / "celery"))
+    _same_outputs(tmp_path / "local", tmp_path / "celery")
