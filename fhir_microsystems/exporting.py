@@ -119,7 +119,8 @@ def export_directory(
     An expired file link (410/404) or a vanished export starts a fresh export, at most
     ``max_restarts`` times.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    if not directory.is_dir():
+        directory.mkdir(parents=True, mode=0o700)  # patient data: owner only
     bulk = BulkClient(client, policy)
     state = state or FileState(directory)
     watermark = previous_watermark(directory) if incremental else None
@@ -137,7 +138,7 @@ def export_directory(
         try:
             manifest = bulk.wait(status_url, on_poll)
             staging = directory / f".export-{_short(status_url)}"
-            staging.mkdir(exist_ok=True)
+            staging.mkdir(mode=0o700, exist_ok=True)
             names = _download_all(bulk, manifest, staging, report)
         except ExportExpiredError:
             report.restarts += 1
