@@ -272,11 +272,13 @@ def export(
     """Bulk-export a FHIR server ($export) into a directory that `run --source DIR` reads."""
     from fhir_microsystems.bulk_runs import RUN_TYPES, bulk_policy
     from fhir_microsystems.client._bulk import ExportRequest
-    from fhir_microsystems.connect import make_client
+    from fhir_microsystems.connect import is_url, make_client
     from fhir_microsystems.exporting import cancel_export, check_directory, export_directory
 
     settings = Settings()
     _setup_logging(settings)
+    if not is_url(source):
+        raise typer.BadParameter("--source must be a FHIR base URL (http or https)")
     chosen = "group" if group else (level or settings.bulk_level)
     if chosen not in ("system", "patient", "group"):
         raise typer.BadParameter("level must be system or patient")

@@ -406,8 +406,14 @@ class BulkClient:
                 )
             except _NETWORK_FAULTS as exc:
                 raise TemporaryFhirError(
-                    f"{method} {redact_url(url)} failed: {type(exc).__name__}",
+                    f"{method} {redact_url(url)}: no answer (network fault)",
                     outcome=type(exc).__name__,
+                    url=redact_url(url),
+                    method=method,
+                ) from None
+            except requests.RequestException as exc:  # TLS, a malformed URL, ...
+                raise FatalFhirError(
+                    f"{method} {redact_url(url)} failed: {type(exc).__name__}",
                     url=redact_url(url),
                     method=method,
                 ) from None
