@@ -229,10 +229,17 @@ def _install(
     *,
     merge: bool,
 ) -> None:
-    """Record error findings, apply deletions, move files in place, write ``manifest.json``."""
+    """Record error findings, apply deletions, move files in place, write ``manifest.json``.
+
+    The export's error files are kept beside the data (``error.000.ndjson``, listed under
+    ``error``) for whoever needs to follow them up with the server's operators.
+    """
+    errors: list[dict[str, Any]] = []
     for name in names.error:
-        for n, text in enumerate(outcome_messages(_lines(staging / name)), start=1):
+        texts = outcome_messages(_lines(staging / name))
+        for n, text in enumerate(texts, start=1):
             report.findings.add("export-error", f"{name}:{n}", "OperationOutcome", text[:500])
+        errors.append({"type": "OperationOutcome", "url": name, "count": len(texts)})
     gone: set[str] = set()
     for name in names.deleted:
         gone |= _deleted_keys(staging / name, report.findings)
@@ -261,6 +268,11 @@ def _install(
                 merged.append((rtype, kept))
     for old in old_files:
         old.unlink(missing_ok=True)
+    for old_error in previous.get("error") or ():
+        if isinstance(old_error, dict) and _is_local_name(old_error.get("url")):
+            (directory / str(old_error["url"])).unlink(missing_ok=True)
+    for error in errors:
+        (staging / error["url"]).replace(directory / error["url"])
     by_type: dict[str, list[Path]] = {}
     for rtype, path in merged:
         by_type.setdefault(rtype, []).append(path)
@@ -283,7 +295,7 @@ def _install(
         "request": manifest.request or previous.get("request") or "",
         "requiresAccessToken": False,
         "output": outputs,
-        "error": [],
+        "error": errors,
         "deleted": [],
     }
     tmp = directory / (MANIFEST + ".tmp")
@@ -406,9 +418,11 @@ def check_directory(directory: Path) -> None:
     """Refuse an output directory that holds NDJSON this project did not write."""
     if not directory.is_dir():
         return
+    manifest = _read_manifest(directory) or {}
     listed = {
         str(o.get("url"))
-        for o in (_read_manifest(directory) or {}).get("output") or ()
+        for key in ("output", "error")
+        for o in manifest.get(key) or ()
         if isinstance(o, dict)
     }
     strays = [p.name for p in directory.glob("*.ndjson*") if p.name not in listed]

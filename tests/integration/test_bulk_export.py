@@ -427,6 +427,15 @@ def test_error_files_become_findings(server: FhirTestServer, tmp_path: Path) -> 
         "error: Observation/o-1 could not be exported",
         "error: timeout on Condition",
     ]
+    kept = orjson.loads((tmp_path / "manifest.json").read_bytes())["error"]
+    assert kept == [{"type": "OperationOutcome", "url": "error.000.ndjson", "count": 2}]
+    assert len((tmp_path / "error.000.ndjson").read_bytes().splitlines()) == 2
+    server.configure_bulk(errors=[])  # a later export without errors drops the old file
+    with FhirClient(server.base_url) as client:
+        export_directory(
+            client, tmp_path, ExportRequest(types=("Patient",)), policy=policy(Sleeps())
+        )
+    assert not (tmp_path / "error.000.ndjson").exists()
 
 
 def test_token_sent_only_when_required(server: FhirTestServer, tmp_path: Path) -> None:
