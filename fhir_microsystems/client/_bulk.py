@@ -78,6 +78,15 @@ class ExportRequest:
         pairs += [("_typeFilter", f) for f in self.type_filters]
         return f"{base_url}{path}?{urlencode(pairs)}"
 
+    def parameters(self) -> dict[str, Any]:
+        """The same request as a Parameters resource (POST kick-off, Bulk Data STU 4)."""
+        params: list[dict[str, str]] = [{"name": "_outputFormat", "valueString": NDJSON_TYPES[0]}]
+        params += [{"name": "_type", "valueString": t} for t in self.types]
+        if self.since is not None:
+            params.append({"name": "_since", "valueInstant": fhir_instant(self.since)})
+        params += [{"name": "_typeFilter", "valueString": f} for f in self.type_filters]
+        return {"resourceType": "Parameters", "parameter": params}
+
 
 @dataclass(frozen=True)
 class ExportFile:
@@ -186,25 +195,35 @@ class BulkClient:
     # --- kick-off, status, cancel --------------------------------------------------------
 
     def kick_off(self, request: ExportRequest) -> str:
-        """Start an export; returns the absolute status URL (``Content-Location``)."""
+        """Start an export; returns the absolute status URL (``Content-Location``).
+
+        ``GET`` with the parameters in the query (Bulk Data STU 2/3); a server that answers
+        405 is asked again with ``POST`` and a Parameters resource (STU 4).
+        """
         url = request.url(self.client.base_url)
         headers = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
+        method, body = "GET", None
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self._exchange("GET", url, headers=headers, token=True)
+                response = self._exchange(method, url, headers=headers, token=True, body=body)
             except TemporaryFhirError:
-                if attempt >= self.client.retry.max_attempts:
-                    raise
+                if attempt >= self.client.retry.max_attempts or method == "POST":
+                    raise  # a POST may have started an export: not sent twice
                 self.policy.sleep(self._delay(attempt, None))
                 continue
             status = response.status_code
+            if status == 405 and method == "GET":
+                method, body = "POST", orjson.dumps(request.parameters())
+                url = url.split("?", 1)[0]
+                headers = {**headers, "Content-Type": "application/fhir+json"}
+                continue
             if status in (429, 503) and attempt < self.client.retry.max_attempts:
                 self.policy.sleep(self._delay(attempt, response.headers.get("Retry-After")))
                 continue
             if status >= 400:
-                raise _error(response, "GET", url)
+                raise _error(response, method, url)
             break
         if response.status_code != 202:
             raise FatalFhirError(
@@ -382,6 +401,7 @@ class BulkClient:
         headers: dict[str, str] | None,
         token: bool,
         stream: bool = False,
+        body: bytes | None = None,
     ) -> requests.Response:
         """One request; a network fault becomes TemporaryFhirError, 401 refreshes once."""
         client = self.client
@@ -398,6 +418,7 @@ class BulkClient:
                 response = client._session.request(
                     method,
                     url,
+                    data=body,
                     headers=sent,
                     timeout=client.timeout,
                     verify=client.verify,

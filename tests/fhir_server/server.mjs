@@ -126,6 +126,17 @@ async function sendBuffer(res, status, payload, contentType, headers, acceptEnco
   res.end(data);
 }
 
+/** Kick-off parameters of a POSTed Parameters resource as [name, value] pairs. */
+function parameterPairs(body) {
+  if (body?.resourceType !== 'Parameters') {
+    throw new BulkError(400, 'invalid', 'A POST kick-off needs a Parameters resource');
+  }
+  return (body.parameter ?? []).map((p) => {
+    const key = Object.keys(p).find((k) => k.startsWith('value'));
+    return [String(p.name ?? ''), key ? String(p[key]) : ''];
+  });
+}
+
 /** Send the headers and half of the body, then drop the connection (fault "truncate"). */
 function sendTruncated(res, status, payload, contentType, headers) {
   res.writeHead(status, { 'Content-Type': contentType, ...headers, 'Content-Length': payload.length });
@@ -399,12 +410,16 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
       const kick = /^\/(?:(Patient)\/|Group\/([A-Za-z0-9\-.]{1,64})\/)?\$export$/.exec(decoded);
       const status = /^\/__bulk-status\/([0-9a-f]+)$/.exec(decoded);
       try {
-        if (kick && req.method === 'GET') {
+        if (kick && req.method === 'GET' && !bulk.config.getKickoff) {
+          await reply(405, outcome('not-supported', 'Kick off with POST and a Parameters resource'));
+          return true;
+        }
+        if (kick && (req.method === 'GET' || req.method === 'POST')) {
           const level = kick[2] ? 'group' : kick[1] ? 'patient' : 'system';
           const id = await bulk.kickoff({
             level,
             groupId: kick[2],
-            pairs: [...url.searchParams.entries()],
+            pairs: req.method === 'POST' ? parameterPairs(body) : [...url.searchParams.entries()],
             headers: req.headers,
             requestUrl: `${base}${fhirPath}${url.search}`,
             authOn: controls.tokens !== null,
@@ -415,7 +430,7 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
           return true;
         }
         if (kick) {
-          await reply(405, outcome('not-supported', 'Only GET kick-off is supported'));
+          await reply(405, outcome('not-supported', 'Kick off with GET or POST'));
           return true;
         }
         if (status && req.method === 'GET') {

@@ -34,6 +34,7 @@ BULK_DEFAULTS: dict[str, Any] = {
     "errors": [],
     "typeFilter": True,
     "fileBase": None,
+    "getKickoff": True,
 }
 
 
@@ -414,6 +415,18 @@ def test_cancelled_run_sends_delete(server: FhirTestServer, tmp_path: Path) -> N
         )
     assert requests.get(f"{server.admin_url}/bulk", timeout=30).json()["jobs"] == jobs
     assert not (tmp_path / ".export-status.json").exists()
+
+
+def test_post_kickoff_when_get_is_refused(server: FhirTestServer, tmp_path: Path) -> None:
+    server.configure_bulk(getKickoff=False)
+    request = ExportRequest(types=("Patient", "Encounter"))
+    with FhirClient(server.base_url) as client:
+        report = export_directory(client, tmp_path, request, policy=policy(Sleeps()))
+    assert server.stats()["byStatus"]["405"] == 1
+    assert dict(report.resources) == {
+        "Patient": server.count("Patient"),
+        "Encounter": server.count("Encounter"),
+    }
 
 
 def test_error_files_become_findings(server: FhirTestServer, tmp_path: Path) -> None:

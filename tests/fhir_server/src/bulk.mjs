@@ -21,6 +21,7 @@ export const BULK_DEFAULTS = Object.freeze({
   errors: [],
   typeFilter: true,
   fileBase: null, // another origin for the file links, e.g. "http://localhost:<port>"
+  getKickoff: true, // false: a GET kick-off is 405 (Bulk Data STU 4 allows only POST)
 });
 
 export class BulkError extends Error {
