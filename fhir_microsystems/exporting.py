@@ -211,8 +211,13 @@ def _download_all(
         return bulk.download(item, target, manifest)
 
     workers = max(1, min(bulk.policy.workers, len(jobs) + len(errors) + len(deleted)))
-    with ThreadPoolExecutor(workers, thread_name_prefix="bulk-download") as pool:
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="bulk-download")
+    try:
         report.bytes = sum(pool.map(fetch, [*jobs, *errors, *deleted]))
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C or a failed file: no more
+        raise
+    pool.shutdown()
     report.files = len(jobs)
     return _Names(jobs, [n for _, n in errors], [n for _, n in deleted])
 

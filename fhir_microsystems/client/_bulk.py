@@ -41,6 +41,9 @@ log = logging.getLogger("fhir_microsystems.client.bulk")
 Level = Literal["system", "patient", "group"]
 NDJSON_TYPES = ("application/fhir+ndjson", "application/ndjson", "ndjson")
 _CHUNK = 1 << 14
+#: Most bytes of a status answer (the manifest) and most files one manifest may list.
+MAX_MANIFEST_BYTES = 64 * 1024**2
+MAX_MANIFEST_FILES = 100_000
 _NETWORK_FAULTS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -118,7 +121,13 @@ class Manifest:
 
         def files(key: str) -> tuple[ExportFile, ...]:
             out = []
-            for item in data.get(key) or ():
+            items = data.get(key) or []
+            if not isinstance(items, list) or len(items) > MAX_MANIFEST_FILES:
+                raise FatalFhirError(
+                    f"export manifest {key} is not a list of at most {MAX_MANIFEST_FILES}",
+                    url=redact_url(status_url),
+                )
+            for item in items:
                 if isinstance(item, dict) and isinstance(item.get("url"), str):
                     count = item.get("count")
                     out.append(
@@ -461,6 +470,10 @@ def _user_agent(client: FhirClient) -> str:
 
 
 def _json(response: requests.Response, url: str) -> Any:
+    if len(response.content) > MAX_MANIFEST_BYTES:
+        raise FatalFhirError(
+            f"export manifest exceeds {MAX_MANIFEST_BYTES} bytes", url=redact_url(url)
+        )
     try:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError:

@@ -114,6 +114,8 @@ def test_status_error_and_gone() -> None:
 def test_manifest_needs_transaction_time_and_resolves_relative_urls() -> None:
     with pytest.raises(FatalFhirError, match="transactionTime"):
         Manifest.from_json({"output": []}, STATUS)
+    with pytest.raises(FatalFhirError, match="not a list"):
+        Manifest.from_json({"transactionTime": "2026-01-01T00:00:00Z", "output": {}}, STATUS)
     parsed = manifest(True, "../files/p.ndjson")
     assert parsed.output == (ExportFile("Patient", f"{BASE}/files/p.ndjson"),)
 
