@@ -115,7 +115,7 @@ def test_manifest_needs_transaction_time_and_resolves_relative_urls() -> None:
     with pytest.raises(FatalFhirError, match="transactionTime"):
         Manifest.from_json({"output": []}, STATUS)
     with pytest.raises(FatalFhirError, match="not a list"):
-        Manifest.from_json({"transactionTime": "2026-01-01T00:00:00Z", "output": {}}, STATUS)
+        Manifest.from_json({"transactionTime": "2026-01-01T00:00:00Z", "output": "x"}, STATUS)
     parsed = manifest(True, "../files/p.ndjson")
     assert parsed.output == (ExportFile("Patient", f"{BASE}/files/p.ndjson"),)
 
