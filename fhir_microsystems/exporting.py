@@ -258,6 +258,15 @@ def _install(
     new_by_type: dict[str, list[Path]] = {}
     for item, name in names.output:
         new_by_type.setdefault(item.type, []).append(staging / name)
+    if merge and not new_by_type and not gone and not errors:
+        # Nothing changed since the watermark: the data files stay as they are (their times
+        # too, so a run with --since sees no change); only the watermark moves.
+        previous["transactionTime"] = manifest.transaction_time
+        for item in previous.get("output") or ():
+            if isinstance(item, dict) and isinstance(item.get("count"), int):
+                report.resources[str(item.get("type"))] += item["count"]
+        _write_manifest(directory, previous)
+        return
     outputs: list[dict[str, Any]] = []
     merged: list[tuple[str, Path]] = []
     if merge:
@@ -303,6 +312,10 @@ def _install(
         "error": errors,
         "deleted": [],
     }
+    _write_manifest(directory, body)
+
+
+def _write_manifest(directory: Path, body: dict[str, Any]) -> None:
     tmp = directory / (MANIFEST + ".tmp")
     tmp.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
     tmp.replace(directory / MANIFEST)

@@ -123,7 +123,10 @@ def test_a_second_run_exports_only_the_changes(
     server: FhirTestServer, env: Settings, tmp_path: Path
 ) -> None:
     first = resolve_source(server.base_url, tmp_path, env, read="bulk")
+    exported = sorted(Path(first.location).glob("*.000.ndjson"))
+    times = [p.stat().st_mtime_ns for p in exported]
     second = resolve_source(server.base_url, tmp_path, env, read="bulk")
+    assert [p.stat().st_mtime_ns for p in exported] == times  # untouched: nothing changed
     assert first.location == second.location
     assert second.export is not None and first.export is not None
     assert second.export.since == first.export.transaction_time
