@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,10 @@ def test_a_second_run_exports_only_the_changes(
     assert second.export is not None and first.export is not None
     assert second.export.since == first.export.transaction_time
     assert second.export.resources == first.export.resources  # nothing changed: same folder
+    mark = datetime.now(UTC).isoformat()
+    third = resolve_source(server.base_url, tmp_path, env, read="bulk")
+    quiet = run_in_process(RunSpec(source=third.location, out_dir=str(tmp_path), since=mark))
+    assert quiet["derivation"] == {"unchanged_since": mark}
 
 
 def test_cli_export_then_run_and_run_read_bulk(
