@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+import requests
 
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.bulk_runs import resolve_source
@@ -98,6 +99,41 @@ def test_patient_level_reads_the_omitted_types_by_search(
     run_in_process(RunSpec(source=resolved.location, out_dir=str(tmp_path / "patient")))
     run_in_process(RunSpec(source=str(dataset), out_dir=str(tmp_path / "folder")))
     _same_outputs(tmp_path / "patient", tmp_path / "folder")
+
+
+def test_group_level_run_reads_the_members_and_searches_the_rest(
+    server: FhirTestServer, env: Settings, tmp_path: Path
+) -> None:
+    with FhirClient(server.base_url) as client:
+        members = [p["id"] for p in client.search("Patient", count=10)][:10]
+        client.put(
+            {
+                "resourceType": "Group",
+                "id": "bulk-run-members",
+                "type": "person",
+                "actual": True,
+                "member": [{"entity": {"reference": f"Patient/{p}"}} for p in members],
+            }
+        )
+    try:
+        resolved = resolve_source(server.base_url, tmp_path, env, group="bulk-run-members")
+        assert resolved.read == "bulk" and resolved.export is not None
+        assert resolved.export.resources["Patient"] == len(members)
+        folder = Path(resolved.location)
+        patients = {
+            r["subject"]["reference"].rsplit("/", 1)[-1]
+            for r in map(
+                orjson.loads,
+                b"".join(p.read_bytes() for p in folder.glob("Encounter.*ndjson")).splitlines(),
+            )
+        }
+        assert patients <= set(members)
+        searched = (folder / "Practitioner.search.ndjson").read_bytes().splitlines()
+        assert len(searched) == server.count("Practitioner")
+        summary = run_in_process(RunSpec(source=resolved.location, out_dir=str(tmp_path)))
+        assert summary["derivation"]["encounters_read"] == resolved.export.resources["Encounter"]
+    finally:
+        requests.delete(f"{server.base_url}/Group/bulk-run-members", timeout=30)
 
 
 def test_type_filter_refused_falls_back_to_client_side_filtering(
