@@ -36,7 +36,7 @@ class Plan:
     repeats: int
     large: int  # comparisons 1, 2 and the large side of 3
     small: int  # the small side of 3
-    server: int  # comparison 4
+    server: int  # comparisons 4 and 6
     celery: int  # comparison 5
     partitions: int  # Encounter and Observation files each, comparison 5
     sample: int  # resources per type model-validated in comparison 2 (0: all)
@@ -47,7 +47,7 @@ class Plan:
 
 FULL = Plan("full", 3, 65_000, 6_500, 3_300, 6_500, 8, 5_000, 200, 65_000, 0.005)
 QUICK = Plan("quick", 1, 2_000, 700, 700, 700, 4, 1_000, 200, 700, 0.002)
-COMPARISONS = ("1", "2", "3", "4", "5", "6")
+COMPARISONS = ("1", "2", "3", "4", "5", "6", "7")
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -76,6 +76,7 @@ def _attempt(rows: list[Row], key: str, title: str, make: Callable[[], list[Row]
 
 def run(args: argparse.Namespace) -> int:
     from . import assessment, data
+    from .bulk_pull import compare_bulk_pull
     from .celery_scale import compare_celery
     from .server_pull import compare_server_pull
 
@@ -145,6 +146,15 @@ def run(args: argparse.Namespace) -> int:
                 "6",
                 "Dashboard after the run",
                 lambda: [compare_dashboard(data.hospital(data_dir, plan.large), plan.repeats)],
+            )
+        if "7" in only:
+            _attempt(
+                rows,
+                "7",
+                "$export vs paged search",
+                lambda: compare_bulk_pull(
+                    data.hospital(data_dir, plan.server), plan.repeats, plan.page_size
+                ),
             )
         if "1" in only and not args.no_profile:
             try:

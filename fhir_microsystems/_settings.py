@@ -96,6 +96,24 @@ class Settings(BaseSettings):
     retry_budget_seconds: float = Field(
         120.0, description="Most seconds one request may spend sleeping between retries."
     )
+    bulk_token_origins: str = Field(
+        "",
+        description="Comma-separated origins besides the server's that may receive the access "
+        "token with Bulk Data file downloads (requiresAccessToken), e.g. a storage host.",
+    )
+    bulk_level: Literal["system", "patient"] = Field(
+        "system", description="Bulk export level of `--read bulk` runs without `--group`."
+    )
+    bulk_max_wait_seconds: float = Field(
+        6 * 3600.0, description="Most seconds a run polls one bulk export before giving up."
+    )
+    bulk_max_retry_after_seconds: float = Field(
+        300.0, description="Longest Retry-After honoured while polling a bulk export."
+    )
+    bulk_workers: int = Field(3, description="Bulk export files downloaded at once.")
+    bulk_type_filter: bool = Field(
+        True, description="Send _typeFilter to bound Encounters/Observations to the window."
+    )
 
     # -- workers
     redis_url: str = Field(

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -21,6 +21,9 @@ from fhir_microsystems._errors import FatalError, FhirMicrosystemsError
 from fhir_microsystems._progress import ProgressDisplay
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.periods import Granularity
+
+#: How a run reads a FHIR server (``auto``: bulk when the server advertises ``$export``).
+ReadMode = Literal["bulk", "search", "auto"]
 
 app = typer.Typer(
     add_completion=False,
@@ -372,6 +375,12 @@ def run(
         bool,
         typer.Option(help="With --sink: list what would be created, updated, retired, refused."),
     ] = False,
+    read: Annotated[
+        ReadMode, typer.Option(help="How a server is read: bulk ($export), search, or auto.")
+    ] = "auto",
+    group: Annotated[
+        str | None, typer.Option(help="Group id: a Group-level $export (implies bulk).")
+    ] = None,
 ) -> None:
     """Derive microsystems, compute their measures, write CareTeam/Group/MeasureReport."""
     from fhir_microsystems.pipeline import RunSpec, run_in_process
@@ -385,6 +394,7 @@ def run(
     _setup_logging(settings)
     out_dir = out or settings.out_dir
     location = source or settings.source or str(_demo_source())
+    location = _bulk_location(location, out_dir, settings, read, group, start, end, celery)
     spec = RunSpec(
         source=location,
         out_dir=str(out_dir),
@@ -460,6 +470,116 @@ def dashboard(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2 if not exc.temporary else 75) from exc
     console.print(f"dashboard: {site.index} ({site.pages} pages, {site.csv_rows} SPC rows)")
+
+
+def _bulk_location(
+    location: str,
+    out_dir: Path,
+    settings: Settings,
+    read: ReadMode,
+    group: str | None,
+    start: str | None,
+    end: str | None,
+    celery: bool = False,
+) -> str:
+    """The source a run reads: a server URL (search) or its bulk export's directory.
+
+    For ``--celery`` the export's status URL is kept in Redis, else in the directory.
+    """
+    from fhir_microsystems.bulk_runs import resolve_source
+
+    state_for = None
+    if celery:
+        from workers.config import redis_url
+        from workers.connections import make_client as redis_client
+        from workers.export_state import RedisExportState
+
+        def state_for(directory: Path) -> Any:
+            client = redis_client(redis_url(settings), settings.redis_ca_file)
+            return RedisExportState(client, directory.name, settings.run_record_ttl_seconds)
+
+    resolved = resolve_source(
+        location,
+        out_dir,
+        settings,
+        read="bulk" if group and read == "auto" else read,
+        group=group,
+        start=start,
+        end=end,
+        on_poll=_show_poll,
+        state_for=state_for,
+    )
+    if resolved.export is not None:
+        _print_export(resolved.export)
+    return resolved.location
+
+
+def _show_poll(status: Any) -> None:
+    err.print(f"[dim]export in progress: {status.progress or 'no progress given'}[/dim]")
+
+
+def _print_export(report: Any) -> None:
+    kind = f"changes since {report.since}" if report.since else "full"
+    err.print(
+        f"bulk export ({kind}) at {report.transaction_time}: {dict(report.resources)} "
+        f"in {report.files} files, {report.deleted} deleted, {report.restarts} restarts"
+        f"{', resumed' if report.resumed else ''}"
+    )
+    if report.findings.total:
+        err.print(f"[yellow]export errors:[/yellow] {report.findings.summary()['by_kind']}")
+        for finding in list(report.findings)[:5]:
+            err.print(f"  {finding.where}: {finding.message}")
+
+
+@app.command()
+def export(
+    source: Annotated[str, typer.Option(help="FHIR base URL to export from.")],
+    out: Annotated[Path, typer.Option(help="Directory to write (NDJSON + manifest.json).")],
+    group: Annotated[str | None, typer.Option(help="Group id: a Group-level export.")] = None,
+    level: Annotated[str | None, typer.Option(help="system or patient (no --group).")] = None,
+    types: Annotated[
+        str | None, typer.Option("--type", help="Comma-separated types (default: a run's).")
+    ] = None,
+    incremental: Annotated[
+        bool, typer.Option(help="Export changes since the directory's transactionTime.")
+    ] = False,
+    cancel: Annotated[bool, typer.Option(help="Cancel (DELETE) the export kept in --out.")] = False,
+) -> None:
+    """Bulk-export a FHIR server ($export) into a directory that `run --source DIR` reads."""
+    from fhir_microsystems.bulk_runs import RUN_TYPES, bulk_policy
+    from fhir_microsystems.client._bulk import ExportRequest
+    from fhir_microsystems.connect import is_url, make_client
+    from fhir_microsystems.exporting import cancel_export, check_directory, export_directory
+
+    settings = Settings()
+    _setup_logging(settings)
+    if not is_url(source):
+        raise typer.BadParameter("--source must be a FHIR base URL (http or https)")
+    chosen = "group" if group else (level or settings.bulk_level)
+    if chosen not in ("system", "patient", "group"):
+        raise typer.BadParameter("level must be system or patient")
+    wanted = tuple(t.strip() for t in (types or "").split(",") if t.strip()) or RUN_TYPES
+    request = ExportRequest(level=chosen, group_id=group, types=wanted)  # type: ignore[arg-type]
+    try:
+        check_directory(out)
+        with make_client(source, settings) as client:
+            if cancel:
+                found = cancel_export(client, out, request)
+                console.print("export cancelled" if found else "no export kept in that directory")
+                return
+            report = export_directory(
+                client,
+                out,
+                request,
+                policy=bulk_policy(settings),
+                incremental=incremental,
+                on_poll=_show_poll,
+            )
+    except FhirMicrosystemsError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2 if not exc.temporary else 75) from exc
+    _print_export(report)
+    console.print(f"wrote {sum(report.resources.values())} resources to {out}")
 
 
 @app.command()

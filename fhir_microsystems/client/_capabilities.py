@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_microsystems._errors import CapabilityError
@@ -21,17 +21,21 @@ class Capabilities:
     resources: Mapping[str, Mapping[str, frozenset[str]]]
     system_interactions: frozenset[str]
     common_searches: frozenset[str]
+    #: Operations by type (``system`` for whole-system ones), names as declared.
+    operations: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_statement(cls, statement: Mapping[str, Any]) -> Capabilities:
         resources: dict[str, dict[str, frozenset[str]]] = {}
         system: set[str] = set()
         common: set[str] = set()
+        operations: dict[str, frozenset[str]] = {}
         for rest in _dicts(statement.get("rest")):
             if rest.get("mode", "server") != "server":
                 continue
             system |= _codes(rest.get("interaction"), "code")
             common |= _codes(rest.get("searchParam"), "name")
+            operations[SYSTEM] = operations.get(SYSTEM, frozenset()) | _operations(rest)
             for res in _dicts(rest.get("resource")):
                 rtype = res.get("type")
                 if isinstance(rtype, str):
@@ -39,6 +43,7 @@ class Capabilities:
                         "interactions": _codes(res.get("interaction"), "code"),
                         "searches": _codes(res.get("searchParam"), "name"),
                     }
+                    operations[rtype] = _operations(res)
         software = statement.get("software")
         name = software.get("name", "") if isinstance(software, dict) else ""
         return cls(
@@ -47,7 +52,16 @@ class Capabilities:
             resources=resources,
             system_interactions=frozenset(system),
             common_searches=frozenset(common),
+            operations=operations,
         )
+
+    def supports_export(self, level: str = SYSTEM) -> bool:
+        """Whether ``$export`` is declared at ``level``: ``system``, ``Patient`` or ``Group``.
+
+        Servers name the operation ``export`` (HAPI), ``patient-export``, ``group-export``
+        or only by its Bulk Data definition URL; any of these counts.
+        """
+        return any("export" in name for name in self.operations.get(level, frozenset()))
 
     def searches(self, resource_type: str) -> frozenset[str]:
         """Search parameters usable on ``resource_type`` (its own plus the common ones)."""
@@ -107,6 +121,15 @@ class Capabilities:
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _operations(entry: Mapping[str, Any]) -> frozenset[str]:
+    """Names of the operations an entry declares, plus the last segment of each definition."""
+    names: set[str] = set()
+    for op in _dicts(entry.get("operation")):
+        names.add(str(op.get("name", "")).lower())
+        names.add(str(op.get("definition", "")).rstrip("/").rsplit("/", 1)[-1].lower())
+    return frozenset(n for n in names if n)
 
 
 def _codes(value: Any, key: str) -> frozenset[str]:

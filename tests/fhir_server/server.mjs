@@ -8,13 +8,14 @@
 import http from 'node:http';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { BulkError, BulkExports, NDJSON } from './src/bulk.mjs';
 import { FhirService, outcome } from './src/fhir.mjs';
 import { loadNdjsonDir, LoadError } from './src/load.mjs';
 
 const gzip = promisify(zlib.gzip);
 const GZIP_MIN_BYTES = 1024;
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
-const FAULT_MODES = new Set(['429', '503', '500', 'delay', 'drop']);
+const FAULT_MODES = new Set(['429', '503', '500', '410', '404', 'delay', 'drop', 'truncate']);
 
 function usage(message) {
   if (message) {
@@ -125,6 +126,23 @@ async function sendBuffer(res, status, payload, contentType, headers, acceptEnco
   res.end(data);
 }
 
+/** Kick-off parameters of a POSTed Parameters resource as [name, value] pairs. */
+function parameterPairs(body) {
+  if (body?.resourceType !== 'Parameters') {
+    throw new BulkError(400, 'invalid', 'A POST kick-off needs a Parameters resource');
+  }
+  return (body.parameter ?? []).map((p) => {
+    const key = Object.keys(p).find((k) => k.startsWith('value'));
+    return [String(p.name ?? ''), key ? String(p[key]) : ''];
+  });
+}
+
+/** Send the headers and half of the body, then drop the connection (fault "truncate"). */
+function sendTruncated(res, status, payload, contentType, headers) {
+  res.writeHead(status, { 'Content-Type': contentType, ...headers, 'Content-Length': payload.length });
+  res.write(payload.subarray(0, Math.floor(payload.length / 2)), () => res.destroy());
+}
+
 function readBody(req) {
   return new Promise((resolve, reject) => {
     const chunks = [];
@@ -192,6 +210,15 @@ async function parseBody(req) {
 
 export function createServer({ pageSize = 50, verbose = false } = {}) {
   const service = new FhirService({ pageSize });
+  const bulk = new BulkExports(service.repo);
+  // $export as HAPI declares it: at the system and on Patient and Group.
+  const bulkOp = (kind) => [{ name: 'export', definition: `http://hl7.org/fhir/uv/bulkdata/OperationDefinition/${kind}` }];
+  service.capability.rest[0].operation = bulkOp('export');
+  for (const entry of service.capability.rest[0].resource) {
+    if (entry.type === 'Patient' || entry.type === 'Group') {
+      entry.operation = bulkOp(entry.type === 'Patient' ? 'patient-export' : 'group-export');
+    }
+  }
   const controls = new Controls();
   let port = 0;
 
@@ -242,7 +269,7 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
       return sendJson(res, 200, { pending: controls.faults.map((f) => ({ ...f })) });
     }
     if (route === 'POST /__admin/expire-links') {
-      return sendJson(res, 200, { ok: true, expired: service.expireLinks() });
+      return sendJson(res, 200, { ok: true, expired: service.expireLinks() + bulk.expireLinks() });
     }
     if (route === 'POST /__admin/auth') {
       const tokens = body?.tokens;
@@ -255,6 +282,16 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
       }
       return sendJson(res, 200, { ok: true, auth: controls.tokens !== null });
     }
+    if (route === 'POST /__admin/bulk') {
+      try {
+        return sendJson(res, 200, { ok: true, config: bulk.configure(body ?? {}) });
+      } catch (e) {
+        return sendJson(res, e.status ?? 400, { error: e.message });
+      }
+    }
+    if (route === 'GET /__admin/bulk') {
+      return sendJson(res, 200, { config: bulk.config, jobs: bulk.jobs.size });
+    }
     if (route === 'GET /__admin/stats') {
       return sendJson(res, 200, controls.stats);
     }
@@ -265,6 +302,7 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
     if (route === 'POST /__admin/reset') {
       await service.mutex.run(() => {
         service.reset();
+        bulk.reset();
         controls.reset();
       });
       return sendJson(res, 200, { ok: true });
@@ -283,7 +321,8 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
     const path = url.pathname.slice('/fhir'.length);
     controls.stats.requests++;
 
-    const send = async (status, body, headers = {}) => {
+    let truncate = false;
+    const send = async (status, body, headers = {}, contentType = 'application/fhir+json; charset=utf-8') => {
       controls.count(status);
       log(`${req.method} ${url.pathname} ${status}`);
       if (body === undefined || req.method === 'HEAD') {
@@ -291,7 +330,12 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
         res.end();
         return;
       }
-      await sendBuffer(res, status, Buffer.from(JSON.stringify(body)), 'application/fhir+json; charset=utf-8', headers, ae);
+      const payload = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+      if (truncate) {
+        controls.count('truncated');
+        return sendTruncated(res, status, payload, contentType, headers);
+      }
+      await sendBuffer(res, status, payload, contentType, headers, ae);
     };
 
     const fault = controls.takeFault(url.pathname + url.search);
@@ -305,15 +349,21 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
       }
       if (fault.mode === 'delay') {
         await sleep(fault.delayMs);
+      } else if (fault.mode === 'truncate') {
+        truncate = true;
       } else {
         const status = Number(fault.mode);
-        const code = status === 429 ? 'throttled' : status === 503 ? 'transient' : 'exception';
+        const code = { 429: 'throttled', 503: 'transient', 410: 'expired', 404: 'not-found' }[status] ?? 'exception';
         const headers = fault.retryAfter !== undefined ? { 'Retry-After': fault.retryAfter } : {};
         return send(status, outcome(code, `Injected fault: HTTP ${status}`), headers);
       }
     }
 
     const isMetadata = path === '/metadata' && req.method === 'GET';
+    const fileMatch = /^\/__bulk-file\/([0-9a-f]+)\/[^/]+$/.exec(path);
+    if (fileMatch && (req.method === 'GET' || req.method === 'HEAD')) {
+      return serveBulkFile(fileMatch[1], send);
+    }
     if (controls.tokens && !isMetadata) {
       const auth = req.headers.authorization ?? '';
       const match = /^Bearer\s+(\S+)\s*$/i.exec(auth);
@@ -330,6 +380,9 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
     } catch (err) {
       return send(err.status ?? 400, outcome(err.code ?? 'invalid', err.message));
     }
+    if (await handleBulk(path, baseUrl, send)) {
+      return;
+    }
 
     const answer = await service.handle({
       method: req.method,
@@ -345,6 +398,97 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
       return send(answer.status, undefined, answer.headers);
     }
     return send(answer.status, answer.resource, answer.headers);
+
+    /** $export kick-off and status/cancel; true when it answered (the path is a bulk one). */
+    async function handleBulk(fhirPath, base, reply) {
+      let decoded;
+      try {
+        decoded = decodeURIComponent(fhirPath);
+      } catch {
+        return false;
+      }
+      const kick = /^\/(?:(Patient)\/|Group\/([A-Za-z0-9\-.]{1,64})\/)?\$export$/.exec(decoded);
+      const status = /^\/__bulk-status\/([0-9a-f]+)$/.exec(decoded);
+      try {
+        if (kick && req.method === 'GET' && !bulk.config.getKickoff) {
+          await reply(405, outcome('not-supported', 'Kick off with POST and a Parameters resource'));
+          return true;
+        }
+        if (kick && (req.method === 'GET' || req.method === 'POST')) {
+          const level = kick[2] ? 'group' : kick[1] ? 'patient' : 'system';
+          const id = await bulk.kickoff({
+            level,
+            groupId: kick[2],
+            pairs: req.method === 'POST' ? parameterPairs(body) : [...url.searchParams.entries()],
+            headers: req.headers,
+            requestUrl: `${base}${fhirPath}${url.search}`,
+            authOn: controls.tokens !== null,
+          });
+          await reply(202, outcome('informational', 'Export started', 'information'), {
+            'Content-Location': `${base}/__bulk-status/${id}`,
+          });
+          return true;
+        }
+        if (kick) {
+          await reply(405, outcome('not-supported', 'Kick off with GET or POST'));
+          return true;
+        }
+        if (status && req.method === 'GET') {
+          const answer = bulk.status(status[1], base);
+          await reply(answer.status, answer.body, answer.headers, 'application/json; charset=utf-8');
+          return true;
+        }
+        if (status && req.method === 'DELETE') {
+          bulk.cancel(status[1]);
+          await reply(202, outcome('informational', 'Export cancelled', 'information'));
+          return true;
+        }
+      } catch (e) {
+        if (e instanceof BulkError) {
+          await reply(e.status, outcome(e.code, e.message));
+          return true;
+        }
+        throw e;
+      }
+      return false;
+    }
+
+    /** A bulk file: token auth only when its export requires it; Range supported. */
+    async function serveBulkFile(token, reply) {
+      let link;
+      try {
+        link = bulk.file(token);
+      } catch (e) {
+        return reply(e.status, outcome(e.code, e.message));
+      }
+      const auth = req.headers.authorization ?? '';
+      controls.stats.bulkFiles = (controls.stats.bulkFiles ?? 0) + 1;
+      if (auth) {
+        controls.stats.bulkFilesWithAuth = (controls.stats.bulkFilesWithAuth ?? 0) + 1;
+      }
+      if (link.requiresAccessToken && controls.tokens) {
+        const match = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+        if (!match || !controls.tokens.has(match[1])) {
+          return reply(401, outcome('login', 'Missing or invalid bearer token'), { 'WWW-Authenticate': 'Bearer' });
+        }
+      }
+      const range = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
+      const start = range ? Number(range[1]) : 0;
+      if (range && start > 0 && start < link.body.length) {
+        controls.stats.bulkRanges = (controls.stats.bulkRanges ?? 0) + 1;
+        const part = link.body.subarray(start);
+        const headers = {
+          'Content-Range': `bytes ${start}-${link.body.length - 1}/${link.body.length}`,
+          'Accept-Ranges': 'bytes',
+        };
+        controls.count(206);
+        if (truncate) {
+          return sendTruncated(res, 206, part, NDJSON, headers);
+        }
+        return sendBuffer(res, 206, part, NDJSON, headers, '');
+      }
+      return reply(200, link.body, { 'Accept-Ranges': 'bytes' }, NDJSON);
+    }
   }
 
   const server = http.createServer(async (req, res) => {

@@ -33,7 +33,7 @@ import requests
 from tests.support.processes import terminate
 
 SERVER_DIR = Path(__file__).resolve().parent.parent / "fhir_server"
-FAULT_MODES = ("429", "503", "500", "delay", "drop")
+FAULT_MODES = ("429", "503", "500", "410", "404", "delay", "drop", "truncate")
 _OPTION_NAMES = {
     "retry_after": "retryAfter",
     "retryAfter": "retryAfter",
@@ -261,8 +261,9 @@ class FhirTestServer:
     def inject(self, mode: str, count: int = 1, **opts: Any) -> dict[str, Any]:
         """Make the next ``count`` matching /fhir requests fail with ``mode``.
 
-        ``mode``: "429", "503", "500" (OperationOutcome body), "delay" (answer normally after
-        ``delay_ms``), "drop" (close the connection without answering). Options:
+        ``mode``: "429", "503", "500", "410", "404" (OperationOutcome body), "delay" (answer
+        normally after ``delay_ms``), "drop" (close the connection without answering),
+        "truncate" (send the headers and half the body, then close). Options:
         ``retry_after`` (seconds or HTTP-date string, 429/503/500), ``delay_ms``, ``paths``
         (substring of path+query the request must contain). camelCase names work too.
         """
@@ -284,6 +285,11 @@ class FhirTestServer:
     def expire_links(self) -> int:
         """Every next link issued so far answers 410 Gone. Returns how many were expired."""
         return int(self._admin_call("POST", "expire-links")["expired"])
+
+    def configure_bulk(self, **settings: Any) -> dict[str, Any]:
+        """Change ``$export`` behaviour (camelCase names, see the server README); returns all."""
+        result: dict[str, Any] = self._admin_call("POST", "bulk", settings)["config"]
+        return result
 
     def set_auth_tokens(self, tokens: Sequence[str] | None) -> None:
         """Require ``Authorization: Bearer <token>`` on /fhir except metadata; None = off."""

@@ -78,10 +78,13 @@ export class TestRepository extends MemoryRepository {
     this.revIndexes = new Map();
     /** resource object -> Map(search param code -> tokens); stored objects are replaced on write. */
     this.tokenCache = new WeakMap();
+    /** Deletions in order ({resourceType, id, time}), for bulk exports with _since. */
+    this.deletions = [];
   }
 
   clear() {
     super.clear();
+    this.deletions = [];
     this.generation++;
     this.revIndexes.clear();
   }
@@ -120,6 +123,7 @@ export class TestRepository extends MemoryRepository {
     if (this.has(resourceType, id)) {
       this.recordUndo(resourceType, id);
       this.generation++;
+      this.deletions.push({ resourceType, id, time: Date.now() });
     }
     return super.deleteResource(resourceType, id);
   }
