@@ -12,16 +12,7 @@ from typing import Any
 
 from ._common import REPO, Row
 
-PACKAGES = (
-    "orjson",
-    "fhir.resources",
-    "pydantic",
-    "requests",
-    "celery",
-    "redis",
-    "igraph",
-    "leidenalg",
-)
+PACKAGES = ("orjson", "fhir.resources", "pydantic", "requests", "celery", "redis", "igraph")
 
 
 def results_table(rows: list[Row]) -> str:
