@@ -174,14 +174,14 @@ def child_assess(directory: str, sample: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _library_time() -> Iterator[dict[str, float]]:
-    """Seconds the job spends inside two libraries it cannot do without: networkx's Louvain
-    and the fhir.resources MeasureReport model its reports are validated with."""
-    import networkx as nx
-
+    """Seconds the job spends inside two libraries it cannot do without: igraph's Leiden
+    community detection and the fhir.resources MeasureReport model its reports are validated
+    with."""
+    from fhir_microsystems.derive import network
     from fhir_microsystems.reports import _validate
 
     targets = [
-        (nx.community, "louvain_communities", "networkx Louvain"),
+        (network, "partition", "igraph Leiden"),
         (_validate, "_structure", "fhir.resources MeasureReport validation"),
     ]
     inside = {label: 0.0 for _, _, label in targets}

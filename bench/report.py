@@ -12,7 +12,7 @@ from typing import Any
 
 from ._common import REPO, Row
 
-PACKAGES = ("orjson", "fhir.resources", "pydantic", "requests", "celery", "redis", "networkx")
+PACKAGES = ("orjson", "fhir.resources", "pydantic", "requests", "celery", "redis", "igraph")
 
 
 def results_table(rows: list[Row]) -> str:

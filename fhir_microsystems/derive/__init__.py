@@ -9,7 +9,7 @@ How (per period, e.g. a UTC month):
 1. Network (:mod:`.network`): clinicians are tied by shared encounters and by shared
    patients (seen within 90 days; about 9 a year make a tie, Barnett 2011), over the period
    plus a 30-day look-back that weighs a quarter.
-2. Communities: Louvain (seeded, reproducible) inside each clinician's home organisation
+2. Communities: Leiden (seeded, reproducible) inside each clinician's home organisation
    (the most specific of serviceProvider and the Location's managing organisation), so
    departments never mix; modularity over-splits are undone when the halves are tied
    through many members rather than one floater (``merge_min_cut_ratio``).

@@ -42,7 +42,7 @@ class DerivationConfig:
     #: Encounters with more distinct clinicians than this add no encounter ties (mass events,
     #: teaching rounds, data errors); they still count for membership.
     max_participants_per_encounter: int = 25
-    #: Louvain resolution (higher = smaller communities) and seed (determinism).
+    #: Leiden resolution (higher = smaller communities) and seed (determinism).
     resolution: float = 1.0
     seed: int = 42
     #: Merge two communities of one context when the tie weight between them, less the part

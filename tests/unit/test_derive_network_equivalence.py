@@ -1,29 +1,17 @@
-"""The fast network code paths agree exactly with the straightforward definitions."""
+"""Tie counting and home contexts agree exactly with the straightforward definitions."""
 
 from __future__ import annotations
 
-import gc
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import combinations
 
-import networkx as nx
 import pytest
 
 from fhir_microsystems.derive import DerivationConfig, EncounterRecord
 from fhir_microsystems.derive.joining import activity_profiles
-from fhir_microsystems.derive.network import (
-    Context,
-    _louvain_numbered,
-    build_network,
-    communities,
-    count_pairs,
-    home_contexts,
-    louvain,
-    merge_entangled,
-    network_communities,
-)
+from fhir_microsystems.derive.network import count_pairs, home_contexts
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -135,61 +123,6 @@ def test_count_pairs_uses_the_later_visit_of_a_pair_for_the_lookback_factor() ->
     assert counts.weights["x", "z"] == counts.weights["y", "z"] == config.weight_shared_patient
 
 
-def _reference_communities(
-    graph: nx.Graph, homes: dict[str, Context], config: DerivationConfig
-) -> list[set[str]]:
-    groups: dict[Context, list[str]] = {}
-    for node in graph.nodes:
-        ctx = homes.get(node, (None, None)) if config.split_by_context else (None, None)
-        groups.setdefault(ctx, []).append(node)
-    found: list[set[str]] = []
-    for ctx in sorted(groups, key=str):
-        sub = graph.subgraph(sorted(groups[ctx])).copy()
-        if sub.number_of_edges() == 0:
-            found.extend({n} for n in sub.nodes)
-            continue
-        found.extend(merge_entangled(louvain(sub, config), sub, config.merge_min_cut_ratio))
-    found.sort(key=min)
-    return found
-
-
-@pytest.mark.parametrize("ratio", [0.0, 0.2])
-@pytest.mark.parametrize("split", [True, False])
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_communities_match_louvain_on_each_context_subgraph(
-    seed: int, split: bool, ratio: float
-) -> None:
-    records = _records(seed, 60, count=800)
-    config = DerivationConfig(split_by_context=split, merge_min_cut_ratio=ratio)
-    graph = build_network(records, config, 60, START + timedelta(days=30))
-    homes = home_contexts(records, _NoRoles(), config)
-    graph.add_node("Practitioner/lonely")  # an isolated clinician in a context of its own
-    homes["Practitioner/lonely"] = ("Organization/z", None)
-    graph.add_edge("Practitioner/000", "Practitioner/000", weight=500.0)  # and a self-loop
-    found = communities(graph, homes, config)
-    assert len(found) > (2 if ratio == 0 else 1)
-    assert found == _reference_communities(graph, homes, config)
-
-
-@pytest.mark.parametrize("ratio", [0.0, 0.2])
-@pytest.mark.parametrize("split", [True, False])
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_network_communities_match_communities_of_the_built_network(
-    seed: int, split: bool, ratio: float
-) -> None:
-    records = _records(seed, 60, count=800)
-    config = DerivationConfig(split_by_context=split, merge_min_cut_ratio=ratio)
-    homes = home_contexts(records, _NoRoles(), config)
-    homes["Practitioner/001"] = ("Organization/z", None)  # a context of one (no edges)
-    recent = START + timedelta(days=30)
-    graph = build_network(records, config, 60, recent)
-    found = network_communities(records, homes, config, 60, recent)
-    assert found == communities(graph, homes, config)
-    assert len(found) > (0 if ratio and not split else 1)  # merging may leave one
-    if split:
-        assert {"Practitioner/001"} in found
-
-
 class _NoRoles:
     def roles_of(self, person: str) -> list[object]:
         return []
@@ -220,31 +153,3 @@ def test_home_contexts_and_profiles_keep_the_plurality_and_first_seen_order() ->
         assert list(profile.hours.items()) == list(hours.items())
         assert list(profile.places.items()) == list(places.items())
         assert list(profile.classes.items()) == list(classes.items())
-
-
-def test_louvain_leaves_no_reference_cycles_behind() -> None:
-    """Louvain's graph copies are freed when dropped, not at the next full collection."""
-    rng = random.Random(1)
-    names = [f"Practitioner/{i:03d}" for i in range(120)]
-    edges = sorted(
-        (i, j, float(rng.randint(1, 5)))
-        for i in range(120)
-        for j in range(i + 1, 120)
-        if rng.random() < 0.08
-    )
-    config = DerivationConfig()
-    expected = _louvain_numbered(names, edges, config)  # warm: networkx's one-time set-up
-    graph = nx.Graph()
-    graph.add_nodes_from(range(len(names)))
-    graph.add_weighted_edges_from(edges)
-    reference = nx.community.louvain_communities(
-        graph, resolution=config.resolution, seed=config.seed
-    )
-    assert expected == sorted(({names[i] for i in part} for part in reference), key=min)
-    gc.collect()
-    gc.disable()
-    try:
-        assert _louvain_numbered(names, edges, config) == expected
-        assert gc.collect() == 0
-    finally:
-        gc.enable()
