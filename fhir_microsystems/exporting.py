@@ -241,10 +241,8 @@ def _install(
     """
     errors: list[dict[str, Any]] = []
     for name in names.error:
-        texts = outcome_messages(_lines(staging / name))
-        for n, text in enumerate(texts, start=1):
-            report.findings.add("export-error", f"{name}:{n}", "OperationOutcome", text[:500])
-        errors.append({"type": "OperationOutcome", "url": name, "count": len(texts)})
+        count = record_export_errors(staging / name, report.findings)
+        errors.append({"type": "OperationOutcome", "url": name, "count": count})
     gone: set[str] = set()
     for name in names.deleted:
         gone |= _deleted_keys(staging / name, report.findings)
@@ -364,6 +362,32 @@ def _deleted_keys(path: Path, findings: Findings) -> set[str]:
     return keys
 
 
+def record_export_errors(path: Path, findings: Findings) -> int:
+    """One ``export-error`` finding per OperationOutcome line of an export's error file
+    (named ``file:line``); returns how many."""
+    texts = outcome_messages(_lines(path))
+    for n, text in enumerate(texts, start=1):
+        findings.add("export-error", f"{path.name}:{n}", "OperationOutcome", text[:500])
+    return len(texts)
+
+
+def local_error_files(directory: Path) -> list[Path]:
+    """The error files an export folder's ``manifest.json`` lists beside its data."""
+    manifest = directory / "manifest.json"
+    if not manifest.is_file() or manifest.stat().st_size > MAX_SIDE_FILE_BYTES:
+        return []
+    try:
+        entries = orjson.loads(manifest.read_bytes()).get("error") or []
+    except (orjson.JSONDecodeError, AttributeError):
+        return []  # the NDJSON source reports an unreadable manifest
+    names = [
+        str(url)
+        for entry in (entries if isinstance(entries, list) else ())
+        if isinstance(entry, dict) and _is_local_name(url := entry.get("url"))
+    ]
+    return [directory / name for name in names if (directory / name).is_file()]
+
+
 def _lines(path: Path) -> Iterator[bytes]:
     if path.stat().st_size > MAX_SIDE_FILE_BYTES:
         raise InputError(f"{path.name} exceeds {MAX_SIDE_FILE_BYTES} bytes", file=path.name)
@@ -460,5 +484,7 @@ __all__ = [
     "cancel_export",
     "check_directory",
     "export_directory",
+    "local_error_files",
     "previous_watermark",
+    "record_export_errors",
 ]

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from fhir_microsystems._errors import InputError
 from fhir_microsystems._findings import Findings
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.connect import make_client, open_source
@@ -31,6 +32,7 @@ from fhir_microsystems.derive.cohorts import ConditionSpell, condition_spells
 from fhir_microsystems.derive.fhir_resources import careteam_id, group_id, microsystem_resources
 from fhir_microsystems.derive.pipeline import derive_periods, plan_periods
 from fhir_microsystems.derive.records import EncounterRecord, encounter_record
+from fhir_microsystems.exporting import local_error_files, record_export_errors
 from fhir_microsystems.measures import (
     ENCOUNTER_MEASURES,
     EncounterFact,
@@ -183,6 +185,13 @@ def _plan(spec: RunSpec, source: Source, store: Store, run_id: str) -> list[str]
             ("Observation", "observations"),
         ):
             partitions += [f"{kind}:{p.name}" for p in source.files(rtype)] or [f"{kind}:all"]
+        errors = Findings()  # a Bulk export's own error files, listed by its manifest
+        for path in local_error_files(source.directory):
+            try:
+                record_export_errors(path, errors)
+            except InputError as exc:
+                errors.add("export-error", path.name, "", str(exc))
+        store.put(_key(run_id, "findings", "plan"), _codec.findings_to(errors))
     unchanged = _unchanged(spec, source)
     store.put(_key(run_id, "unchanged"), orjson.dumps(unchanged))
     if unchanged:
@@ -951,7 +960,7 @@ def finalize(
     measure_partitions = list(measure_partitions)
     measure_parts = [safe_name(p) for p in measure_partitions]
     findings = _codec.findings_from(
-        [store.get(_key(run_id, "findings", "derive"))]
+        [store.get(_key(run_id, "findings", "plan")), store.get(_key(run_id, "findings", "derive"))]
         + [store.get(_key(run_id, "findings", "extract", p)) for p in extract_parts]
         + [store.get(_key(run_id, "findings", "measure", p)) for p in measure_parts],
         keep=FINDINGS_KEPT * 5,

@@ -63,3 +63,23 @@ def test_an_unknown_base_gives_one_hint(hospital: Path, tmp_path: Path) -> None:
     )
     assert summary["findings"]["by_kind"]["unknown-source-base"] == 1
     assert summary["findings"]["by_kind"]["unresolved-reference"] > 1
+
+
+def test_a_bulk_exports_error_files_are_findings_of_the_run(hospital: Path, tmp_path: Path) -> None:
+    """The server's OperationOutcome error files that an export's manifest lists are counted
+    as findings of the run that reads the folder, one per line, naming file and line."""
+    folder = tmp_path / "export"
+    shutil.copytree(hospital, folder)
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": "Encounter/x: gone"}],
+    }
+    (folder / "error.000.ndjson").write_bytes(orjson.dumps(outcome) + b"\n" + orjson.dumps(outcome))
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    manifest["error"] = [{"type": "OperationOutcome", "url": "error.000.ndjson"}]
+    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+    summary = run_in_process(RunSpec(source=str(folder), out_dir=str(tmp_path / "out")))
+    assert summary["findings"]["by_kind"]["export-error"] == 2
+    errors = [f for f in _findings(tmp_path / "out") if f["kind"] == "export-error"]
+    assert [f["where"] for f in errors] == ["error.000.ndjson:1", "error.000.ndjson:2"]
+    assert all("Encounter/x: gone" in f["message"] for f in errors)
