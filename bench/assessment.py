@@ -109,7 +109,7 @@ def model_validation_cost(
 
 
 def run_job(
-    directory: Path, out_dir: Path, progress: Callable[[str, int, int, int], None] | None = None
+    directory: Path, out_dir: Path, progress: Callable[[str, int, int], None] | None = None
 ) -> tuple[float, dict[str, Any]]:
     """``run_in_process`` on ``directory``; seconds and the run summary."""
     from fhir_microsystems.pipeline import RunSpec, run_in_process
@@ -147,7 +147,7 @@ def child_assess(directory: str, sample: str) -> dict[str, Any]:
     warm_page_cache(files)
     ends: dict[str, float] = {}
 
-    def progress(stage: str, done: int, total: int, resources: int) -> None:
+    def progress(stage: str, done: int, total: int) -> None:
         if done == total:
             ends[stage] = time.perf_counter()
 
@@ -209,7 +209,7 @@ def child_memory(directory: str) -> dict[str, Any]:
 
     high: dict[str, float] = {"imports": _max_rss_mib()}
 
-    def progress(stage: str, done: int, total: int, resources: int) -> None:
+    def progress(stage: str, done: int, total: int) -> None:
         if done == total:  # the high-water mark of RSS once each stage is over
             high[stage] = _max_rss_mib()
 
