@@ -20,12 +20,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ._common import Row, Samples, log, ratios, run_child
 from .data import resource_count, resource_files
+
+if TYPE_CHECKING:
+    from fhir_microsystems.pipeline import Progress
 
 #: Repository-relative path prefix of the project's own code (for the profile tables).
 PROJECT_DIRS = ("fhir_microsystems/", "workers/")
@@ -109,7 +112,7 @@ def model_validation_cost(
 
 
 def run_job(
-    directory: Path, out_dir: Path, progress: Callable[[str, int, int], None] | None = None
+    directory: Path, out_dir: Path, progress: Progress | None = None
 ) -> tuple[float, dict[str, Any]]:
     """``run_in_process`` on ``directory``; seconds and the run summary."""
     from fhir_microsystems.pipeline import RunSpec, run_in_process
@@ -147,7 +150,7 @@ def child_assess(directory: str, sample: str) -> dict[str, Any]:
     warm_page_cache(files)
     ends: dict[str, float] = {}
 
-    def progress(stage: str, done: int, total: int) -> None:
+    def progress(stage: str, done: int, total: int, resources: int) -> None:
         if done == total:
             ends[stage] = time.perf_counter()
 
@@ -209,7 +212,7 @@ def child_memory(directory: str) -> dict[str, Any]:
 
     high: dict[str, float] = {"imports": _max_rss_mib()}
 
-    def progress(stage: str, done: int, total: int) -> None:
+    def progress(stage: str, done: int, total: int, resources: int) -> None:
         if done == total:  # the high-water mark of RSS once each stage is over
             high[stage] = _max_rss_mib()
 
