@@ -162,7 +162,7 @@ def test_communities_match_louvain_on_each_context_subgraph(
     records = _records(seed, 60, count=800)
     config = DerivationConfig(split_by_context=split, merge_min_cut_ratio=ratio)
     graph = build_network(records, config, 60, START + timedelta(days=30))
-    homes = home_contexts(records, _NoRoles(), config)  # type: ignore[arg-type]
+    homes = home_contexts(records, _NoRoles(), config)
     graph.add_node("Practitioner/lonely")  # an isolated clinician in a context of its own
     homes["Practitioner/lonely"] = ("Organization/z", None)
     graph.add_edge("Practitioner/000", "Practitioner/000", weight=500.0)  # and a self-loop
@@ -179,7 +179,7 @@ def test_network_communities_match_communities_of_the_built_network(
 ) -> None:
     records = _records(seed, 60, count=800)
     config = DerivationConfig(split_by_context=split, merge_min_cut_ratio=ratio)
-    homes = home_contexts(records, _NoRoles(), config)  # type: ignore[arg-type]
+    homes = home_contexts(records, _NoRoles(), config)
     homes["Practitioner/001"] = ("Organization/z", None)  # a context of one (no edges)
     recent = START + timedelta(days=30)
     graph = build_network(records, config, 60, recent)
