@@ -44,7 +44,7 @@ def compare_bulk_pull(directory: Path, repeats: int, page_size: int) -> list[Row
     from tests.support.fhir_server import FhirTestServer
 
     load_dir = resources_only(directory)
-    log(f"6: starting the FHIR test server with {resource_count(directory):,} resources")
+    log(f"7: starting the FHIR test server with {resource_count(directory):,} resources")
     with FhirTestServer(load_dir=load_dir) as server, tempfile.TemporaryDirectory() as tmp:
         # The export is ready at the first poll: the comparison is of transfer, not waiting.
         server.configure_bulk(pollsBeforeDone=0)
@@ -70,7 +70,7 @@ def compare_bulk_pull(directory: Path, repeats: int, page_size: int) -> list[Row
         for n in range(repeats):
             order = ("bulk", "search") if n % 2 == 0 else ("search", "bulk")
             for name in order:
-                log(f"6: {name} pull {n + 1}/{repeats}")
+                log(f"7: {name} pull {n + 1}/{repeats}")
                 server.reset_stats()
                 began = time.perf_counter()
                 got = pulls[name]()

@@ -24,7 +24,7 @@ from fhir_microsystems._errors import FatalError, TemporaryError
 from fhir_microsystems._progress import ProgressDisplay
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.client import redact_url
-from fhir_microsystems.runs import RunInfo, RunStatus, utc_now
+from workers.runs import RunInfo, RunStatus, utc_now
 
 ProgressCallback = Callable[[RunInfo], None]
 

@@ -17,9 +17,9 @@ import redis
 
 from fhir_microsystems._errors import ConfigurationError, FatalError
 from fhir_microsystems._settings import Settings
-from fhir_microsystems.runs import RunInfo, RunProgress, RunStatus, new_run_id, utc_now
 from workers.locks import RedisLock, scope_lock_key
 from workers.progress import registry_for
+from workers.runs import RunInfo, RunProgress, RunStatus, new_run_id, utc_now
 
 log = logging.getLogger(__name__)
 

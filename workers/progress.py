@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 import redis
 
 from fhir_microsystems._settings import Settings
-from fhir_microsystems.runs import COUNTERS, RunInfo, RunStatus
+from workers.runs import COUNTERS, RunInfo, RunStatus
 
 RUNS_INDEX = "fhirms:runs"
 

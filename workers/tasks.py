@@ -28,7 +28,6 @@ from celery.utils.log import get_task_logger
 
 from fhir_microsystems._errors import FatalError, TemporaryError
 from fhir_microsystems.periods import Granularity, period_containing
-from fhir_microsystems.runs import RunInfo, RunStatus, utc_now
 from workers.app import app
 from workers.claim_check import ClaimCheckCipher, RedisStore, cipher_for
 from workers.config import mask_url, settings
@@ -36,6 +35,7 @@ from workers.connections import REDIS_TRANSIENT, client
 from workers.dispatch import ACTIVE, start_run
 from workers.locks import RedisLock, scope_lock_key
 from workers.progress import RunRegistry, registry_for
+from workers.runs import RunInfo, RunStatus, utc_now
 from workers.watermarks import Watermarks, format_instant, with_overlap
 
 log = get_task_logger(__name__)

@@ -116,7 +116,7 @@ def test_a_microsystem_period_no_longer_produced_is_retired(
     without the owner mark: untouched."""
     period = produced["periods"][0]
     scope = {"system": SCOPE_TAG_SYSTEM, "code": scope_code(str(hospital), BASE, period)}
-    ghost = {
+    ghost: dict[str, Any] = {
         "resourceType": "CareTeam",
         "id": f"ms-gone-{period}",
         "meta": {"tag": [owner_tag(BASE), scope]},

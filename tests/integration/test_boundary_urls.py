@@ -13,13 +13,13 @@ import redis
 
 from fhir_microsystems._errors import ConfigurationError
 from fhir_microsystems.pipeline import RunSpec
-from fhir_microsystems.runs import RunInfo, RunStatus
 from fhir_microsystems.synth import generate
 from tests.support.celery_worker import settings_for
 from tests.support.recording_server import RecordingServer
 from workers import config, connections
 from workers.connections import make_client
 from workers.progress import registry_for
+from workers.runs import RunInfo, RunStatus
 
 pytestmark = pytest.mark.integration
 

@@ -140,6 +140,7 @@ def test_type_filter_refused_falls_back_to_client_side_filtering(
     dataset: Path, server: FhirTestServer, env: Settings, tmp_path: Path
 ) -> None:
     # Both datasets have encounters before the read window (the window less 31 days).
+    window: dict[str, Any]
     if dataset == SYNTHEA:
         window = {"start": "2021-01-01", "end": "2021-04-01"}
     else:

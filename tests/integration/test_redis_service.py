@@ -17,7 +17,7 @@ def test_real_redis_with_persistence_and_noeviction(redis_server: RedisTestServe
     assert int(client.info("server")["tcp_port"]) == redis_server.port
 
 
-def test_restart_keeps_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_restart_keeps_data(tmp_path) -> None:
     with RedisTestServer(tmp_path / "r") as server:
         client = server.client()
         client.rpush("queue", b"a", b"b", b"c")

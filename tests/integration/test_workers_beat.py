@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from fhir_microsystems.runs import RunInfo, RunStatus
 from tests.support.celery_worker import CeleryBeat, CeleryWorker, settings_for, wait_for
 from workers.beat import LEADER_KEY
 from workers.connections import make_client
 from workers.progress import registry_for
+from workers.runs import RunInfo, RunStatus
 from workers.tasks import recent_window
 from workers.watermarks import Watermarks
 

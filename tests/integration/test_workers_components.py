@@ -12,13 +12,13 @@ import redis
 
 from fhir_microsystems._errors import TemporaryError
 from fhir_microsystems.pipeline import RunSpec
-from fhir_microsystems.runs import RunInfo, RunStatus
 from tests.support.celery_worker import settings_for, wait_for
 from workers.claim_check import RedisStore
 from workers.connections import make_client
 from workers.dispatch import resume_run, start_run
 from workers.locks import RedisLock, scope_lock_key
 from workers.progress import registry_for
+from workers.runs import RunInfo, RunStatus
 from workers.watermarks import Watermarks
 
 pytestmark = pytest.mark.integration

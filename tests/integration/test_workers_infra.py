@@ -21,7 +21,6 @@ import redis
 
 from fhir_microsystems._errors import FatalError
 from fhir_microsystems._settings import Settings
-from fhir_microsystems.runs import RunInfo, RunStatus
 from tests.support.celery_worker import REPO, CeleryWorker, settings_for, wait_for, worker_env
 from tests.support.fake_pipeline import Control, RunSpec
 from tests.support.redis_server import RedisTestServer
@@ -31,6 +30,7 @@ from workers.connections import make_client
 from workers.dispatch import resume_run, wait_for_run
 from workers.locks import scope_lock_key
 from workers.progress import registry_for
+from workers.runs import RunInfo, RunStatus
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

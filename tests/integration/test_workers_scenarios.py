@@ -23,7 +23,6 @@ from fhir_microsystems.connect import make_client as fhir_client
 from fhir_microsystems.loading import load_directory
 from fhir_microsystems.pipeline import RunSpec, run_in_process
 from fhir_microsystems.reports import validate_measure_report
-from fhir_microsystems.runs import RunInfo, RunStatus
 from fhir_microsystems.synth.generator import generate
 from tests.support.celery_worker import CeleryWorker, settings_for, wait_for
 from tests.support.fhir_server import FhirTestServer
@@ -34,6 +33,7 @@ from workers.cli import dispatch_run
 from workers.connections import make_client
 from workers.dispatch import wait_for_run
 from workers.progress import registry_for
+from workers.runs import RunInfo, RunStatus
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -75,10 +75,10 @@ def test_plan_retirements_touches_only_ours_not_produced_not_retired() -> None:
 
 
 def test_source_and_sink_credentials_are_separate(tmp_path: Path) -> None:
-    cfg = Settings(auth="bearer", bearer_token="src")  # type: ignore[arg-type]
+    cfg = Settings(auth="bearer", bearer_token="src")
     assert isinstance(make_auth(cfg), BearerToken)
     assert isinstance(make_auth(cfg, "sink"), NoAuth)
-    sink = Settings(sink_auth="bearer", sink_bearer_token="snk")  # type: ignore[arg-type]
+    sink = Settings(sink_auth="bearer", sink_bearer_token="snk")
     assert "snk" in str(make_auth(sink, "sink").authorization(None))  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="FHIRMS_SINK_SMART_CLIENT_ID"):
         make_auth(Settings(sink_auth="smart"), "sink")

@@ -194,7 +194,10 @@ def test_type_filters_and_window() -> None:
     )
     lo, hi = read_window("2025-03-01", "2025-04-01")
     assert (lo, hi) == (datetime(2025, 1, 29, tzinfo=UTC), datetime(2025, 5, 2, tzinfo=UTC))
-    encounter = {"resourceType": "Encounter", "period": {"start": "2025-01-20T10:00:00Z"}}
+    encounter: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "period": {"start": "2025-01-20T10:00:00Z"},
+    }
     assert _meets(encounter, lo, hi)  # open-ended: still in progress
     encounter["period"]["end"] = "2025-01-21T10:00:00Z"
     assert not _meets(encounter, lo, hi)

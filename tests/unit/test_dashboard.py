@@ -8,6 +8,7 @@ import re
 import shutil
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def run_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "out"
 
 
-def _lines(path: Path) -> list[dict[str, object]]:
+def _lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -62,15 +63,15 @@ def test_spc_csv_has_one_row_per_report_and_the_reports_values(run_out: Path) ->
     by_key = {
         (
             r["identifier"][0]["value"].split("|")[2],
-            r["measure"].split("/")[-1].split("|")[0],  # type: ignore[index]
+            r["measure"].split("/")[-1].split("|")[0],
             r["period"]["start"],
-        ): r  # type: ignore[index]
+        ): r
         for r in reports
     }
     checked = 0
     for row in rows:
         report = by_key[(row["microsystem_id"], row["measure"], row["period_start"])]
-        score = report["group"][0].get("measureScore", {}).get("value")  # type: ignore[index]
+        score = report["group"][0].get("measureScore", {}).get("value")
         if score is not None and row["measure"] != "microsystem-assessment":
             assert float(row["value"]) == pytest.approx(score)
             checked += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ def test_builds_equal_frozen_hashable_objects_with_the_same_defaults() -> None:
 
 
 def test_every_field_in_order() -> None:
-    row = ["Observation/o", "Patient/p", "bp-panel", "final", WHEN, None, 120.0, 80.0]
+    row: list[Any] = ["Observation/o", "Patient/p", "bp-panel", "final", WHEN, None, 120.0, 80.0]
     row += [None, None, True, False]
     assert frozen_constructor(ObservationFact)(*row) == ObservationFact(*row)
     encounter = ("Encounter/e", "Patient/p", "EMER", "finished", WHEN, None, ("P/1",), "exp")

@@ -22,7 +22,7 @@ from fhir_microsystems.pipeline import (
 from fhir_microsystems.reports import validate_measure_report
 from tests.support.datasets import SYNTHEA_DIR, line_count
 
-MODELS = {"CareTeam": CareTeam, "Group": Group, "MeasureReport": MeasureReport}
+MODELS: dict[str, Any] = {"CareTeam": CareTeam, "Group": Group, "MeasureReport": MeasureReport}
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

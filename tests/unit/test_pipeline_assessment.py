@@ -25,8 +25,8 @@ def _strata(report: dict[str, Any], dimension: str) -> list[dict[str, Any]]:
 
 
 def _source(stratum: dict[str, Any]) -> str:
-    return next(
-        e["valueCode"] for e in stratum["extension"] if e["url"].endswith("/indicator-source")
+    return str(
+        next(e["valueCode"] for e in stratum["extension"] if e["url"].endswith("/indicator-source"))
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -125,7 +126,7 @@ def test_not_a_directory_is_an_input_error(tmp_path: Path) -> None:
 def test_reference_forms_resolve_to_one_key(bulk_dir: Path) -> None:
     source = NdjsonSource(bulk_dir)
     index = ReferenceIndex.build(source)
-    kw = {"where": "Encounter/e1", "field": "Encounter.participant.individual"}
+    kw: dict[str, Any] = {"where": "Encounter/e1", "field": "Encounter.participant.individual"}
     assert index.resolve({"reference": "Practitioner/p1"}, **kw) == "Practitioner/p1"
     assert index.resolve({"reference": "Practitioner/p1/_history/3"}, **kw) == "Practitioner/p1"
     assert index.resolve({"reference": f"{BASE}/Practitioner/p2"}, **kw) == "Practitioner/p2"

@@ -9,9 +9,9 @@ import pytest
 
 from fhir_microsystems._errors import ConfigurationError
 from fhir_microsystems._settings import Settings
-from fhir_microsystems.runs import RunInfo, RunProgress, RunStatus, new_run_id
 from workers.cli import beat_argv, worker_argv
 from workers.config import beat_schedule, celery_config, mask_url, validate
+from workers.runs import RunInfo, RunProgress, RunStatus, new_run_id
 from workers.tasks import recent_window
 from workers.watermarks import with_overlap
 
