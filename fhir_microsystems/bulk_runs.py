@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,26 +36,15 @@ from fhir_microsystems.exporting import (
     export_directory,
 )
 from fhir_microsystems.periods import parse_fhir_datetime
+from fhir_microsystems.pipeline._stages import READ_MARGIN
+from fhir_microsystems.pipeline._stages import SOURCE_TYPES as RUN_TYPES
 
 log = logging.getLogger("fhir_microsystems.bulk_runs")
 
 Read = Literal["bulk", "search", "auto"]
-#: What a run needs, as in the pipeline's SOURCE_TYPES.
-RUN_TYPES = (
-    "Organization",
-    "Location",
-    "Practitioner",
-    "PractitionerRole",
-    "Patient",
-    "CareTeam",
-    "Condition",
-    "Encounter",
-    "Observation",
-)
 #: Types outside the Patient compartment: a Patient/Group export leaves them out.
 NOT_IN_COMPARTMENT = ("Organization", "Location", "Practitioner", "PractitionerRole")
 #: Same margin the pipeline reads around the assessed window (network look-back, follow-ups).
-READ_MARGIN = timedelta(days=31)
 #: Types bounded by clinical time with ``_typeFilter`` (their ``date`` search parameter).
 WINDOWED = ("Encounter", "Observation")
 
@@ -251,8 +240,9 @@ def export_run_types(
     )
     request = ExportRequest(level=level, group_id=group, types=types, type_filters=filters)
     policy = bulk_policy(settings)
-    try:
-        report = export_directory(
+
+    def export(request: ExportRequest) -> ExportReport:
+        return export_directory(
             client,
             directory,
             request,
@@ -261,20 +251,14 @@ def export_run_types(
             on_poll=on_poll,
             state=state,
         )
+
+    try:
+        report = export(request)
     except ValidationRejectedError as exc:
         if not filters or "_typeFilter" not in (exc.outcome or exc.message):
             raise
         log.warning("server refused _typeFilter; exporting without it (filtered client-side)")
-        request = ExportRequest(level=level, group_id=group, types=types)
-        report = export_directory(
-            client,
-            directory,
-            request,
-            policy=policy,
-            incremental=True,
-            on_poll=on_poll,
-            state=state,
-        )
+        report = export(ExportRequest(level=level, group_id=group, types=types))
         report.resources.update(filter_window(directory, *window))
     if level != "system":
         for rtype in NOT_IN_COMPARTMENT:
