@@ -6,7 +6,7 @@ and the cohort, so writing the same derivation twice updates the same resources.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,9 +93,14 @@ def _participant(
 
 
 def careteam_resource(
-    item: MicrosystemPeriod, *, canonical_base: str = DEFAULT_CANONICAL_BASE
+    item: MicrosystemPeriod,
+    *,
+    canonical_base: str = DEFAULT_CANONICAL_BASE,
+    organization_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The CareTeam (profile microsystem-careteam) of one microsystem-period."""
+    """The CareTeam (profile microsystem-careteam) of one microsystem-period; its
+    ``managingOrganization`` carries the Organization's name (``organization_names`` by
+    reference) as ``display`` where one is known, so readers can group by department."""
     base = canonical_base.rstrip("/")
     members = sorted(item.members.values(), key=lambda m: (not m.core, m.practitioner))
     resource: dict[str, Any] = {
@@ -119,7 +124,10 @@ def careteam_resource(
         ],
     }
     if item.organization:
-        resource["managingOrganization"] = [{"reference": item.organization}]
+        managing = {"reference": item.organization}
+        if name := (organization_names or {}).get(item.organization):
+            managing["display"] = name
+        resource["managingOrganization"] = [managing]
     return resource
 
 
@@ -184,6 +192,7 @@ def microsystem_resources(
     *,
     cohorts: Iterable[str] = ALL_COHORTS,
     canonical_base: str = DEFAULT_CANONICAL_BASE,
+    organization_names: Mapping[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """CareTeams and patient Groups of several microsystem-periods (Groups first, since the
     CareTeams refer to them), built one at a time (a Group lists every patient)."""
@@ -192,7 +201,9 @@ def microsystem_resources(
         for cohort in chosen:
             yield patient_group_resource(item, cohort, canonical_base=canonical_base)
     for item in items:
-        yield careteam_resource(item, canonical_base=canonical_base)
+        yield careteam_resource(
+            item, canonical_base=canonical_base, organization_names=organization_names
+        )
 
 
 CONFORMANCE_FILES = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -488,7 +488,15 @@ def _derive(
             continue
         label = outcome.period.label
         _store_period(
-            spec, outcome.items, outcome.ending_records, windows, responses, data_end, store, run_id
+            spec,
+            outcome.items,
+            outcome.ending_records,
+            windows,
+            responses,
+            data_end,
+            store,
+            run_id,
+            index.organization_names,
         )
         written.append(label)
         if on_period is not None:
@@ -524,6 +532,7 @@ def _store_period(
     data_end: datetime,
     store: Store,
     run_id: str,
+    organization_names: Mapping[str, str],
 ) -> None:
     """Store what one period's measure partition needs: its contexts (one per key, each
     stored as it is built), its bundle and its CareTeam and Group resources. Nothing of
@@ -543,7 +552,7 @@ def _store_period(
     store.put(_key(run_id, "ms", label), _codec.dumps(bundle))
     del bundle, by_key
     types = []
-    for rtype, blob in _resource_lines(items, spec):
+    for rtype, blob in _resource_lines(items, spec, organization_names):
         store.put(_key(run_id, "ms-resources", label, rtype), blob)
         types.append(rtype)
     store.put(_key(run_id, "ms-resource-types", label), orjson.dumps(sorted(types)))
@@ -582,11 +591,16 @@ def _period_bundle(
     }
 
 
-def _resource_lines(items: list[MicrosystemPeriod], spec: RunSpec) -> Iterator[tuple[str, bytes]]:
+def _resource_lines(
+    items: list[MicrosystemPeriod], spec: RunSpec, organization_names: Mapping[str, str]
+) -> Iterator[tuple[str, bytes]]:
     """The period's CareTeam and Group resources as NDJSON by type (written as they are),
     one type at a time."""
     lines: dict[str, list[bytes]] = {}
-    for resource in microsystem_resources(items, canonical_base=spec.canonical_base):
+    resources = microsystem_resources(
+        items, canonical_base=spec.canonical_base, organization_names=organization_names
+    )
+    for resource in resources:
         lines.setdefault(resource["resourceType"], []).append(
             orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
         )

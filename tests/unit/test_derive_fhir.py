@@ -65,6 +65,17 @@ def test_careteam_conforms_and_parses() -> None:
     assert resource == careteam_resource(item)  # deterministic
 
 
+def test_careteam_names_its_organization_for_readers() -> None:
+    """The managing Organization carries its name, so a dashboard groups by department."""
+    item = _microsystem()
+    named = careteam_resource(item, organization_names={"Organization/o": "Oncology"})
+    assert named["managingOrganization"] == [
+        {"reference": "Organization/o", "display": "Oncology"}
+    ]
+    assert validate_microsystem_careteam(named) == []
+    CareTeam.model_validate(named)
+
+
 @pytest.mark.parametrize("cohort", ALL_COHORTS)
 def test_every_cohort_group_conforms_and_parses(cohort: str) -> None:
     item = _microsystem()
