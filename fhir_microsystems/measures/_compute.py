@@ -1,132 +1,130 @@
-"""Compute every measure for one microsystem and period."""
+"""Compute every measure of a batch of contexts: each measure's SQL over one fact database."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fhir_microsystems._findings import Findings
 
-from ._catalog import MEASURES, MeasureDefinition
-from ._clinical import Readings, bp_control_of, hba1c_of, patient_readings
-from ._encounters import (
-    ED_LOS_LIMIT,
-    ED_RETURN_WINDOW,
-    IP_LOS_LIMIT,
-    READMISSION_WINDOW,
-    attributed,
-    continuity_of,
-    follow_up_of,
-    length_of_stay_of,
-    started_in_period,
-    volume_of,
-)
-from ._inputs import EncounterFact, MicrosystemContext, PatientFact, PatientTimelines
-from ._result import Case, MeasureResult, StrataKeys, aggregate_with
+from ._catalog import GroupDefinition, MeasureDefinition
+from ._inputs import MicrosystemContext, PatientFact, PatientTimelines
+from ._measure import Measure
+from ._registry import REGISTRY, SHIPPED
+from ._result import GroupResult, MeasureResult, PopulationCount, Stratum
+from ._sql import MEDIAN, scoring_sql
+from ._tables import connect
 
 
-class _Shared:
-    """What several measures of one context read, worked out once (on first use)."""
-
-    __slots__ = ("_by_class", "_ctx", "_readings", "_started", "_timelines")
-
-    def __init__(self, ctx: MicrosystemContext, timelines: PatientTimelines) -> None:
-        self._ctx = ctx
-        self._timelines = timelines
-        self._by_class: dict[str | None, list[EncounterFact]] | None = None
-        self._started: list[EncounterFact] | None = None
-        self._readings: list[Readings] | None = None
-
-    def of_class(self, cls: str) -> list[EncounterFact]:
-        """The attributed encounters of class ``cls``, in context order."""
-        if self._by_class is None:
-            self._by_class = {}
-            for enc in attributed(self._ctx):
-                self._by_class.setdefault(enc.cls, []).append(enc)
-        return self._by_class.get(cls, [])
-
-    def started(self) -> list[EncounterFact]:
-        """The counted attributed encounters that started in the period."""
-        if self._started is None:
-            self._started = started_in_period(attributed(self._ctx), self._ctx)
-        return self._started
-
-    def readings(self) -> list[Readings]:
-        if self._readings is None:
-            self._readings = patient_readings(self._ctx, self._timelines)
-        return self._readings
-
-
-def _cases(
-    definition: MeasureDefinition,
-    ctx: MicrosystemContext,
-    timelines: PatientTimelines,
-    patients: Mapping[str, PatientFact],
-    findings: Findings,
-    shared: _Shared,
-) -> list[list[Case]]:
-    match definition.id:
-        case "ed-length-of-stay":
-            emer = shared.of_class("EMER")
-            return [
-                length_of_stay_of(emer, ctx, "EMER", timedelta(minutes=1), ED_LOS_LIMIT, findings)
-            ]
-        case "inpatient-length-of-stay":
-            imp = shared.of_class("IMP")
-            return [length_of_stay_of(imp, ctx, "IMP", timedelta(days=1), IP_LOS_LIMIT, findings)]
-        case "readmission-30d":
-            return [
-                follow_up_of(
-                    shared.of_class("IMP"),
-                    ctx,
-                    timelines,
-                    patients,
-                    cls="IMP",
-                    window=READMISSION_WINDOW,
-                    exclude_deaths=True,
-                )
-            ]
-        case "ed-return-72h":
-            return [
-                follow_up_of(
-                    shared.of_class("EMER"),
-                    ctx,
-                    timelines,
-                    patients,
-                    cls="EMER",
-                    window=ED_RETURN_WINDOW,
-                    exclude_deaths=False,
-                )
-            ]
-        case "bp-control":
-            return [bp_control_of(shared.readings())]
-        case "hba1c-poor-control":
-            return [hba1c_of(shared.readings())]
-        case "continuity-of-care":
-            return [continuity_of(shared.started(), ctx)]
-        case "volume":
-            return list(volume_of(shared.started()))
-    raise KeyError(definition.id)  # pragma: no cover - the catalog and this match agree
-
-
-def _compute(
-    definition: MeasureDefinition,
-    ctx: MicrosystemContext,
-    timelines: PatientTimelines,
-    patients: Mapping[str, PatientFact],
-    findings: Findings,
-    keys: StrataKeys,
-    shared: _Shared,
-) -> MeasureResult:
-    groups = tuple(
-        aggregate_with(definition, group, cases, keys)
-        for group, cases in zip(
-            definition.groups,
-            _cases(definition, ctx, timelines, patients, findings, shared),
-            strict=True,
+def _group_results(
+    definition: MeasureDefinition, group: GroupDefinition, rows: list[tuple[Any, ...]], count: int
+) -> tuple[list[GroupResult], list[list[str]]]:
+    """One :class:`GroupResult` per context from the scoring query's ``rows``, and the keys
+    of each context that need a finding."""
+    codes = group.codes
+    whole: dict[int, tuple[Any, ...]] = {}
+    strata: dict[int, list[tuple[Any, ...]]] = {}
+    for got in rows:
+        if got[1] is None:
+            whole[got[0]] = got
+        else:
+            strata.setdefault(got[0], []).append(got)
+    order = {name: n for n, name in enumerate(group.stratifiers)}
+    results: list[GroupResult] = []
+    findings: list[list[str]] = []
+    for number in range(count):
+        row = whole.get(number)
+        if row is None:  # no cases at all
+            results.append(
+                GroupResult(group.id, tuple(PopulationCount(c, ()) for c in codes), None)
+            )
+            findings.append([])
+            continue
+        populations = tuple(
+            PopulationCount(code, tuple(row[4 + n])) for n, code in enumerate(codes)
         )
-    )
-    return MeasureResult(definition.id, groups)
+        extra = 4 + len(codes)
+        found = sorted(strata.get(number, ()), key=lambda r: (order[r[1]], r[2]))
+        results.append(
+            GroupResult(
+                id=group.id,
+                populations=populations,
+                score=row[3],
+                observations=tuple((k, v) for k, v in row[extra]),
+                strata=tuple(
+                    Stratum(
+                        r[1],
+                        r[2],
+                        tuple(
+                            PopulationCount(code, tuple(r[4 + n])) for n, code in enumerate(codes)
+                        ),
+                        r[3],
+                    )
+                    for r in found
+                ),
+                pending=tuple(row[extra + 1]),
+            )
+        )
+        findings.append(list(row[extra + 2]))
+    return results, findings
+
+
+def compute_batch(
+    contexts: Sequence[MicrosystemContext],
+    timelines: PatientTimelines,
+    patients: Mapping[str, PatientFact],
+    *,
+    findings: Findings,
+    measures: Sequence[type[Measure]] | None = None,
+) -> list[list[MeasureResult]]:
+    """One :class:`MeasureResult` per measure (catalog order) for each of ``contexts``."""
+    chosen = SHIPPED if measures is None else measures
+    con = connect(contexts, timelines, patients)
+    try:
+        con.execute(MEDIAN)
+        per_measure: list[list[MeasureResult]] = []
+        notes: list[list[tuple[str, str, str]]] = [[] for _ in contexts]
+        for measure in chosen:
+            definition = measure.definition
+            groups: list[list[GroupResult]] = []
+            for group, cases in zip(definition.groups, measure.cases, strict=True):
+                sql = scoring_sql(
+                    definition,
+                    group,
+                    cases,
+                    pending=measure.pending,
+                    finding=measure.finding is not None,
+                )
+                rows = con.execute(sql).fetchall()
+                results, keys = _group_results(definition, group, rows, len(contexts))
+                groups.append(results)
+                if measure.finding is not None:
+                    field, message = measure.finding
+                    for number, found in enumerate(keys):
+                        notes[number].extend((key, field, message) for key in found)
+            per_measure.append(
+                [
+                    MeasureResult(definition.id, tuple(g[n] for g in groups))
+                    for n in range(len(contexts))
+                ]
+            )
+    finally:
+        con.close()
+    for found_notes in notes:  # in context order, as the measures read them
+        for key, field, message in found_notes:
+            findings.add("missing-field", key, field, message)
+    return [[results[n] for results in per_measure] for n in range(len(contexts))]
+
+
+def compute_measures(
+    ctx: MicrosystemContext,
+    timelines: PatientTimelines,
+    patients: Mapping[str, PatientFact],
+    *,
+    findings: Findings,
+) -> list[MeasureResult]:
+    """One :class:`MeasureResult` per registered measure, in catalog order."""
+    return compute_batch([ctx], timelines, patients, findings=findings)[0]
 
 
 def compute_measure(
@@ -138,22 +136,8 @@ def compute_measure(
     findings: Findings,
 ) -> MeasureResult:
     """The result of one measure for ``ctx``."""
-    keys = StrataKeys(patients, ctx.start)
-    shared = _Shared(ctx, timelines)
-    return _compute(definition, ctx, timelines, patients, findings, keys, shared)
+    measure = REGISTRY[definition.id]
+    return compute_batch([ctx], timelines, patients, findings=findings, measures=[measure])[0][0]
 
 
-def compute_measures(
-    ctx: MicrosystemContext,
-    timelines: PatientTimelines,
-    patients: Mapping[str, PatientFact],
-    *,
-    findings: Findings,
-) -> list[MeasureResult]:
-    """One :class:`MeasureResult` per shipped measure, in catalog order."""
-    keys = StrataKeys(patients, ctx.start)  # shared: the same patients and period start
-    shared = _Shared(ctx, timelines)
-    return [_compute(d, ctx, timelines, patients, findings, keys, shared) for d in MEASURES]
-
-
-__all__ = ["compute_measure", "compute_measures"]
+__all__ = ["compute_batch", "compute_measure", "compute_measures"]
