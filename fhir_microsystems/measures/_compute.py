@@ -1,4 +1,4 @@
-"""Compute every measure of a batch of contexts: each measure's SQL over one fact database."""
+"""Compute every measure of a batch of contexts: the measures' SQL over one fact database."""
 
 from __future__ import annotations
 
@@ -11,62 +11,48 @@ from ._catalog import GroupDefinition, MeasureDefinition
 from ._inputs import MicrosystemContext, PatientFact, PatientTimelines
 from ._measure import Measure
 from ._registry import REGISTRY, SHIPPED
-from ._result import GroupResult, MeasureResult, PopulationCount, Stratum
-from ._sql import MEDIAN, scoring_sql
+from ._result import GroupResult, MeasureResult, PopulationCount, PopulationSize, Stratum
+from ._sql import CODES, MEDIAN, MEMBERS, STRATA, stacked
 from ._tables import connect
 
+_COLUMN = {code: n for n, code in enumerate(CODES)}
 
-def _group_results(
-    definition: MeasureDefinition, group: GroupDefinition, rows: list[tuple[Any, ...]], count: int
-) -> tuple[list[GroupResult], list[list[str]]]:
-    """One :class:`GroupResult` per context from the scoring query's ``rows``, and the keys
-    of each context that need a finding."""
+
+def _kind(definition: MeasureDefinition) -> str:
+    if definition.scoring == "continuous-variable":
+        return definition.aggregate or "median"
+    return definition.scoring
+
+
+def _group(
+    group: GroupDefinition,
+    whole: tuple[Any, ...] | None,
+    members: tuple[Any, ...] | None,
+    strata: list[tuple[Any, ...]],
+) -> GroupResult:
     codes = group.codes
-    whole: dict[int, tuple[Any, ...]] = {}
-    strata: dict[int, list[tuple[Any, ...]]] = {}
-    for got in rows:
-        if got[1] is None:
-            whole[got[0]] = got
-        else:
-            strata.setdefault(got[0], []).append(got)
+    if whole is None or members is None:  # no cases at all
+        return GroupResult(group.id, tuple(PopulationCount(c, ()) for c in codes), None)
     order = {name: n for n, name in enumerate(group.stratifiers)}
-    results: list[GroupResult] = []
-    findings: list[list[str]] = []
-    for number in range(count):
-        row = whole.get(number)
-        if row is None:  # no cases at all
-            results.append(
-                GroupResult(group.id, tuple(PopulationCount(c, ()) for c in codes), None)
+    rest = 2 + len(CODES)
+    return GroupResult(
+        id=group.id,
+        populations=tuple(PopulationCount(c, tuple(members[2 + _COLUMN[c]])) for c in codes),
+        score=whole[4],
+        observations=tuple((k, v) for k, v in members[rest]),
+        strata=tuple(
+            Stratum(
+                row[2],
+                row[3],
+                tuple(PopulationSize(c, row[5 + _COLUMN[c]]) for c in codes),
+                row[4],
             )
-            findings.append([])
-            continue
-        populations = tuple(
-            PopulationCount(code, tuple(row[4 + n])) for n, code in enumerate(codes)
-        )
-        extra = 4 + len(codes)
-        found = sorted(strata.get(number, ()), key=lambda r: (order[r[1]], r[2]))
-        results.append(
-            GroupResult(
-                id=group.id,
-                populations=populations,
-                score=row[3],
-                observations=tuple((k, v) for k, v in row[extra]),
-                strata=tuple(
-                    Stratum(
-                        r[1],
-                        r[2],
-                        tuple(
-                            PopulationCount(code, tuple(r[4 + n])) for n, code in enumerate(codes)
-                        ),
-                        r[3],
-                    )
-                    for r in found
-                ),
-                pending=tuple(row[extra + 1]),
+            for row in sorted(
+                (r for r in strata if r[2] in order), key=lambda r: (order[r[2]], r[3])
             )
-        )
-        findings.append(list(row[extra + 2]))
-    return results, findings
+        ),
+        pending=tuple(members[rest + 1]),
+    )
 
 
 def compute_batch(
@@ -75,45 +61,48 @@ def compute_batch(
     patients: Mapping[str, PatientFact],
     *,
     findings: Findings,
-    measures: Sequence[type[Measure]] | None = None,
+    measures: Sequence[type[Measure]] = SHIPPED,
 ) -> list[list[MeasureResult]]:
     """One :class:`MeasureResult` per measure (catalog order) for each of ``contexts``."""
-    chosen = SHIPPED if measures is None else measures
+    groups = [
+        (m, g, sql) for m in measures for g, sql in zip(m.definition.groups, m.cases, strict=True)
+    ]
     con = connect(contexts, timelines, patients)
     try:
         con.execute(MEDIAN)
-        per_measure: list[list[MeasureResult]] = []
-        notes: list[list[tuple[str, str, str]]] = [[] for _ in contexts]
-        for measure in chosen:
-            definition = measure.definition
-            groups: list[list[GroupResult]] = []
-            for group, cases in zip(definition.groups, measure.cases, strict=True):
-                sql = scoring_sql(
-                    definition,
-                    group,
-                    cases,
-                    pending=measure.pending,
-                    finding=measure.finding is not None,
-                )
-                rows = con.execute(sql).fetchall()
-                results, keys = _group_results(definition, group, rows, len(contexts))
-                groups.append(results)
-                if measure.finding is not None:
-                    field, message = measure.finding
-                    for number, found in enumerate(keys):
-                        notes[number].extend((key, field, message) for key in found)
-            per_measure.append(
-                [
-                    MeasureResult(definition.id, tuple(g[n] for g in groups))
-                    for n in range(len(contexts))
-                ]
-            )
+        con.execute(stacked([sql for _, _, sql in groups]))
+        con.execute(
+            "CREATE TABLE groups AS"
+            " SELECT unnest(?::INTEGER[]) AS gid, unnest(?::VARCHAR[]) AS kind",
+            [list(range(len(groups))), [_kind(m.definition) for m, _, _ in groups]],
+        )
+        whole: dict[tuple[int, int], tuple[Any, ...]] = {}
+        strata: dict[tuple[int, int], list[tuple[Any, ...]]] = {}
+        for row in con.execute(STRATA).fetchall():
+            if row[2] is None:
+                whole[(row[0], row[1])] = row
+            else:
+                strata.setdefault((row[0], row[1]), []).append(row)
+        members = {(r[0], r[1]): r for r in con.execute(MEMBERS).fetchall()}
     finally:
         con.close()
-    for found_notes in notes:  # in context order, as the measures read them
-        for key, field, message in found_notes:
-            findings.add("missing-field", key, field, message)
-    return [[results[n] for results in per_measure] for n in range(len(contexts))]
+    out: list[list[MeasureResult]] = []
+    for number in range(len(contexts)):
+        results: list[MeasureResult] = []
+        gid = 0
+        for measure in measures:
+            built = []
+            for group in measure.definition.groups:
+                key = (number, gid)
+                built.append(_group(group, whole.get(key), members.get(key), strata.get(key, [])))
+                if measure.finding is not None and key in members:
+                    field, message = measure.finding
+                    for found in members[key][4 + len(CODES)]:
+                        findings.add("missing-field", found, field, message)
+                gid += 1
+            results.append(MeasureResult(measure.definition.id, tuple(built)))
+        out.append(results)
+    return out
 
 
 def compute_measures(
@@ -123,7 +112,7 @@ def compute_measures(
     *,
     findings: Findings,
 ) -> list[MeasureResult]:
-    """One :class:`MeasureResult` per registered measure, in catalog order."""
+    """One :class:`MeasureResult` per shipped measure, in catalog order."""
     return compute_batch([ctx], timelines, patients, findings=findings)[0]
 
 

@@ -23,12 +23,20 @@ class PopulationCount:
 
 
 @dataclass(frozen=True, slots=True)
+class PopulationSize:
+    """A stratum's population: its code and count (members are kept for whole groups)."""
+
+    code: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Stratum:
     """One value of one stratifier, with its own populations and score."""
 
     stratifier: str
     value: str
-    populations: tuple[PopulationCount, ...]
+    populations: tuple[PopulationSize, ...]
     score: float | None
 
 
@@ -82,6 +90,7 @@ __all__ = [
     "GroupResult",
     "MeasureResult",
     "PopulationCount",
+    "PopulationSize",
     "Stratum",
     "age_band",
 ]
