@@ -12,7 +12,7 @@ from ._inputs import MicrosystemContext, PatientFact, PatientTimelines
 from ._measure import Measure
 from ._registry import REGISTRY, SHIPPED
 from ._result import GroupResult, MeasureResult, PopulationCount, PopulationSize, Stratum
-from ._sql import CODES, MEDIAN, MEMBERS, STRATA, stacked
+from ._sql import CODES, MEMBERS, STRATA, stacked
 from ._tables import connect
 
 _COLUMN = {code: n for n, code in enumerate(CODES)}
@@ -69,10 +69,9 @@ def compute_batch(
     ]
     con = connect(contexts, timelines, patients)
     try:
-        con.execute(MEDIAN)
         con.execute(stacked([sql for _, _, sql in groups]))
         con.execute(
-            "CREATE TABLE groups AS"
+            "CREATE OR REPLACE TABLE groups AS"
             " SELECT unnest(?::INTEGER[]) AS gid, unnest(?::VARCHAR[]) AS kind",
             [list(range(len(groups))), [_kind(m.definition) for m, _, _ in groups]],
         )
@@ -85,7 +84,7 @@ def compute_batch(
                 strata.setdefault((row[0], row[1]), []).append(row)
         members = {(r[0], r[1]): r for r in con.execute(MEMBERS).fetchall()}
     finally:
-        con.close()
+        con.execute("DROP TABLE IF EXISTS cases")
     out: list[list[MeasureResult]] = []
     for number in range(len(contexts)):
         results: list[MeasureResult] = []

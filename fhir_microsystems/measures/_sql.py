@@ -106,7 +106,7 @@ def stacked(cases: list[str], codes: tuple[str, ...] = CODES) -> str:
     )
     parts = [f"SELECT NULL::INTEGER AS gid, {empty} WHERE FALSE"]
     parts += [f"SELECT {gid} AS gid, * FROM ({sql})" for gid, sql in enumerate(cases)]
-    return "CREATE TABLE cases AS " + "\nUNION ALL BY NAME\n".join(parts)
+    return "CREATE OR REPLACE TABLE cases AS " + "\nUNION ALL BY NAME\n".join(parts)
 
 
 __all__ = ["CODES", "COLUMNS", "MEDIAN", "MEMBERS", "STRATA", "STRATIFIERS", "stacked"]

@@ -1,4 +1,5 @@
-"""The fact tables the measures' SQL reads, loaded into an in-process DuckDB database.
+"""The fact tables the measures' SQL reads, loaded into an in-process DuckDB database
+(one per thread, its tables replaced by each batch).
 
 One load serves every context of a batch (a partition's microsystems): each row carries
 ``ctx``, the context's number in the batch. Times are microseconds since the epoch (UTC).
@@ -16,6 +17,8 @@ One load serves every context of a batch (a partition's microsystems): each row 
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,8 +30,11 @@ from ._inputs import (
     PatientFact,
     PatientTimelines,
 )
+from ._sql import MEDIAN
 
-_VOID = ", ".join(f"'{s}'" for s in sorted(VOID_ENCOUNTER_STATUSES))
+_VOID = ", status IN ({}) AS void".format(
+    ", ".join(f"'{s}'" for s in sorted(VOID_ENCOUNTER_STATUSES))
+)
 
 #: ``age_band(birth_date, year, month, day)``: the band at that day (see ``docs/measures.md``).
 AGE_BAND = """
@@ -44,9 +50,13 @@ CREATE MACRO age_band(b, y, m, d) AS CASE
 
 
 def _create(
-    con: duckdb.DuckDBPyConnection, name: str, columns: Mapping[str, tuple[str, list[Any]]]
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: Mapping[str, tuple[str, list[Any]]],
+    extra: str = "",
 ) -> None:
-    """``CREATE TABLE name`` from Python column lists (type, values), zipped by ``unnest``."""
+    """``CREATE OR REPLACE TABLE name`` from Python column lists (type, values), zipped by
+    ``unnest``; ``extra`` adds computed columns."""
     select = ", ".join(
         f"epoch_us(unnest(?::TIMESTAMPTZ[])) AS {col}"
         if kind == "TIMESTAMPTZ"
@@ -54,7 +64,21 @@ def _create(
         for col, (kind, _) in columns.items()
     )
     values = [v for _, v in columns.values()]
-    con.execute(f"CREATE TABLE {name}_in AS SELECT {select}", values)
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT *{extra} FROM (SELECT {select})", values)
+
+
+_LOCAL = threading.local()
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory database, made once per process and thread (a connection
+    costs more than a small batch); a forked worker makes its own."""
+    made: tuple[int, duckdb.DuckDBPyConnection] | None = getattr(_LOCAL, "made", None)
+    if made is None or made[0] != os.getpid():
+        con = duckdb.connect(":memory:")
+        con.execute(AGE_BAND + MEDIAN)
+        made = _LOCAL.made = (os.getpid(), con)
+    return made[1]
 
 
 def connect(
@@ -62,9 +86,9 @@ def connect(
     timelines: PatientTimelines,
     patients: Mapping[str, PatientFact],
 ) -> duckdb.DuckDBPyConnection:
-    """A new in-memory database with the fact tables of ``contexts``."""
-    con = duckdb.connect(":memory:")
-    con.execute(AGE_BAND)
+    """This thread's in-memory database with the fact tables of ``contexts`` (replacing
+    the previous batch's)."""
+    con = _connection()
     c_rows: dict[str, tuple[str, list[Any]]] = {
         c: (t, [])
         for c, t in (
@@ -127,12 +151,8 @@ def connect(
             grp["patient"][1].append(patient)
         group_people.update(ctx.patients)
     _create(con, "ctxs", c_rows)
-    _create(con, "enc", enc)
+    _create(con, "enc", enc, _VOID)
     _create(con, "grp", grp)
-    con.execute(
-        "CREATE TABLE enc AS SELECT *, status IN (" + _VOID + ") AS void FROM enc_in;"
-        "CREATE TABLE ctxs AS SELECT * FROM ctxs_in; CREATE TABLE grp AS SELECT * FROM grp_in"
-    )
     _patients(con, patients, people | group_people)
     _timeline(con, timelines, people)
     _observations(con, timelines, group_people)
@@ -153,7 +173,6 @@ def _patients(
             "deceased_us": ("TIMESTAMPTZ", [p.deceased_at for p in facts]),
         },
     )
-    con.execute("CREATE TABLE pat AS SELECT * FROM pat_in")
 
 
 def _timeline(con: duckdb.DuckDBPyConnection, timelines: PatientTimelines, keys: set[str]) -> None:
@@ -172,12 +191,7 @@ def _timeline(con: duckdb.DuckDBPyConnection, timelines: PatientTimelines, keys:
             cls.append(e.cls)
             status.append(e.status)
             start.append(e.start)
-    _create(con, "timeline", cols)
-    con.execute(
-        "CREATE TABLE timeline AS SELECT patient, key, cls, status IN ("
-        + _VOID
-        + ") AS void, start_us FROM timeline_in"
-    )
+    _create(con, "timeline", cols, _VOID)
 
 
 def _observations(
@@ -202,7 +216,6 @@ def _observations(
             for values, value in zip(lists, row, strict=True):
                 values.append(value)
     _create(con, "obs", cols)
-    con.execute("CREATE TABLE obs AS SELECT * FROM obs_in")
 
 
 __all__ = ["AGE_BAND", "connect"]
