@@ -50,10 +50,18 @@ CREATE MACRO age_band(b, y, m, d) AS CASE
 """
 
 
+Columns = dict[str, tuple[str, list[Any]]]
+
+
+def _columns(spec: str) -> Columns:
+    """Empty columns (SQL type, values) named by ``spec``, ``"name TYPE, ..."``."""
+    return {name: (kind, []) for name, kind in (c.split() for c in spec.split(","))}
+
+
 def _create(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    columns: Mapping[str, tuple[str, list[Any]]],
+    columns: Columns,
     extra: str = "",
 ) -> None:
     """``CREATE OR REPLACE TABLE name`` from Python column lists (type, values), zipped by
@@ -97,34 +105,16 @@ def connect(
     """This thread's in-memory database with the fact tables of ``contexts`` (replacing
     the previous batch's)."""
     con = _connection()
-    c_rows: dict[str, tuple[str, list[Any]]] = {
-        c: (t, [])
-        for c, t in (
-            ("ctx", "INTEGER"),
-            ("start_us", "TIMESTAMPTZ"),
-            ("end_us", "TIMESTAMPTZ"),
-            ("data_end_us", "TIMESTAMPTZ"),
-            ("start_year", "INTEGER"),
-            ("start_month", "INTEGER"),
-            ("start_day", "INTEGER"),
-        )
-    }
-    enc: dict[str, tuple[str, list[Any]]] = {
-        c: (t, [])
-        for c, t in (
-            ("ctx", "INTEGER"),
-            ("ord", "INTEGER"),
-            ("key", "VARCHAR"),
-            ("patient", "VARCHAR"),
-            ("cls", "VARCHAR"),
-            ("status", "VARCHAR"),
-            ("start_us", "TIMESTAMPTZ"),
-            ("end_us", "TIMESTAMPTZ"),
-            ("discharge", "VARCHAR"),
-            ("primary_practitioner", "VARCHAR"),
-        )
-    }
-    grp: dict[str, tuple[str, list[Any]]] = {"ctx": ("INTEGER", []), "patient": ("VARCHAR", [])}
+    c_rows = _columns(
+        "ctx INTEGER, start_us TIMESTAMPTZ, end_us TIMESTAMPTZ, data_end_us TIMESTAMPTZ,"
+        " start_year INTEGER, start_month INTEGER, start_day INTEGER"
+    )
+    enc = _columns(
+        "ctx INTEGER, ord INTEGER, key VARCHAR, patient VARCHAR, cls VARCHAR, status VARCHAR,"
+        " start_us TIMESTAMPTZ, end_us TIMESTAMPTZ, discharge VARCHAR,"
+        " primary_practitioner VARCHAR"
+    )
+    grp = _columns("ctx INTEGER, patient VARCHAR")
     people: set[str] = set()
     group_people: set[str] = set()
     for number, ctx in enumerate(contexts):
@@ -184,13 +174,9 @@ def _patients(
 
 
 def _timeline(con: duckdb.DuckDBPyConnection, timelines: PatientTimelines, keys: set[str]) -> None:
-    cols: dict[str, tuple[str, list[Any]]] = {
-        "patient": ("VARCHAR", []),
-        "key": ("VARCHAR", []),
-        "cls": ("VARCHAR", []),
-        "status": ("VARCHAR", []),
-        "start_us": ("TIMESTAMPTZ", []),
-    }
+    cols = _columns(
+        "patient VARCHAR, key VARCHAR, cls VARCHAR, status VARCHAR, start_us TIMESTAMPTZ"
+    )
     patient, key, cls, status, start = (v for _, v in cols.values())
     for person in sorted(keys):
         for e in timelines.encounters_of(person):
@@ -205,18 +191,10 @@ def _timeline(con: duckdb.DuckDBPyConnection, timelines: PatientTimelines, keys:
 def _observations(
     con: duckdb.DuckDBPyConnection, timelines: PatientTimelines, keys: set[str]
 ) -> None:
-    names = ("patient", "kind", "status", "effective_us", "systolic", "diastolic", "value", "unit")
-    kinds = (
-        "VARCHAR",
-        "VARCHAR",
-        "VARCHAR",
-        "TIMESTAMPTZ",
-        "DOUBLE",
-        "DOUBLE",
-        "DOUBLE",
-        "VARCHAR",
+    cols = _columns(
+        "patient VARCHAR, kind VARCHAR, status VARCHAR, effective_us TIMESTAMPTZ,"
+        " systolic DOUBLE, diastolic DOUBLE, value DOUBLE, unit VARCHAR"
     )
-    cols: dict[str, tuple[str, list[Any]]] = {n: (k, []) for n, k in zip(names, kinds, strict=True)}
     lists = [v for _, v in cols.values()]
     for person in sorted(keys):
         for o in timelines.observations_of(person):
