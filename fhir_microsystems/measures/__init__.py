@@ -1,20 +1,19 @@
-"""Performance measures of clinical microsystems, computed from compact facts.
+"""Performance measures of clinical microsystems: SQL over cases tables of compact facts.
 
-See ``docs/measures.md`` for the definitions; ``profiles/Measure-<id>.json`` ships them.
+Each measure is one module (``ed_length_of_stay.py`` ...): its definition and the SQL of its
+cases; ``_sql.py`` scores every measure the same way. See ``docs/measures.md`` for the
+definitions; ``profiles/Measure-<id>.json`` ships them.
 """
 
 from ._catalog import (
     DEFAULT_CANONICAL_BASE,
     MEASURE_VERSION,
-    MEASURES,
-    MEASURES_BY_ID,
     GroupDefinition,
     MeasureDefinition,
     PopulationDefinition,
     Target,
-    measure_definition,
 )
-from ._compute import compute_measure, compute_measures
+from ._compute import compute_batch, compute_measure, compute_measures
 from ._encounters import ENCOUNTER_MEASURES, qualifying_measures
 from ._inputs import (
     EncounterFact,
@@ -24,8 +23,10 @@ from ._inputs import (
     PatientTimelines,
     Timelines,
 )
+from ._measure import Measure
+from ._registry import MEASURES, MEASURES_BY_ID, REGISTRY, SHIPPED, measure_definition
 from ._resource import measure_resource, shipped_measures
-from ._result import Case, GroupResult, MeasureResult, PopulationCount, Stratum, age_band
+from ._result import GroupResult, MeasureResult, PopulationCount, Stratum, age_band
 
 __all__ = [
     "DEFAULT_CANONICAL_BASE",
@@ -33,10 +34,12 @@ __all__ = [
     "MEASURES",
     "MEASURES_BY_ID",
     "MEASURE_VERSION",
-    "Case",
+    "REGISTRY",
+    "SHIPPED",
     "EncounterFact",
     "GroupDefinition",
     "GroupResult",
+    "Measure",
     "MeasureDefinition",
     "MeasureResult",
     "MicrosystemContext",
@@ -49,6 +52,7 @@ __all__ = [
     "Target",
     "Timelines",
     "age_band",
+    "compute_batch",
     "compute_measure",
     "compute_measures",
     "measure_definition",

@@ -1,132 +1,118 @@
-"""Compute every measure for one microsystem and period."""
+"""Compute every measure of a batch of contexts: the measures' SQL over one fact database."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fhir_microsystems._findings import Findings
 
-from ._catalog import MEASURES, MeasureDefinition
-from ._clinical import Readings, bp_control_of, hba1c_of, patient_readings
-from ._encounters import (
-    ED_LOS_LIMIT,
-    ED_RETURN_WINDOW,
-    IP_LOS_LIMIT,
-    READMISSION_WINDOW,
-    attributed,
-    continuity_of,
-    follow_up_of,
-    length_of_stay_of,
-    started_in_period,
-    volume_of,
-)
-from ._inputs import EncounterFact, MicrosystemContext, PatientFact, PatientTimelines
-from ._result import Case, MeasureResult, StrataKeys, aggregate_with
+from ._catalog import GroupDefinition, MeasureDefinition
+from ._inputs import MicrosystemContext, PatientFact, PatientTimelines
+from ._measure import Measure
+from ._registry import REGISTRY, SHIPPED
+from ._result import GroupResult, MeasureResult, PopulationCount, PopulationSize, Stratum
+from ._sql import CODES, MEMBERS, STRATA, stacked
+from ._tables import connect
+
+_COLUMN = {code: n for n, code in enumerate(CODES)}
 
 
-class _Shared:
-    """What several measures of one context read, worked out once (on first use)."""
-
-    __slots__ = ("_by_class", "_ctx", "_readings", "_started", "_timelines")
-
-    def __init__(self, ctx: MicrosystemContext, timelines: PatientTimelines) -> None:
-        self._ctx = ctx
-        self._timelines = timelines
-        self._by_class: dict[str | None, list[EncounterFact]] | None = None
-        self._started: list[EncounterFact] | None = None
-        self._readings: list[Readings] | None = None
-
-    def of_class(self, cls: str) -> list[EncounterFact]:
-        """The attributed encounters of class ``cls``, in context order."""
-        if self._by_class is None:
-            self._by_class = {}
-            for enc in attributed(self._ctx):
-                self._by_class.setdefault(enc.cls, []).append(enc)
-        return self._by_class.get(cls, [])
-
-    def started(self) -> list[EncounterFact]:
-        """The counted attributed encounters that started in the period."""
-        if self._started is None:
-            self._started = started_in_period(attributed(self._ctx), self._ctx)
-        return self._started
-
-    def readings(self) -> list[Readings]:
-        if self._readings is None:
-            self._readings = patient_readings(self._ctx, self._timelines)
-        return self._readings
+def _kind(definition: MeasureDefinition) -> str:
+    if definition.scoring == "continuous-variable":
+        return definition.aggregate or "median"
+    return definition.scoring
 
 
-def _cases(
-    definition: MeasureDefinition,
-    ctx: MicrosystemContext,
-    timelines: PatientTimelines,
-    patients: Mapping[str, PatientFact],
-    findings: Findings,
-    shared: _Shared,
-) -> list[list[Case]]:
-    match definition.id:
-        case "ed-length-of-stay":
-            emer = shared.of_class("EMER")
-            return [
-                length_of_stay_of(emer, ctx, "EMER", timedelta(minutes=1), ED_LOS_LIMIT, findings)
-            ]
-        case "inpatient-length-of-stay":
-            imp = shared.of_class("IMP")
-            return [length_of_stay_of(imp, ctx, "IMP", timedelta(days=1), IP_LOS_LIMIT, findings)]
-        case "readmission-30d":
-            return [
-                follow_up_of(
-                    shared.of_class("IMP"),
-                    ctx,
-                    timelines,
-                    patients,
-                    cls="IMP",
-                    window=READMISSION_WINDOW,
-                    exclude_deaths=True,
-                )
-            ]
-        case "ed-return-72h":
-            return [
-                follow_up_of(
-                    shared.of_class("EMER"),
-                    ctx,
-                    timelines,
-                    patients,
-                    cls="EMER",
-                    window=ED_RETURN_WINDOW,
-                    exclude_deaths=False,
-                )
-            ]
-        case "bp-control":
-            return [bp_control_of(shared.readings())]
-        case "hba1c-poor-control":
-            return [hba1c_of(shared.readings())]
-        case "continuity-of-care":
-            return [continuity_of(shared.started(), ctx)]
-        case "volume":
-            return list(volume_of(shared.started()))
-    raise KeyError(definition.id)  # pragma: no cover - the catalog and this match agree
-
-
-def _compute(
-    definition: MeasureDefinition,
-    ctx: MicrosystemContext,
-    timelines: PatientTimelines,
-    patients: Mapping[str, PatientFact],
-    findings: Findings,
-    keys: StrataKeys,
-    shared: _Shared,
-) -> MeasureResult:
-    groups = tuple(
-        aggregate_with(definition, group, cases, keys)
-        for group, cases in zip(
-            definition.groups,
-            _cases(definition, ctx, timelines, patients, findings, shared),
-            strict=True,
-        )
+def _group(
+    group: GroupDefinition,
+    whole: tuple[Any, ...] | None,
+    members: tuple[Any, ...] | None,
+    strata: list[tuple[Any, ...]],
+) -> GroupResult:
+    codes = group.codes
+    if whole is None or members is None:  # no cases at all
+        return GroupResult(group.id, tuple(PopulationCount(c, ()) for c in codes), None)
+    order = {name: n for n, name in enumerate(group.stratifiers)}
+    rest = 2 + len(CODES)
+    return GroupResult(
+        id=group.id,
+        populations=tuple(PopulationCount(c, tuple(members[2 + _COLUMN[c]])) for c in codes),
+        score=whole[4],
+        observations=tuple((k, v) for k, v in members[rest]),
+        strata=tuple(
+            Stratum(
+                row[2],
+                row[3],
+                tuple(PopulationSize(c, row[5 + _COLUMN[c]]) for c in codes),
+                row[4],
+            )
+            for row in sorted(
+                (r for r in strata if r[2] in order), key=lambda r: (order[r[2]], r[3])
+            )
+        ),
+        pending=tuple(members[rest + 1]),
     )
-    return MeasureResult(definition.id, groups)
+
+
+def compute_batch(
+    contexts: Sequence[MicrosystemContext],
+    timelines: PatientTimelines,
+    patients: Mapping[str, PatientFact],
+    *,
+    findings: Findings,
+    measures: Sequence[type[Measure]] = SHIPPED,
+) -> list[list[MeasureResult]]:
+    """One :class:`MeasureResult` per measure (catalog order) for each of ``contexts``."""
+    groups = [
+        (m, g, sql) for m in measures for g, sql in zip(m.definition.groups, m.cases, strict=True)
+    ]
+    con = connect(contexts, timelines, patients)
+    try:
+        con.execute(stacked([sql for _, _, sql in groups]))
+        con.execute(
+            "CREATE OR REPLACE TABLE groups AS"
+            " SELECT unnest(?::INTEGER[]) AS gid, unnest(?::VARCHAR[]) AS kind",
+            [list(range(len(groups))), [_kind(m.definition) for m, _, _ in groups]],
+        )
+        whole: dict[tuple[int, int], tuple[Any, ...]] = {}
+        strata: dict[tuple[int, int], list[tuple[Any, ...]]] = {}
+        for row in con.execute(STRATA).fetchall():
+            if row[2] is None:
+                whole[(row[0], row[1])] = row
+            else:
+                strata.setdefault((row[0], row[1]), []).append(row)
+        members = {(r[0], r[1]): r for r in con.execute(MEMBERS).fetchall()}
+    finally:
+        con.execute("DROP TABLE IF EXISTS cases")
+    out: list[list[MeasureResult]] = []
+    for number in range(len(contexts)):
+        results: list[MeasureResult] = []
+        gid = 0
+        for measure in measures:
+            built = []
+            for group in measure.definition.groups:
+                key = (number, gid)
+                built.append(_group(group, whole.get(key), members.get(key), strata.get(key, [])))
+                if measure.finding is not None and key in members:
+                    field, message = measure.finding
+                    for found in members[key][4 + len(CODES)]:
+                        findings.add("missing-field", found, field, message)
+                gid += 1
+            results.append(MeasureResult(measure.definition.id, tuple(built)))
+        out.append(results)
+    return out
+
+
+def compute_measures(
+    ctx: MicrosystemContext,
+    timelines: PatientTimelines,
+    patients: Mapping[str, PatientFact],
+    *,
+    findings: Findings,
+) -> list[MeasureResult]:
+    """One :class:`MeasureResult` per shipped measure, in catalog order."""
+    return compute_batch([ctx], timelines, patients, findings=findings)[0]
 
 
 def compute_measure(
@@ -138,22 +124,8 @@ def compute_measure(
     findings: Findings,
 ) -> MeasureResult:
     """The result of one measure for ``ctx``."""
-    keys = StrataKeys(patients, ctx.start)
-    shared = _Shared(ctx, timelines)
-    return _compute(definition, ctx, timelines, patients, findings, keys, shared)
+    measure = REGISTRY[definition.id]
+    return compute_batch([ctx], timelines, patients, findings=findings, measures=[measure])[0][0]
 
 
-def compute_measures(
-    ctx: MicrosystemContext,
-    timelines: PatientTimelines,
-    patients: Mapping[str, PatientFact],
-    *,
-    findings: Findings,
-) -> list[MeasureResult]:
-    """One :class:`MeasureResult` per shipped measure, in catalog order."""
-    keys = StrataKeys(patients, ctx.start)  # shared: the same patients and period start
-    shared = _Shared(ctx, timelines)
-    return [_compute(d, ctx, timelines, patients, findings, keys, shared) for d in MEASURES]
-
-
-__all__ = ["compute_measure", "compute_measures"]
+__all__ = ["compute_batch", "compute_measure", "compute_measures"]

@@ -122,7 +122,8 @@ def shipped_measures(
     *, canonical_base: str | None = None, version: str | None = None
 ) -> list[dict[str, Any]]:
     """The Measure resources of every catalog measure (what ``profiles/`` ships)."""
-    from ._catalog import DEFAULT_CANONICAL_BASE, MEASURE_VERSION, MEASURES
+    from ._catalog import DEFAULT_CANONICAL_BASE, MEASURE_VERSION
+    from ._registry import MEASURES
 
     return [
         measure_resource(

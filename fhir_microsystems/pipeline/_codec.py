@@ -16,7 +16,6 @@ from fhir_microsystems.measures import (
     ObservationFact,
     PatientFact,
 )
-from fhir_microsystems.measures._constructor import frozen_constructor
 
 
 def dumps(value: Any) -> bytes:
@@ -25,10 +24,6 @@ def dumps(value: Any) -> bytes:
 
 _intern = sys.intern
 _parse_instant = datetime.fromisoformat
-# The facts are decoded by the hundred thousand per measure partition.
-_encounter_fact = frozen_constructor(EncounterFact)
-_observation_fact = frozen_constructor(ObservationFact)
-_patient_fact = frozen_constructor(PatientFact)
 
 
 def instant(value: str | None) -> datetime | None:
@@ -62,7 +57,7 @@ def encounter_from_row(row: list[Any]) -> EncounterFact:
     decodes hundreds of thousands of rows, and the calls cost more than the work.
     """
     patient, cls, start, end, disposition = row[1], row[2], row[4], row[5], row[7]
-    return _encounter_fact(
+    return EncounterFact(
         row[0],
         None if patient is None else _intern(patient),
         None if cls is None else _intern(cls),
@@ -99,7 +94,7 @@ def observation_from_row(row: list[Any]) -> ObservationFact:
         row[4] = _parse_instant(effective)
     if encounter is not None:
         row[5] = _intern(encounter)
-    return _observation_fact(*row)
+    return ObservationFact(*row)
 
 
 def patient_row(fact: PatientFact) -> list[Any]:
@@ -110,7 +105,7 @@ def patient_row(fact: PatientFact) -> list[Any]:
 def patient_from_row(row: list[Any]) -> PatientFact:
     """Inverse of :func:`patient_row`."""
     birth = row[2]
-    return _patient_fact(
+    return PatientFact(
         sys.intern(row[0]),
         interned(row[1]),
         date.fromisoformat(birth) if birth else None,

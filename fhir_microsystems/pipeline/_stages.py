@@ -40,7 +40,7 @@ from fhir_microsystems.measures import (
     ObservationFact,
     PatientFact,
     Timelines,
-    compute_measures,
+    compute_batch,
 )
 from fhir_microsystems.measures._encounters import READMISSION_WINDOW
 from fhir_microsystems.observations import extract_observation_row
@@ -763,12 +763,14 @@ def measure(
         key: {code: StaffScore(**score) for code, score in scores.items()}
         for key, scores in bundle["staff"].items()
     }
+    contexts = []
     for number in range(bundle["contexts"]):
         context_blob = store.get(_key(run_id, "ms-context", partition, str(number)))
         if context_blob is None:
             raise LookupError(f"claim check of context {number} of {partition!r} is gone")
-        ctx = _codec.context_from(orjson.loads(context_blob))
-        results = compute_measures(ctx, timelines, patients, findings=findings)
+        contexts.append(_codec.context_from(orjson.loads(context_blob)))
+    computed = compute_batch(contexts, timelines, patients, findings=findings)
+    for ctx, results in zip(contexts, computed, strict=True):
         assessment = assess_microsystem(ctx, results, timelines, staff=staff.get(ctx.id))
         builds: list[Callable[[], dict[str, Any]]] = [
             partial(

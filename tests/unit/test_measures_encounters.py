@@ -6,7 +6,6 @@ import pytest
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.measures import GroupResult, compute_measure, measure_definition
-from fhir_microsystems.measures._encounters import bice_boxerman
 from fhir_microsystems.measures._inputs import EncounterFact, MicrosystemContext, PatientFact
 from tests.unit.test_measures_support import at, context, enc, person, timelines
 
@@ -158,14 +157,6 @@ def test_ed_return_within_72_hours() -> None:
     assert members(group, "denominator") == {"a1", "a2", "a3", "a4"}
     assert members(group, "numerator") == {"a1", "a4"}
     assert group.score == pytest.approx(0.5)
-
-
-def test_bice_boxerman_formula() -> None:
-    from collections import Counter
-
-    assert bice_boxerman(Counter({"a": 2, "b": 1})) == pytest.approx(1 / 3)
-    assert bice_boxerman(Counter({"a": 1, "b": 1})) == 0.0
-    assert bice_boxerman(Counter({"a": 4})) == 1.0
 
 
 def test_continuity_of_care() -> None:
