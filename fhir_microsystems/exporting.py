@@ -55,6 +55,23 @@ class ExportState(Protocol):
     def clear(self) -> None: ...
 
 
+def export_state(request_url: str, status_url: str) -> bytes:
+    """The stored state of an export under way: its kick-off request and status URL."""
+    return orjson.dumps({"request": request_url, "status_url": status_url})
+
+
+def status_url_of(raw: bytes, request_url: str) -> str | None:
+    """The status URL in stored state ``raw``, when it is that of ``request_url``'s export."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or data.get("request") != request_url:
+        return None
+    url = data.get("status_url")
+    return url if isinstance(url, str) else None
+
+
 class FileState:
     """The status URL in ``STATE_FILE`` of the output directory (in-process runs)."""
 
@@ -63,17 +80,13 @@ class FileState:
 
     def load(self, request_url: str) -> str | None:
         try:
-            data = orjson.loads(self.path.read_bytes())
-        except (FileNotFoundError, orjson.JSONDecodeError):
+            return status_url_of(self.path.read_bytes(), request_url)
+        except FileNotFoundError:
             return None
-        if not isinstance(data, dict) or data.get("request") != request_url:
-            return None
-        url = data.get("status_url")
-        return url if isinstance(url, str) else None
 
     def save(self, request_url: str, status_url: str) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_bytes(orjson.dumps({"request": request_url, "status_url": status_url}))
+        tmp.write_bytes(export_state(request_url, status_url))
         tmp.replace(self.path)
 
     def clear(self) -> None:
@@ -484,7 +497,9 @@ __all__ = [
     "cancel_export",
     "check_directory",
     "export_directory",
+    "export_state",
     "local_error_files",
     "previous_watermark",
     "record_export_errors",
+    "status_url_of",
 ]

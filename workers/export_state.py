@@ -7,8 +7,9 @@ any host, resumes polling the same export instead of starting a new one.
 
 from __future__ import annotations
 
-import orjson
 import redis
+
+from fhir_microsystems.exporting import export_state, status_url_of
 
 
 def export_state_key(scope: str) -> str:
@@ -25,20 +26,10 @@ class RedisExportState:
 
     def load(self, request_url: str) -> str | None:
         raw = self.client.get(self.key)
-        if not isinstance(raw, bytes):
-            return None
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(data, dict) or data.get("request") != request_url:
-            return None
-        url = data.get("status_url")
-        return url if isinstance(url, str) else None
+        return status_url_of(raw, request_url) if isinstance(raw, bytes) else None
 
     def save(self, request_url: str, status_url: str) -> None:
-        value = orjson.dumps({"request": request_url, "status_url": status_url})
-        self.client.set(self.key, value, ex=self.ttl_seconds)
+        self.client.set(self.key, export_state(request_url, status_url), ex=self.ttl_seconds)
 
     def clear(self) -> None:
         self.client.delete(self.key)
