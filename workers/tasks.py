@@ -214,8 +214,14 @@ def _require_done(run_id: str, step: str, partitions: list[str]) -> None:
 @_skippable
 def start(self: Task, run_id: str, attempt: int) -> Result:
     """Plan the extract partitions and fan out ``chord(extract...) -> derive``."""
+    from workers import export_tasks
+
     info = active_run(run_id, attempt)
     reg = registry()
+    if export_tasks.export_pending(run_id):  # read by bulk: export first, then start again
+        reg.transition(run_id, RunStatus.RUNNING, ACTIVE, started_at=utc_now(), stage="export")
+        export_tasks.send_first_poll(run_id, info.attempt)
+        return {"export": "started"}
     reg.transition(run_id, RunStatus.RUNNING, ACTIVE, started_at=utc_now(), stage="extract")
     plan = run_step(
         self,

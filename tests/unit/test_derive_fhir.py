@@ -69,9 +69,7 @@ def test_careteam_names_its_organization_for_readers() -> None:
     """The managing Organization carries its name, so a dashboard groups by department."""
     item = _microsystem()
     named = careteam_resource(item, organization_names={"Organization/o": "Oncology"})
-    assert named["managingOrganization"] == [
-        {"reference": "Organization/o", "display": "Oncology"}
-    ]
+    assert named["managingOrganization"] == [{"reference": "Organization/o", "display": "Oncology"}]
     assert validate_microsystem_careteam(named) == []
     CareTeam.model_validate(named)
 
