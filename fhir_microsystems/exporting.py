@@ -342,6 +342,7 @@ def _install(
         # Nothing changed since the watermark: the data files stay as they are (their times
         # too, so a run with --since sees no change); only the watermark moves.
         previous["transactionTime"] = manifest.transaction_time
+        previous["request"] = manifest.request or previous.get("request") or ""
         for item in previous.get("output") or ():
             if isinstance(item, dict) and isinstance(item.get("count"), int):
                 report.resources[str(item.get("type"))] += item["count"]
