@@ -10,7 +10,8 @@ directory and sends ``fhirms.start`` again, which now plans and extracts that di
 expired link (410/404) makes install start a fresh export (at most ``MAX_RESTARTS`` times).
 
 Polls of one attempt carry a sequence number (the run's ``export_seq``): a poll redelivered
-after its successor was sent is a no-op, so one export is polled by one chain.
+after its successor was sent is a no-op, and of two copies of one poll (an ETA message handed
+out again) only the one that claims it runs, so one export is polled by one chain.
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ def export_poll(self: Task, run_id: str, attempt: int, seq: int) -> Result:
     reg = registry()
     if reg.get_field(run_id, "export_seq") != str(seq):
         return {"skipped": f"poll {seq} superseded"}
+    claim = f"fhirms:run:{run_id}:poll:{attempt}:{seq}"  # two copies of one poll: one runs
+    if not client().set(
+        claim, self.request.id or "-", nx=True, ex=settings().task_time_limit_seconds
+    ):
+        return {"skipped": f"poll {seq} already running"}
     _scope_lock(info).refresh()  # an export may take hours
     job = _require(run_id)
     cfg = settings()
@@ -182,7 +188,8 @@ def export_install(self: Task, run_id: str, attempt: int) -> Result:
     """Install the downloaded export (or start a fresh one if a link expired); then plan."""
     active_run(run_id, attempt)
     reg = registry()
-    if reg.marker(run_id, "export", "-") is not None:
+    if reg.marker(run_id, "export", "-") is not None:  # redelivered after installing
+        app.signature("fhirms.start", args=(run_id, attempt)).apply_async()
         return {"skipped": "installed"}
     job = bulk_job(run_id) or _require(run_id)
     cfg = settings()
