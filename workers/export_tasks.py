@@ -68,9 +68,12 @@ def export_pending(run_id: str) -> bool:
 
 
 def send_first_poll(run_id: str, attempt: int) -> None:
-    """Start (or resume) the export of a run's attempt: its poll chain begins at 0."""
-    registry().set_fields(run_id, stage="export", export_seq=0, export_waited=0, export_polls=0)
-    export_poll.si(run_id, attempt, 0).apply_async()
+    """Start (or resume) the export of a run's attempt: a new poll chain (the next sequence
+    number: every earlier poll is superseded)."""
+    reg = registry()
+    seq = int(reg.get_field(run_id, "export_seq") or -1) + 1
+    reg.set_fields(run_id, stage="export", export_seq=seq, export_waited=0, export_polls=0)
+    export_poll.si(run_id, attempt, seq).apply_async()
 
 
 def _state(job: BulkJob) -> RedisExportState:
@@ -107,8 +110,9 @@ def export_poll(self: Task, run_id: str, attempt: int, seq: int) -> Result:
         if now != job:
             reg.set_fields(run_id, bulk_job=now.to_json())
         bulk = BulkClient(fhir, bulk_policy(cfg))
+        polls = int(reg.get_field(run_id, "export_polls") or 0) + 1
         try:
-            step = bulk.poll(status_url, seq + 1)
+            step = bulk.poll(status_url, polls)
         except ExportExpiredError:
             state.clear()  # the export vanished: the next poll kicks off a new one
             return _restart(run_id, attempt, job, status_url, "the export is gone")
@@ -123,7 +127,7 @@ def export_poll(self: Task, run_id: str, attempt: int, seq: int) -> Result:
             run_id,
             export=step.progress or f"HTTP {step.status}",
             export_waited=f"{waited + step.delay:.1f}",
-            export_polls=seq + 1,
+            export_polls=polls,
             export_seq=seq + 1,
         )
         export_poll.si(run_id, attempt, seq + 1).apply_async(countdown=step.delay)
