@@ -15,7 +15,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +25,14 @@ import orjson
 from fhir_microsystems._errors import ConfigurationError, ValidationRejectedError
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.client import FhirClient
-from fhir_microsystems.client._bulk import BulkPolicy, ExportRequest, Level, OnPoll
+from fhir_microsystems.client._bulk import (
+    BulkClient,
+    BulkPolicy,
+    ExportRequest,
+    Level,
+    Manifest,
+    OnPoll,
+)
 from fhir_microsystems.client._capabilities import SYSTEM
 from fhir_microsystems.connect import is_url, make_client
 from fhir_microsystems.exporting import (
@@ -34,6 +41,8 @@ from fhir_microsystems.exporting import (
     ExportState,
     add_searched,
     export_directory,
+    install_export,
+    previous_watermark,
 )
 from fhir_microsystems.periods import parse_fhir_datetime
 from fhir_microsystems.pipeline._stages import READ_MARGIN
@@ -173,6 +182,75 @@ def scope_directory(
     return out_dir / "bulk" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class BulkJob:
+    """A run's bulk read: the server, the directory it is exported into, the level, the
+    ``_typeFilter`` queries (dropped, ``client_filter``, when the server refused them) and
+    the run's window. Stored as JSON with a Celery run, whose tasks export it step by step."""
+
+    location: str
+    directory: str
+    level: Level
+    group: str | None = None
+    filters: tuple[str, ...] = ()
+    start: str | None = None
+    end: str | None = None
+    client_filter: bool = False
+
+    def to_json(self) -> str:
+        return orjson.dumps(asdict(self)).decode()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> BulkJob:
+        data = orjson.loads(text)
+        data["filters"] = tuple(data.get("filters") or ())
+        return cls(**data)
+
+    def request(self) -> tuple[ExportRequest, str | None]:
+        """The export to ask for, ``_since`` the directory's watermark (also returned)."""
+        types = (
+            RUN_TYPES
+            if self.level == "system"
+            else tuple(t for t in RUN_TYPES if t not in NOT_IN_COMPARTMENT)
+        )
+        since = previous_watermark(Path(self.directory))
+        return ExportRequest(
+            level=self.level,
+            group_id=self.group,
+            types=types,
+            type_filters=self.filters,
+            since=datetime.fromisoformat(since) if since else None,
+        ), since
+
+
+def plan_bulk(
+    location: str,
+    out_dir: Path,
+    settings: Settings,
+    *,
+    read: Read = "auto",
+    group: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> BulkJob | None:
+    """The bulk read of a run, or None when it reads ``location`` as it is (search, or a
+    directory). ``auto`` asks the server's CapabilityStatement."""
+    if not is_url(location):
+        if read == "bulk" or group:
+            raise ConfigurationError("--read bulk and --group need a FHIR base URL as --source")
+        return None
+    level = export_level(settings, group)
+    with make_client(location, settings) as client:
+        mode = choose_read(client, read, level)
+    if mode == "search":
+        if group:
+            raise ConfigurationError("--group needs a bulk read (the server has no $export)")
+        return None
+    filters = type_filters(start, end) if settings.bulk_type_filter else ()
+    directory = scope_directory(out_dir, location, level, group, filters)
+    return BulkJob(location, str(directory), level, group, filters, start, end)
+
+
 def resolve_source(
     location: str,
     out_dir: Path,
@@ -190,31 +268,81 @@ def resolve_source(
     ``state_for(directory)`` gives where the export's status URL is kept (default: a file in
     the directory; Redis for Celery runs).
     """
-    if not is_url(location):
-        if read == "bulk" or group:
-            raise ConfigurationError("--read bulk and --group need a FHIR base URL as --source")
+    job = plan_bulk(location, out_dir, settings, read=read, group=group, start=start, end=end)
+    if job is None:
         return ResolvedSource(location, "search")
-    level = export_level(settings, group)
+    directory = Path(job.directory)
     with make_client(location, settings) as client:
-        mode = choose_read(client, read, level)
-        if mode == "search":
-            if group:
-                raise ConfigurationError("--group needs a bulk read (the server has no $export)")
-            return ResolvedSource(location, "search")
-        filters = type_filters(start, end) if settings.bulk_type_filter else ()
-        directory = scope_directory(out_dir, location, level, group, filters)
         report = export_run_types(
             client,
             directory,
             settings,
-            level,
+            job.level,
             group,
-            filters,
+            job.filters,
             on_poll,
             read_window(start, end),
             state_for(directory) if state_for else None,
         )
     return ResolvedSource(str(directory), "bulk", report)
+
+
+# -- a bulk read in steps (Celery runs: one task per poll, per file) ------------------------
+
+
+def start_export(
+    client: FhirClient, job: BulkJob, settings: Settings, state: ExportState
+) -> tuple[str, BulkJob]:
+    """The status URL of the job's export: the one kept in ``state`` (resumed), else a new
+    kick-off; with the job as it now is (a server that refused ``_typeFilter`` is asked
+    without it, and the window is filtered client-side at install)."""
+    request, _ = job.request()
+    kept = state.load(request.url(client.base_url))
+    if kept is not None:
+        return kept, job
+    bulk = BulkClient(client, bulk_policy(settings))
+    try:
+        status_url = bulk.kick_off(request)
+    except ValidationRejectedError as exc:
+        if not job.filters or "_typeFilter" not in (exc.outcome or exc.message):
+            raise
+        log.warning("server refused _typeFilter; exporting without it (filtered client-side)")
+        job = replace(job, filters=(), client_filter=True)
+        request, _ = job.request()
+        status_url = bulk.kick_off(request)
+    state.save(request.url(client.base_url), status_url)
+    log.info("export started")
+    return status_url, job
+
+
+def finish_export(
+    client: FhirClient,
+    job: BulkJob,
+    settings: Settings,
+    manifest: Manifest,
+    status_url: str,
+    state: ExportState,
+) -> ExportReport:
+    """Install a downloaded export into the job's directory, filter the window client-side
+    if needed, and search the types the export level leaves out."""
+    directory = Path(job.directory)
+    _, since = job.request()
+    bulk = BulkClient(client, bulk_policy(settings))
+    report = install_export(bulk, directory, manifest, status_url, state, since=since)
+    if job.client_filter:
+        report.resources.update(filter_window(directory, *read_window(job.start, job.end)))
+    search_omitted(client, directory, job.level, settings)
+    return report
+
+
+def search_omitted(client: FhirClient, directory: Path, level: Level, settings: Settings) -> None:
+    """Read by search the types a Patient- or Group-level export leaves out."""
+    if level == "system":
+        return
+    for rtype in NOT_IN_COMPARTMENT:
+        add_searched(directory, rtype, client.search(rtype, count=settings.page_size))
+    teams = client.search("CareTeam", {"subject:missing": "true"}, count=settings.page_size)
+    add_searched(directory, "CareTeam", teams)
 
 
 def export_run_types(
@@ -260,21 +388,22 @@ def export_run_types(
         log.warning("server refused _typeFilter; exporting without it (filtered client-side)")
         report = export(ExportRequest(level=level, group_id=group, types=types))
         report.resources.update(filter_window(directory, *window))
-    if level != "system":
-        for rtype in NOT_IN_COMPARTMENT:
-            add_searched(directory, rtype, client.search(rtype, count=settings.page_size))
-        teams = client.search("CareTeam", {"subject:missing": "true"}, count=settings.page_size)
-        add_searched(directory, "CareTeam", teams)
+    search_omitted(client, directory, level, settings)
     return report
 
 
 __all__ = [
     "NOT_IN_COMPARTMENT",
     "RUN_TYPES",
+    "BulkJob",
     "ResolvedSource",
     "bulk_policy",
     "choose_read",
     "export_run_types",
+    "finish_export",
+    "plan_bulk",
     "resolve_source",
+    "search_omitted",
+    "start_export",
     "type_filters",
 ]

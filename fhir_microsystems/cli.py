@@ -394,7 +394,9 @@ def run(
     _setup_logging(settings)
     out_dir = out or settings.out_dir
     location = source or settings.source or str(_demo_source())
-    location = _bulk_location(location, out_dir, settings, read, group, start, end, celery)
+    location, bulk_job = _bulk_location(
+        location, out_dir, settings, read, group, start, end, celery
+    )
     spec = RunSpec(
         source=location,
         out_dir=str(out_dir),
@@ -411,7 +413,7 @@ def run(
         from workers.cli import dispatch_run
 
         try:
-            summary = dispatch_run(spec, settings=settings)
+            summary = dispatch_run(spec, settings=settings, bulk_job=bulk_job)
         except FatalError as exc:
             if "run_id" not in exc.details:
                 raise
@@ -481,37 +483,30 @@ def _bulk_location(
     start: str | None,
     end: str | None,
     celery: bool = False,
-) -> str:
-    """The source a run reads: a server URL (search) or its bulk export's directory.
-
-    For ``--celery`` the export's status URL is kept in Redis, else in the directory.
+) -> tuple[str, Any]:
+    """The source a run reads: a server URL (search) or its bulk export's directory; and,
+    for ``--celery``, the bulk job the workers export (kick-off, polls, files) before the run
+    reads that directory (None: no export).
     """
-    from fhir_microsystems.bulk_runs import resolve_source
+    from fhir_microsystems.bulk_runs import plan_bulk, resolve_source
 
-    state_for = None
+    read = "bulk" if group and read == "auto" else read
     if celery:
-        from workers.config import redis_url
-        from workers.connections import make_client as redis_client
-        from workers.export_state import RedisExportState
-
-        def state_for(directory: Path) -> Any:
-            client = redis_client(redis_url(settings), settings.redis_ca_file)
-            return RedisExportState(client, directory.name, settings.run_record_ttl_seconds)
-
+        job = plan_bulk(location, out_dir, settings, read=read, group=group, start=start, end=end)
+        return (job.directory, job) if job is not None else (location, None)
     resolved = resolve_source(
         location,
         out_dir,
         settings,
-        read="bulk" if group and read == "auto" else read,
+        read=read,
         group=group,
         start=start,
         end=end,
         on_poll=_show_poll,
-        state_for=state_for,
     )
     if resolved.export is not None:
         _print_export(resolved.export)
-    return resolved.location
+    return resolved.location, None
 
 
 def _show_poll(status: Any) -> None:

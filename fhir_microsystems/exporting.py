@@ -150,7 +150,7 @@ def export_directory(
             log.info("export started")
         try:
             manifest = bulk.wait(status_url, on_poll)
-            staging = directory / f".export-{_short(status_url)}"
+            staging = staging_directory(directory, status_url)
             staging.mkdir(mode=0o700, exist_ok=True)
             names = _download_all(bulk, manifest, staging, report)
         except ExportExpiredError:
@@ -171,12 +171,7 @@ def export_directory(
         break
     report.transaction_time = manifest.transaction_time
     _install(directory, staging, manifest, names, report, merge=watermark is not None)
-    state.clear()
-    _remove(staging)
-    try:
-        bulk.cancel(status_url)  # done: the server may free the files
-    except FhirHttpError as exc:
-        log.info("export DELETE after download failed: %s", exc)
+    _finish(bulk, state, staging, status_url)
     return report
 
 
@@ -202,10 +197,12 @@ class _Names:
     deleted: list[str]
 
 
-def _download_all(
-    bulk: BulkClient, manifest: Manifest, staging: Path, report: ExportReport
-) -> _Names:
-    """Fetch every file (complete ones from an earlier try are kept) in a bounded pool."""
+def file_jobs(manifest: Manifest) -> list[tuple[ExportFile, str]]:
+    """Every file of ``manifest`` (output, error, deleted) with its local name."""
+    return [*_names(manifest).output, *_side_files(manifest)]
+
+
+def _names(manifest: Manifest) -> _Names:
     per_type: Counter[str] = Counter()
     jobs: list[tuple[ExportFile, str]] = []
     for item in manifest.output:
@@ -213,26 +210,111 @@ def _download_all(
             raise FatalFhirError(f"export manifest names a bad resource type {item.type!r}")
         jobs.append((item, f"{item.type}.{per_type[item.type]:03d}.ndjson"))
         per_type[item.type] += 1
-    errors = [(f, f"error.{n:03d}.ndjson") for n, f in enumerate(manifest.error)]
-    deleted = [(f, f"deleted.{n:03d}.ndjson") for n, f in enumerate(manifest.deleted)]
+    errors = [f"error.{n:03d}.ndjson" for n in range(len(manifest.error))]
+    deleted = [f"deleted.{n:03d}.ndjson" for n in range(len(manifest.deleted))]
+    return _Names(jobs, errors, deleted)
 
-    def fetch(job: tuple[ExportFile, str]) -> int:
-        item, name = job
-        target = staging / name
-        if target.is_file():
-            return target.stat().st_size
-        return bulk.download(item, target, manifest)
 
-    workers = max(1, min(bulk.policy.workers, len(jobs) + len(errors) + len(deleted)))
+def _side_files(manifest: Manifest) -> list[tuple[ExportFile, str]]:
+    names = _names(manifest)
+    errors = zip(manifest.error, names.error, strict=True)
+    return [*errors, *zip(manifest.deleted, names.deleted, strict=True)]
+
+
+def staging_directory(directory: Path, status_url: str) -> Path:
+    """Where the files of the export at ``status_url`` are downloaded before install."""
+    return directory / f".export-{_short(status_url)}"
+
+
+PENDING = "pending-manifest.json"
+
+
+def keep_manifest(directory: Path, status_url: str, manifest: Manifest) -> None:
+    """Keep a complete export's manifest beside its downloads (for per-file tasks)."""
+    staging = staging_directory(directory, status_url)
+    staging.mkdir(parents=True, mode=0o700, exist_ok=True)
+    tmp = staging / (PENDING + ".tmp")
+    tmp.write_bytes(orjson.dumps(manifest.raw))
+    tmp.replace(staging / PENDING)
+
+
+def kept_manifest(directory: Path, status_url: str) -> Manifest | None:
+    """The manifest :func:`keep_manifest` kept for the export at ``status_url``, if any."""
+    path = staging_directory(directory, status_url) / PENDING
+    if not path.is_file() or path.stat().st_size > MAX_SIDE_FILE_BYTES:
+        return None
+    try:
+        return Manifest.from_json(orjson.loads(path.read_bytes()), status_url)
+    except (orjson.JSONDecodeError, FatalFhirError):
+        return None
+
+
+def download_file(bulk: BulkClient, manifest: Manifest, staging: Path, index: int) -> int:
+    """Download file ``index`` of :func:`file_jobs` into ``staging`` (kept if complete)."""
+    staging.mkdir(parents=True, mode=0o700, exist_ok=True)
+    item, name = file_jobs(manifest)[index]
+    target = staging / name
+    if target.is_file():
+        return target.stat().st_size
+    return bulk.download(item, target, manifest)
+
+
+def _download_all(
+    bulk: BulkClient, manifest: Manifest, staging: Path, report: ExportReport
+) -> _Names:
+    """Fetch every file (complete ones from an earlier try are kept) in a bounded pool."""
+    jobs = file_jobs(manifest)
+
+    def fetch(index: int) -> int:
+        return download_file(bulk, manifest, staging, index)
+
+    workers = max(1, min(bulk.policy.workers, len(jobs)))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="bulk-download")
     try:
-        report.bytes = sum(pool.map(fetch, [*jobs, *errors, *deleted]))
+        report.bytes = sum(pool.map(fetch, range(len(jobs))))
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C or a failed file: no more
         raise
     pool.shutdown()
-    report.files = len(jobs)
-    return _Names(jobs, [n for _, n in errors], [n for _, n in deleted])
+    names = _names(manifest)
+    report.files = len(names.output)
+    return names
+
+
+def install_export(
+    bulk: BulkClient,
+    directory: Path,
+    manifest: Manifest,
+    status_url: str,
+    state: ExportState,
+    *,
+    since: str | None,
+) -> ExportReport:
+    """Install the files downloaded (:func:`download_file`) of a complete export; then
+    forget and ``DELETE`` it. ``since``: the watermark it was asked with (merge)."""
+    staging = staging_directory(directory, status_url)
+    report = ExportReport(directory, manifest.transaction_time, since=since)
+    names = _names(manifest)
+    report.files = len(names.output)
+    report.bytes = sum(p.stat().st_size for p in staging.glob("*.ndjson"))
+    _install(directory, staging, manifest, names, report, merge=since is not None)
+    _finish(bulk, state, staging, status_url)
+    return report
+
+
+def discard_export(directory: Path, status_url: str, state: ExportState) -> None:
+    """Forget an export whose links expired (its partial downloads too)."""
+    state.clear()
+    _remove(staging_directory(directory, status_url))
+
+
+def _finish(bulk: BulkClient, state: ExportState, staging: Path, status_url: str) -> None:
+    state.clear()
+    _remove(staging)
+    try:
+        bulk.cancel(status_url)  # done: the server may free the files
+    except FhirHttpError as exc:
+        log.info("export DELETE after download failed: %s", exc)
 
 
 # -- install --------------------------------------------------------------------------------
@@ -273,6 +355,7 @@ def _install(
         # Nothing changed since the watermark: the data files stay as they are (their times
         # too, so a run with --since sees no change); only the watermark moves.
         previous["transactionTime"] = manifest.transaction_time
+        previous["request"] = manifest.request or previous.get("request") or ""
         for item in previous.get("output") or ():
             if isinstance(item, dict) and isinstance(item.get("count"), int):
                 report.resources[str(item.get("type"))] += item["count"]
@@ -496,10 +579,17 @@ __all__ = [
     "add_searched",
     "cancel_export",
     "check_directory",
+    "discard_export",
+    "download_file",
     "export_directory",
     "export_state",
+    "file_jobs",
+    "install_export",
+    "keep_manifest",
+    "kept_manifest",
     "local_error_files",
     "previous_watermark",
     "record_export_errors",
+    "staging_directory",
     "status_url_of",
 ]

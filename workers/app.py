@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 def create_app(cfg: Settings | None = None, *, include_tasks: bool = True) -> Celery:
     """A Celery app for ``cfg``; ``include_tasks=False`` for clients that only send by name."""
     cfg = cfg or settings()
-    celery_app = Celery("fhirms", include=["workers.tasks"] if include_tasks else [])
+    celery_app = Celery(
+        "fhirms", include=["workers.tasks", "workers.export_tasks"] if include_tasks else []
+    )
     celery_app.conf.update(celery_config(cfg))
     return celery_app
 

@@ -115,6 +115,7 @@ def _render(info: RunInfo, summary: str | None) -> Table:
     rows = [
         ("status", info.status.value),
         ("stage", p.stage),
+        *([("export", p.export)] if p.export else []),
         ("attempt", str(info.attempt)),
         ("created", info.created_at),
         ("started", info.started_at or "-"),
@@ -226,9 +227,11 @@ def dispatch_run(
     show_progress: bool = True,
     timeout: float | None = None,
     settings: Settings | None = None,
+    bulk_job: Any = None,
 ) -> dict[str, Any]:
     """Send ``spec`` (a ``RunSpec``) to the workers; with ``wait``, follow it and return the
     summary of ``finalize`` plus ``"run"`` (run id, status, progress, coalesced).
+    ``bulk_job`` (a ``BulkJob``, ``spec.source`` its directory): the workers export it first.
 
     A run of the same scope already active is joined instead of started (``coalesced``).
     ``progress`` is called with each :class:`RunInfo` snapshot; ``show_progress`` draws a
@@ -243,7 +246,10 @@ def dispatch_run(
     redis_client = make_client(redis_url(cfg), cfg.redis_ca_file)
     try:
         with reachable(cfg):
-            return _dispatch(app, redis_client, cfg, spec, wait, progress, show_progress, timeout)
+            extra = {"bulk_job": bulk_job.to_json()} if bulk_job is not None else None
+            return _dispatch(
+                app, redis_client, cfg, spec, wait, progress, show_progress, timeout, extra
+            )
     finally:
         redis_client.close()
         app.close()
@@ -258,11 +264,12 @@ def _dispatch(
     progress: ProgressCallback | None,
     show_progress: bool,
     timeout: float | None,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     from workers.dispatch import start_run
     from workers.progress import registry_for
 
-    dispatched = start_run(app, redis_client, cfg, spec)
+    dispatched = start_run(app, redis_client, cfg, spec, extra_fields=extra)
     run = {"run_id": dispatched.run_id, "coalesced": dispatched.coalesced}
     if not wait:
         return {"run": {**run, "status": RunStatus.QUEUED.value}}
@@ -364,6 +371,8 @@ def _wait(
             detail = f"{p.reports_written:,} reports, {p.findings:,} findings"
             if p.retries:
                 detail += f", {p.retries:,} retries"
+            if p.stage == "export":
+                detail = f"bulk export: {p.export or 'kick-off'}"
             if info.status is RunStatus.QUEUED:
                 waited = time.monotonic() - began
                 detail = (

@@ -42,9 +42,11 @@ COUNTERS: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class RunProgress:
-    """Partitions done/total per stage and totals of what the stages reported."""
+    """Partitions done/total per stage and totals of what the stages reported;
+    ``export``: the bulk export's last ``X-Progress`` while it is polled."""
 
     stage: str = "queued"
+    export: str = ""
     extract_total: int = 0
     extract_done: int = 0
     measure_total: int = 0
@@ -92,6 +94,7 @@ class RunInfo:
         data = {_text(k): _text(v) for k, v in raw.items()}
         progress = RunProgress(
             stage=data.get("stage", "queued"),
+            export=data.get("export", ""),
             **{name: int(data.get(name) or 0) for name in COUNTERS},
         )
         return cls(

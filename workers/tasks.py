@@ -27,6 +27,7 @@ from celery import Task, chord
 from celery.utils.log import get_task_logger
 
 from fhir_microsystems._errors import FatalError, TemporaryError
+from fhir_microsystems.bulk_runs import plan_bulk
 from fhir_microsystems.periods import Granularity, period_containing
 from workers.app import app
 from workers.claim_check import ClaimCheckCipher, RedisStore, cipher_for
@@ -214,8 +215,14 @@ def _require_done(run_id: str, step: str, partitions: list[str]) -> None:
 @_skippable
 def start(self: Task, run_id: str, attempt: int) -> Result:
     """Plan the extract partitions and fan out ``chord(extract...) -> derive``."""
+    from workers import export_tasks
+
     info = active_run(run_id, attempt)
     reg = registry()
+    if export_tasks.export_pending(run_id):  # read by bulk: export first, then start again
+        reg.transition(run_id, RunStatus.RUNNING, ACTIVE, started_at=utc_now(), stage="export")
+        export_tasks.send_first_poll(run_id, info.attempt)
+        return {"export": "started"}
     reg.transition(run_id, RunStatus.RUNNING, ACTIVE, started_at=utc_now(), stage="extract")
     plan = run_step(
         self,
@@ -409,19 +416,22 @@ def incremental(self: Task, scheduled_at: float | None = None) -> Result:
     start_date, end_date = recent_window(now, cfg.incremental_period, cfg.incremental_periods)
     source_scope = base.scope_key()
     since = Watermarks(client()).get(source_scope)
-    spec = module.RunSpec.from_json(
-        json.dumps(
-            {**json.loads(base.to_json()), "start": start_date, "end": end_date, "since": since}
-        )
-    )
-    dispatched = start_run(
-        app,
-        client(),
-        cfg,
-        spec,
-        extra_fields={"watermark_scope": source_scope, "watermark_at": format_instant(now)},
-    )
-    return {"run_id": dispatched.run_id, "coalesced": dispatched.coalesced, "since": since}
+    extra = {"watermark_scope": source_scope, "watermark_at": format_instant(now)}
+    # A server that advertises $export is read by bulk (``--read auto``): the export asks
+    # ``_since`` = the transactionTime of the directory's previous manifest. Else by search.
+    job = plan_bulk(cfg.source, cfg.out_dir, cfg, read="auto", start=start_date, end=end_date)
+    fields = {"start": start_date, "end": end_date, "since": since}
+    if job is not None:
+        fields["source"] = job.directory
+        extra["bulk_job"] = job.to_json()
+    spec = module.RunSpec.from_json(json.dumps({**json.loads(base.to_json()), **fields}))
+    dispatched = start_run(app, client(), cfg, spec, extra_fields=extra)
+    return {
+        "run_id": dispatched.run_id,
+        "coalesced": dispatched.coalesced,
+        "since": since,
+        "read": "search" if job is None else "bulk",
+    }
 
 
 def recent_window(now: datetime, kind: Granularity, count: int) -> tuple[str, str]:

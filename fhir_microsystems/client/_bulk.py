@@ -163,6 +163,17 @@ OnPoll = Callable[[PollStatus], None]
 
 
 @dataclass(frozen=True)
+class PollStep:
+    """One status answer: the manifest when complete, else the seconds to wait, the
+    ``X-Progress`` text and the status code."""
+
+    manifest: Manifest | None
+    delay: float
+    progress: str = ""
+    status: int = 200
+
+
+@dataclass(frozen=True)
 class BulkPolicy:
     """Limits of a bulk export.
 
@@ -253,47 +264,52 @@ class BulkClient:
     def wait(self, status_url: str, on_poll: OnPoll | None = None) -> Manifest:
         """Poll ``status_url`` until the export completes; returns its manifest.
 
-        202 and 429 wait ``Retry-After`` (capped) or back off with jitter; a network fault or
-        5xx is retried the same way. 404/410 raise ExportExpiredError (start a new export);
-        an error answer raises FatalFhirError with the server's OperationOutcome text.
+        Each poll is :meth:`poll`; between polls it sleeps the poll's delay, at most
+        :attr:`BulkPolicy.max_wait` in all (then TemporaryFhirError: the export is kept).
         """
-        policy = self.policy
         polls, waited = 0, 0.0
         while True:
             polls += 1
-            try:
-                response = self._exchange("GET", status_url, headers=None, token=True)
-            except TemporaryFhirError as exc:
-                retry_after, status, progress = None, exc.status, ""
-            else:
-                status = response.status_code
-                if status == 200:
-                    return Manifest.from_json(_json(response, status_url), status_url)
-                if status in (404, 410):
-                    raise ExportExpiredError(
-                        f"export status answered HTTP {status}: the export is gone",
-                        status=status,
-                        url=redact_url(status_url),
-                        method="GET",
-                    )
-                if status not in {202, 429} and status < 500:
-                    raise _error(response, "GET", status_url)
-                retry_after = response.headers.get("Retry-After")
-                progress = response.headers.get("X-Progress", "")
-                if status == 202 and on_poll is not None:
-                    on_poll(PollStatus(progress[:100], polls, waited))
-            delay = self._delay(polls, retry_after)
-            if waited + delay > policy.max_wait:
-                raise TemporaryFhirError(
-                    f"export not complete after {waited:.0f} s (most: {policy.max_wait:.0f} s); "
-                    "run again to resume polling it",
-                    status=status,
-                    url=redact_url(status_url),
-                    method="GET",
-                )
-            log.info("export in progress (%s); next poll in %.1f s", progress or status, delay)
-            policy.sleep(delay)
-            waited += delay
+            step = self.poll(status_url, polls)
+            if step.manifest is not None:
+                return step.manifest
+            if step.status == 202 and on_poll is not None:
+                on_poll(PollStatus(step.progress, polls, waited))
+            check_wait(self.policy, waited, step, status_url)
+            log.info(
+                "export in progress (%s); next poll in %.1f s",
+                step.progress or step.status,
+                step.delay,
+            )
+            self.policy.sleep(step.delay)
+            waited += step.delay
+
+    def poll(self, status_url: str, polls: int = 1) -> PollStep:
+        """One status request: the manifest when complete, else the delay before the next.
+
+        202 and 429 wait ``Retry-After`` (capped) or back off with jitter (``polls`` so far);
+        a network fault or 5xx is retried the same way. 404/410 raise ExportExpiredError
+        (start a new export); an error answer raises FatalFhirError with the server's text.
+        """
+        try:
+            response = self._exchange("GET", status_url, headers=None, token=True)
+        except TemporaryFhirError as exc:
+            return PollStep(None, self._delay(polls, None), "", exc.status)
+        status = response.status_code
+        if status == 200:
+            return PollStep(Manifest.from_json(_json(response, status_url), status_url), 0.0)
+        if status in (404, 410):
+            raise ExportExpiredError(
+                f"export status answered HTTP {status}: the export is gone",
+                status=status,
+                url=redact_url(status_url),
+                method="GET",
+            )
+        if status not in {202, 429} and status < 500:
+            raise _error(response, "GET", status_url)
+        progress = response.headers.get("X-Progress", "")[:100]
+        delay = self._delay(polls, response.headers.get("Retry-After"))
+        return PollStep(None, delay, progress, status)
 
     def cancel(self, status_url: str) -> bool:
         """``DELETE`` the export; True when the server accepted, False when it was gone."""
@@ -465,6 +481,18 @@ class BulkClient:
             return response
 
 
+def check_wait(policy: BulkPolicy, waited: float, step: PollStep, status_url: str) -> None:
+    """TemporaryFhirError when waiting ``step.delay`` more would pass ``policy.max_wait``."""
+    if waited + step.delay > policy.max_wait:
+        raise TemporaryFhirError(
+            f"export not complete after {waited:.0f} s (most: {policy.max_wait:.0f} s); "
+            "run again to resume polling it",
+            status=step.status,
+            url=redact_url(status_url),
+            method="GET",
+        )
+
+
 def _user_agent(client: FhirClient) -> str:
     return str(client._headers.get("User-Agent", "fhir-microsystems"))
 
@@ -520,5 +548,7 @@ __all__ = [
     "Manifest",
     "OnPoll",
     "PollStatus",
+    "PollStep",
+    "check_wait",
     "outcome_messages",
 ]

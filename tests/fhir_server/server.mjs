@@ -424,6 +424,7 @@ export function createServer({ pageSize = 50, verbose = false } = {}) {
             requestUrl: `${base}${fhirPath}${url.search}`,
             authOn: controls.tokens !== null,
           });
+          controls.stats.bulkKickoffs = (controls.stats.bulkKickoffs ?? 0) + 1;
           await reply(202, outcome('informational', 'Export started', 'information'), {
             'Content-Location': `${base}/__bulk-status/${id}`,
           });

@@ -12,7 +12,7 @@ import requests
 import responses
 
 from fhir_microsystems._errors import FatalFhirError, ValidationRejectedError
-from fhir_microsystems.bulk_runs import _meets, filter_window, read_window, type_filters
+from fhir_microsystems.bulk_runs import BulkJob, _meets, filter_window, read_window, type_filters
 from fhir_microsystems.client import BearerToken, Capabilities, FhirClient
 from fhir_microsystems.client._bulk import (
     BulkClient,
@@ -219,3 +219,27 @@ def test_filter_window_rewrites_files_and_counts(tmp_path: Path) -> None:
     assert dropped == {"Observation": -1}
     assert (tmp_path / "Observation.000.ndjson").read_bytes() == orjson.dumps(inside) + b"\n"
     assert orjson.loads((tmp_path / "manifest.json").read_bytes())["output"][0]["count"] == 1
+
+
+@responses.activate
+def test_one_poll_gives_the_delay_and_progress_then_the_manifest_without_sleeping() -> None:
+    sleeps: list[float] = []
+    client = bulk(sleeps, max_retry_after=30)
+    responses.get(STATUS, status=202, headers={"Retry-After": "120", "X-Progress": "40% done"})
+    responses.get(STATUS, status=429)
+    responses.get(STATUS, json={"transactionTime": "2026-01-01T00:00:00Z", "output": []})
+    step = client.poll(STATUS, 1)
+    assert (step.manifest, step.delay, step.progress, step.status) == (None, 30, "40% done", 202)
+    throttled = client.poll(STATUS, 2)
+    assert throttled.manifest is None and throttled.status == 429
+    assert throttled.delay == client.policy.backoff(2)  # no Retry-After: jittered back-off
+    done = client.poll(STATUS, 3)
+    assert done.manifest is not None and done.manifest.transaction_time.startswith("2026")
+    assert sleeps == []  # a poll never sleeps: the caller (a Celery countdown) waits
+
+
+def test_bulk_job_round_trips_as_json(tmp_path: Path) -> None:
+    job = BulkJob(BASE, str(tmp_path), "group", "g1", ("Encounter?date=ge2026-01-01",))
+    assert BulkJob.from_json(job.to_json()) == job
+    request, since = job.request()
+    assert since is None and request.group_id == "g1" and "Practitioner" not in request.types
