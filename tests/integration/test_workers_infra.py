@@ -136,6 +136,7 @@ def test_run_completes_and_status_is_readable_while_running_and_after(
         "retries": 0,
         "partitions_total": 7,
         "partitions_done": 7,
+        "export": "",  # no Bulk export in this run
     }
     assert after["summary"]["ids"] == [f"MeasureReport/m{j}" for j in range(4)]
     assert [p["total"] for p in parts(out)] == [30] * 4
