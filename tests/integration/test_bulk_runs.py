@@ -36,6 +36,19 @@ def _outputs(directory: Path, rtype: str) -> dict[str, dict[str, Any]]:
     return {r["id"]: r for r in map(orjson.loads, path.read_bytes().splitlines()) if r}
 
 
+def _cli(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The command line in a child process (never checked: the caller asserts)."""
+    return subprocess.run(
+        [sys.executable, "-m", "fhir_microsystems.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
 def _same_outputs(a: Path, b: Path) -> None:
     for rtype in OUTPUTS:
         left, right = _outputs(a, rtype), _outputs(b, rtype)
@@ -183,18 +196,9 @@ def test_cli_export_then_run_and_run_read_bulk(
     if manifest.is_file():
         base = orjson.loads(manifest.read_bytes())["request"].rsplit("/$", 1)[0]
         env["FHIRMS_SOURCE_BASE_ALIASES"] = base
-    cli = [sys.executable, "-m", "fhir_microsystems.cli"]
 
     def call(*args: str) -> str:
-        result = subprocess.run(
-            [*cli, *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        result = _cli(args, env, tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout + result.stderr
 
@@ -203,21 +207,13 @@ def test_cli_export_then_run_and_run_read_bulk(
     call("run", "--source", str(tmp_path / "export"), "--out", str(tmp_path / "from-dir"))
     call("run", "--source", server.base_url, "--read", "bulk", "--out", str(tmp_path / "bulk"))
     _same_outputs(tmp_path / "from-dir", tmp_path / "bulk")
-    bad = subprocess.run(
-        [*cli, "run", "--source", str(tmp_path / "export"), "--read", "bulk"],
-        check=False,
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    bad = _cli(("run", "--source", str(tmp_path / "export"), "--read", "bulk"), env, tmp_path)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
 
 
 def test_cli_celery_run_read_bulk(tmp_path: Path, redis_url: str) -> None:
-    """``run --celery --read bulk``: the command exports, the workers read the directory."""
+    """``run --celery --read bulk`` gives the same outputs as the in-process bulk run."""
     from tests.support.celery_worker import CeleryWorker, worker_env
 
     hospital = tmp_path / "hospital"
@@ -225,18 +221,9 @@ def test_cli_celery_run_read_bulk(tmp_path: Path, redis_url: str) -> None:
     manifest = orjson.loads((hospital / "manifest.json").read_bytes())
     alias = {"FHIRMS_SOURCE_BASE_ALIASES": manifest["request"].rsplit("/$", 1)[0]}
     env = worker_env(redis_url, alias)
-    cli = [sys.executable, "-m", "fhir_microsystems.cli"]
 
     def call(*args: str) -> None:
-        result = subprocess.run(
-            [*cli, *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        result = _cli(args, env, tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
 
     load = resource_files(hospital, tmp_path / "load")
