@@ -45,8 +45,8 @@ from fhir_microsystems.exporting import (
     previous_watermark,
 )
 from fhir_microsystems.periods import parse_fhir_datetime
-from fhir_microsystems.pipeline._stages import READ_MARGIN
-from fhir_microsystems.pipeline._stages import SOURCE_TYPES as RUN_TYPES
+from fhir_microsystems.pipeline._common import READ_MARGIN
+from fhir_microsystems.pipeline._common import SOURCE_TYPES as RUN_TYPES
 
 log = logging.getLogger("fhir_microsystems.bulk_runs")
 

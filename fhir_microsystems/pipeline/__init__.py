@@ -1,9 +1,13 @@
 """The assessment run: stages shared by the in-process runner and the Celery workers."""
 
+from ._derive import derive
+from ._extract import extract
+from ._finalize import finalize
 from ._inprocess import Progress, run_in_process
+from ._measure import measure
 from ._outputs import merge_parts, put_all, write_part
+from ._plan import plan
 from ._spec import PeriodKind, RunSpec
-from ._stages import derive, extract, finalize, measure, plan
 from ._store import DirStore, MemoryStore, Store
 
 __all__ = [

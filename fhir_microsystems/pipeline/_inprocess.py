@@ -9,9 +9,13 @@ from typing import Any
 
 from fhir_microsystems._settings import Settings
 
+from ._derive import derive
+from ._extract import extract
+from ._finalize import finalize
+from ._measure import measure
 from ._outputs import clear_parts
+from ._plan import plan
 from ._spec import RunSpec
-from ._stages import derive, extract, finalize, measure, plan
 from ._store import DirStore
 
 #: ``(stage, partitions done, partitions of the stage, resources read so far)``.

@@ -138,9 +138,9 @@ def test_observation_chunks_do_not_change_results(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Extract spills rows in chunks; tiny chunks give the same reports as one big one."""
-    from fhir_microsystems.pipeline import _encounter_months, _stages
+    from fhir_microsystems.pipeline import _encounter_months, _extract
 
-    monkeypatch.setattr(_stages, "OBSERVATION_CHUNK", 7)
+    monkeypatch.setattr(_extract, "OBSERVATION_CHUNK", 7)
     monkeypatch.setattr(_encounter_months, "ENCOUNTER_CHUNK", 5)
     run_in_process(RunSpec(source=str(synthea_dir), out_dir=str(tmp_path)))
     first, _ = synthea_run

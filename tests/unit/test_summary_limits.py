@@ -96,7 +96,7 @@ def test_assessment_row_is_the_overall_result_with_its_dimensions(
 
 
 def test_a_coverage_gap_is_shown(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fhir_microsystems.pipeline._stages import coverage
+    from fhir_microsystems.pipeline._finalize import coverage
 
     derivation = {"qualifying": {"inpatient-length-of-stay": 5, "volume": 9}}
     results = [

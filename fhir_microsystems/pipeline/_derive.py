@@ -1,0 +1,443 @@
+"""The derive stage: microsystems period by period over the extracted encounter months,
+one bundle per period for its measure partition."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from fhir_microsystems._findings import Findings
+from fhir_microsystems.derive import DerivationConfig, MicrosystemPeriod
+from fhir_microsystems.derive.careteams import read_explicit_teams
+from fhir_microsystems.derive.cohorts import ConditionSpell
+from fhir_microsystems.derive.fhir_resources import careteam_id, group_id, microsystem_resources
+from fhir_microsystems.derive.pipeline import derive_periods, plan_periods
+from fhir_microsystems.derive.records import EncounterRecord
+from fhir_microsystems.measures import (
+    ENCOUNTER_MEASURES,
+    EncounterFact,
+    MicrosystemContext,
+    PatientFact,
+)
+from fhir_microsystems.measures._encounters import READMISSION_WINDOW
+from fhir_microsystems.periods import Period, to_utc
+from fhir_microsystems.reports import (
+    StaffScore,
+    fold_questionnaire_responses,
+)
+from fhir_microsystems.sources import ReferenceIndex, Source
+from fhir_microsystems.sources._references import INDEXED_TYPES
+
+from . import _codec
+from ._common import (
+    opened,
+    utc_date,
+)
+from ._encounter_months import MonthIndex, MonthWindows
+from ._keys import store_key
+from ._spec import RunSpec
+from ._store import Store
+
+log = logging.getLogger(__name__)
+
+#: The small types the derive stage indexes (Patients are resolved in the extract stage).
+DERIVE_INDEX_TYPES = tuple(t for t in INDEXED_TYPES if t != "Patient")
+#: How far after a period the measures look for follow-up encounters (30-day readmission).
+FOLLOW_UP_HORIZON = READMISSION_WINDOW + timedelta(days=1)
+#: Encounter classes the follow-up measures look for (readmission, ED return).
+FOLLOW_UP_CLASSES = frozenset({"IMP", "EMER"})
+
+
+def _load_spells(
+    store: Store, run_id: str, partitions: Iterable[str]
+) -> dict[str, list[ConditionSpell]]:
+    spells: dict[str, list[ConditionSpell]] = {}
+    for partition in partitions:
+        if not partition.startswith("conditions:"):
+            continue
+        count = store.get(store_key(run_id, "spell-chunks", partition))
+        if count is None:
+            raise LookupError(f"extract partition {partition!r} of run {run_id} left no data")
+        for number in range(orjson.loads(count)):
+            blob = store.get(store_key(run_id, "spells", partition, str(number)))
+            if blob is None:
+                raise LookupError(f"claim check of spells {partition} {number} is gone")
+            for patient, cohort, onset, abatement in orjson.loads(blob):
+                spells.setdefault(sys.intern(patient), []).append(
+                    ConditionSpell(
+                        sys.intern(cohort),
+                        datetime.fromisoformat(onset) if onset else None,
+                        datetime.fromisoformat(abatement) if abatement else None,
+                    )
+                )
+    return spells
+
+
+def _fact(rec: EncounterRecord) -> EncounterFact:
+    return EncounterFact(
+        key=rec.key,
+        patient=rec.patient,
+        cls=rec.class_code,
+        status=rec.status,
+        start=rec.start,
+        end=rec.end,
+        practitioners=rec.participants,
+        discharge_disposition=rec.discharge_disposition,
+    )
+
+
+def patient_fact(key: str, row: Sequence[Any] | None) -> PatientFact:
+    """A patient's facts from the row an encounter carried (see :func:`_patient_row`)."""
+    if row is None:
+        return PatientFact(key=key)
+    gender, birth_date, deceased, deceased_value = row
+    birth: date | None = None
+    if birth_date and len(birth_date) >= 10:
+        try:
+            birth = date.fromisoformat(birth_date[:10])
+        except ValueError:
+            birth = None
+    deceased_at: datetime | None = None
+    if deceased_value:
+        try:
+            deceased_at = to_utc(datetime.fromisoformat(deceased_value))
+        except ValueError:
+            deceased_at = None
+    return PatientFact(key, gender, birth, deceased_at, deceased)
+
+
+def _context(
+    item: MicrosystemPeriod, by_key: dict[str, EncounterRecord], data_end: datetime
+) -> MicrosystemContext:
+    keys = sorted(item.encounter_ids | item.ending_ids)  # started here; ending here
+    encounters = tuple(_fact(by_key[k]) for k in keys if k in by_key)
+    return MicrosystemContext(
+        id=item.id,
+        careteam_ref=f"CareTeam/{careteam_id(item)}",
+        group_ref=f"Group/{group_id(item)}",
+        organization=item.organization,
+        name=item.name,
+        period=(item.period.start, item.period.end),
+        members=frozenset(item.members),
+        core_members=item.core_members,
+        encounters=encounters,
+        patients=item.patients,
+        data_end=data_end,
+        stability=item.stability,
+        has_lead_role=item.lead is not None,
+    )
+
+
+def derive(
+    spec: RunSpec,
+    partitions: Iterable[str],
+    store: Store,
+    run_id: str,
+    on_period: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Derive microsystems period by period from the extracted encounter months; store one
+    bundle per period (its measure partition) and return their names.
+
+    ``on_period(name)`` is called as soon as a period's bundle is stored, so its measure
+    partition can start while later periods are still being derived.
+    """
+    with opened(spec) as source:
+        return _derive(spec, partitions, source, store, run_id, on_period)
+
+
+def _month_index(store: Store, run_id: str, partitions: Iterable[str]) -> MonthIndex:
+    metas = []
+    for partition in partitions:
+        if not partition.startswith("encounters:"):
+            continue
+        blob = store.get(store_key(run_id, "enc-meta", partition))
+        if blob is None:
+            raise LookupError(f"extract partition {partition!r} of run {run_id} left no data")
+        metas.append((store_key(run_id, "enc", partition), orjson.loads(blob)))
+    return MonthIndex.combine(metas)
+
+
+def _derive(
+    spec: RunSpec,
+    partitions: Iterable[str],
+    source: Source,
+    store: Store,
+    run_id: str,
+    on_period: Callable[[str], None] | None = None,
+) -> list[str]:
+    if orjson.loads(store.get(store_key(run_id, "unchanged")) or b"false"):
+        store.put(store_key(run_id, "derivation"), orjson.dumps({"unchanged_since": spec.since}))
+        return []
+    partitions = list(partitions)
+    months = _month_index(store, run_id, partitions)
+    periods = plan_periods(
+        months.first, months.last, utc_date(spec.start), utc_date(spec.end), spec.period
+    )
+    index = ReferenceIndex.build(source, types=DERIVE_INDEX_TYPES)
+    findings = source.findings
+    for _ in source.iter_resources("Patient"):  # reported here once (extract drops them)
+        pass
+    config = DerivationConfig()
+    stats: Counter[str] = Counter()
+    teams = read_explicit_teams(source, index, findings, config, stats)
+    spells = _load_spells(store, run_id, partitions)
+    responses = _staff_responses(source, index, periods, findings)
+    windows = MonthWindows(store, months, periods, config, findings)
+    data_end = months.latest or datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    unattributed: Counter[str] = Counter()
+    attributed = 0
+    written = []
+    for outcome in derive_periods(periods, windows.window, teams, spells, index, config, stats):
+        unattributed.update(outcome.missing)
+        attributed += len(outcome.attribution)
+        rows.extend(_summary_rows(outcome.items))
+        if not outcome.items:
+            continue
+        label = outcome.period.label
+        _store_period(
+            spec,
+            outcome.items,
+            outcome.ending_records,
+            windows,
+            responses,
+            data_end,
+            store,
+            run_id,
+            index.organization_names,
+        )
+        written.append(label)
+        if on_period is not None:
+            on_period(label)
+    unattributed.update(windows.finish())
+    log.info("derive held at most %d encounter records at once", windows.peak_records)
+    summary = {
+        "periods": [p.label for p in periods],
+        "microsystems": rows,
+        "encounters_read": windows.read,
+        "encounters_attributed": attributed,
+        "unattributed": dict(sorted(unattributed.items())),
+        # Per encounter measure: encounters that qualify by its rule (see finalize's coverage).
+        "qualifying": {m: windows.qualifying[m] for m in ENCOUNTER_MEASURES},
+        # Attributed encounters with at most one clinician (see finalize's limitations).
+        "attributed_one_clinician": stats["attributed-one-clinician"],
+        # Started in one period and counted in the one they end in; the versions made for them.
+        "ending_in_later_period": stats["encounters-ending-later"],
+        "ending_unattributed": stats["encounters-ending-unattributed"],
+        "continuation_periods": stats["continuation-periods"],
+    }
+    store.put(store_key(run_id, "derivation"), _codec.dumps(summary))
+    store.put(store_key(run_id, "findings", "derive"), _codec.findings_to(findings))
+    return written
+
+
+def _store_period(
+    spec: RunSpec,
+    items: list[MicrosystemPeriod],
+    ending: Iterable[EncounterRecord],
+    windows: MonthWindows,
+    responses: dict[str, list[_Response]],
+    data_end: datetime,
+    store: Store,
+    run_id: str,
+    organization_names: Mapping[str, str],
+) -> None:
+    """Store what one period's measure partition needs: its contexts (one per key, each
+    stored as it is built), its bundle and its CareTeam and Group resources. Nothing of
+    the period outlives this call (the next period's derivation needs the memory).
+    ``ending`` are the records of encounters started earlier that end (and count) here."""
+    period = items[0].period
+    label = period.label
+    by_key = {rec.key: rec for rec in windows.records(period.start, period.end)}
+    by_key.update((rec.key, rec) for rec in ending)
+    bundle = _period_bundle(spec, items, windows, responses, data_end, by_key)
+    for number, item in enumerate(items):
+        store.put(
+            store_key(run_id, "ms-context", label, str(number)),
+            _codec.dumps(_codec.context_to(_context(item, by_key, data_end))),
+        )
+    bundle["contexts"] = len(items)
+    store.put(store_key(run_id, "ms", label), _codec.dumps(bundle))
+    del bundle, by_key
+    types = []
+    for rtype, blob in _resource_lines(items, spec, organization_names):
+        store.put(store_key(run_id, "ms-resources", label, rtype), blob)
+        types.append(rtype)
+    store.put(store_key(run_id, "ms-resource-types", label), orjson.dumps(sorted(types)))
+
+
+def _period_bundle(
+    spec: RunSpec,
+    items: list[MicrosystemPeriod],
+    windows: MonthWindows,
+    responses: dict[str, list[_Response]],
+    data_end: datetime,
+    by_key: dict[str, EncounterRecord],
+) -> dict[str, Any]:
+    """The period's follow-up timeline, patient facts and staff scores (the contexts go
+    one per key, see :func:`_store_period`)."""
+    period = items[0].period
+    horizon = period.end + FOLLOW_UP_HORIZON + timedelta(microseconds=1)
+    by_patient: dict[str, list[EncounterRecord]] = {}
+    for rec in _follow_ups(windows.records(period.start, horizon, FOLLOW_UP_CLASSES), period):
+        if rec.patient:
+            by_patient.setdefault(rec.patient, []).append(rec)
+    # Patients attributed to a microsystem, and those of every attributed encounter.
+    patients = sorted(
+        {p for item in items for p in item.patients}
+        | {p for item in items for k in item.encounter_ids if (p := _patient_of(by_key, k))}
+    )
+    staff = _staff_scores(spec, items, responses.get(period.label, ()), windows.findings)
+    return {
+        "period": [period.start.isoformat(), period.end.isoformat()],
+        "data_end": data_end.isoformat(),
+        "timeline": [
+            _codec.encounter_row(_fact(r)) for p in patients for r in by_patient.get(p, ())
+        ],
+        "patients": [_codec.patient_row(patient_fact(p, windows.patient(p))) for p in patients],
+        "staff": staff,  # one period per partition: staff scores by microsystem id
+    }
+
+
+def _resource_lines(
+    items: list[MicrosystemPeriod], spec: RunSpec, organization_names: Mapping[str, str]
+) -> Iterator[tuple[str, bytes]]:
+    """The period's CareTeam and Group resources as NDJSON by type (written as they are),
+    one type at a time."""
+    lines: dict[str, list[bytes]] = {}
+    resources = microsystem_resources(
+        items, canonical_base=spec.canonical_base, organization_names=organization_names
+    )
+    for resource in resources:
+        lines.setdefault(resource["resourceType"], []).append(
+            orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+        )
+    while lines:
+        rtype = next(iter(lines))
+        yield rtype, b"\n".join(lines.pop(rtype))
+
+
+def _patient_of(by_key: dict[str, EncounterRecord], key: str) -> str | None:
+    rec = by_key.get(key)
+    return rec.patient if rec is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    where: str
+    author: str
+    resource: dict[str, Any]
+
+
+def _staff_responses(
+    source: Source, index: ReferenceIndex, periods: list[Period], findings: Findings
+) -> dict[str, list[_Response]]:
+    """Staff QuestionnaireResponses by the period their ``authored`` falls in; those
+    without a clinician author or outside the periods are findings."""
+    if "QuestionnaireResponse" not in source.resource_types():
+        return {}
+    by_period: dict[str, list[_Response]] = {}
+    for response in source.iter_resources("QuestionnaireResponse"):
+        where = f"QuestionnaireResponse/{response['id']}"
+        author = index.practitioner(
+            index.resolve(response.get("author"), where=where, field="QuestionnaireResponse.author")
+        )
+        authored = response.get("authored")
+        label = _period_of(periods, authored) if isinstance(authored, str) else None
+        if author is None or label is None:
+            findings.add(
+                "unassignable-response",
+                where,
+                "QuestionnaireResponse.author"
+                if author is None
+                else "QuestionnaireResponse.authored",
+                "no clinician author, or authored outside the assessed periods",
+            )
+            continue
+        by_period.setdefault(label, []).append(_Response(where, author, response))
+    return by_period
+
+
+def _staff_scores(
+    spec: RunSpec,
+    items: list[MicrosystemPeriod],
+    responses: Iterable[_Response],
+    findings: Findings,
+) -> dict[str, dict[str, StaffScore]]:
+    """Fold one period's staff responses into the microsystems their authors were members
+    of (every one of them); an author in none is a finding."""
+    memberships: dict[str, list[str]] = {}
+    for item in items:
+        for practitioner in item.members:
+            memberships.setdefault(practitioner, []).append(item.id)
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for response in responses:
+        targets = memberships.get(response.author)
+        if not targets:
+            findings.add(
+                "unassignable-response",
+                response.where,
+                "QuestionnaireResponse.author",
+                "author is in no microsystem",
+            )
+            continue
+        for ms_id in targets:
+            grouped.setdefault(ms_id, []).append(response.resource)
+    return {
+        ms_id: fold_questionnaire_responses(
+            grouped[ms_id], findings=findings, canonical_base=spec.canonical_base
+        )
+        for ms_id in sorted(grouped)
+    }
+
+
+def _period_of(periods: list[Period], authored: str) -> str | None:
+    try:
+        moment = to_utc(datetime.fromisoformat(authored))
+    except ValueError:
+        return None
+    for period in periods:
+        if moment in period:
+            return period.label
+    return None
+
+
+def _follow_ups(records: Iterable[EncounterRecord], period: Period) -> Iterator[EncounterRecord]:
+    """The encounters the follow-up measures may look at for ``period``: inpatient and
+    emergency encounters starting after its start and within the horizon after its end."""
+    horizon = period.end + FOLLOW_UP_HORIZON
+    for rec in records:
+        if (
+            rec.class_code in FOLLOW_UP_CLASSES
+            and rec.start is not None
+            and period.start < rec.start <= horizon
+        ):
+            yield rec
+
+
+def _summary_rows(items: Iterable[MicrosystemPeriod]) -> list[dict[str, Any]]:
+    return [
+        {
+            "period": item.period.label,
+            "id": item.id,
+            "name": item.name,
+            "organization": item.organization,
+            "core": len(item.core_members),
+            "occasional": len(item.occasional_members),
+            "patients": len(item.patients),
+            "encounters": len(item.encounter_ids),
+            "ending": len(item.ending_ids),  # started earlier, counted here by their end
+            "stability": item.stability,
+            "joins": sum(1 for e in item.events if e.kind == "join"),
+            "leaves": sum(1 for e in item.events if e.kind == "leave"),
+            "continuation": item.continuation,
+        }
+        for item in items
+    ]

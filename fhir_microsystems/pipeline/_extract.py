@@ -1,0 +1,161 @@
+"""The extract stage: one partition's Encounters, Conditions or Observations reduced to
+compact rows in the store, by month."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+
+from fhir_microsystems._findings import Findings
+from fhir_microsystems._settings import Settings
+from fhir_microsystems.derive.cohorts import condition_spells
+from fhir_microsystems.derive.records import encounter_record
+from fhir_microsystems.observations import extract_observation_row
+from fhir_microsystems.sources import NdjsonSource, ReferenceIndex, Source
+from fhir_microsystems.sources._references import INDEXED_TYPES
+
+from . import _codec
+from ._common import (
+    opened,
+    source_retries,
+)
+from ._encounter_months import MonthWriter, month_of
+from ._keys import store_key
+from ._spec import RunSpec
+from ._store import Store
+
+#: Observation facts per claim-check chunk (bounds extract memory).
+OBSERVATION_CHUNK = 1_000
+#: Condition spells per claim-check chunk.
+SPELL_CHUNK = 1_000
+
+
+def _partition_resources(
+    partition: str, source: Source, resource_type: str
+) -> Iterator[dict[str, Any]]:
+    name = partition.split(":", 1)[1]
+    if name == "all" or not isinstance(source, NdjsonSource):
+        yield from source.iter_resources(resource_type)
+        return
+    for path in source.files(resource_type):
+        if path.name == name:
+            yield from source.iter_file(path, resource_type)
+
+
+def _quiet_index(source: Source, types: Iterable[str] = INDEXED_TYPES) -> ReferenceIndex:
+    """The reference index with its own findings dropped: the derive stage reads these
+    types too and reports them once. Later resolutions record into ``source.findings``."""
+    kept = source.findings
+    source.findings = Findings()
+    try:
+        index = ReferenceIndex.build(source, types=types)
+    finally:
+        source.findings = kept
+    index.findings = kept
+    return index
+
+
+def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[str, int]:
+    """Reduce one partition's Encounters, Conditions or Observations to compact rows
+    (Encounters and Observations by the UTC month they start in; Conditions to the cohort
+    spells of each patient).
+
+    Rows are flushed to the store in chunks per month, so memory is bounded by the chunk
+    size (times the months), not by the partition.
+    """
+    with opened(spec) as source:
+        if partition.startswith("encounters:"):
+            return _extract_encounters(partition, source, store, run_id)
+        if partition.startswith("conditions:"):
+            return _extract_conditions(partition, source, store, run_id)
+        return _extract_observations(partition, source, store, run_id)
+
+
+def _extract_encounters(
+    partition: str, source: Source, store: Store, run_id: str
+) -> dict[str, int]:
+    index = _quiet_index(source)
+    writer = MonthWriter(store, store_key(run_id, "enc", partition))
+    read = 0
+    most = Settings().max_encounter_participants
+    for resource in _partition_resources(partition, source, "Encounter"):
+        read += 1
+        rec = encounter_record(resource, index, source.findings, max_participants=most)
+        writer.add(rec, _patient_row(index, rec.patient))
+    store.put(store_key(run_id, "enc-meta", partition), orjson.dumps(writer.close()))
+    return _extracted(partition, source, store, run_id, read)
+
+
+def _patient_row(index: ReferenceIndex, key: str | None) -> list[Any] | None:
+    """The encounter's patient facts (gender, birth date, deceased) carried on its row."""
+    info = index.patients.get(key) if key else None
+    if info is None:
+        return None
+    return [info.gender, info.birth_date, info.deceased, info.deceased_at]
+
+
+def _extract_conditions(
+    partition: str, source: Source, store: Store, run_id: str
+) -> dict[str, int]:
+    index = _quiet_index(source)
+    rows: list[list[Any]] = []
+    chunks = read = 0
+    for resource in _partition_resources(partition, source, "Condition"):
+        read += 1
+        patient, spells = condition_spells(resource, index, source.findings)
+        rows.extend([patient, s.cohort, s.onset, s.abatement] for s in spells)
+        if len(rows) >= SPELL_CHUNK:
+            store.put(store_key(run_id, "spells", partition, str(chunks)), _codec.dumps(rows))
+            rows, chunks = [], chunks + 1
+    if rows:
+        store.put(store_key(run_id, "spells", partition, str(chunks)), _codec.dumps(rows))
+        chunks += 1
+    store.put(store_key(run_id, "spell-chunks", partition), orjson.dumps(chunks))
+    return _extracted(partition, source, store, run_id, read)
+
+
+def _extract_observations(
+    partition: str, source: Source, store: Store, run_id: str
+) -> dict[str, int]:
+    index = _quiet_index(source, types=("Patient",))
+    findings = source.findings
+    buckets: dict[str, list[list[Any]]] = {}
+    chunks: dict[str, int] = {}
+    read = 0
+
+    def resolve(reference: Any) -> str | None:
+        return index.resolve(reference, where="Observation", field="subject", record=False)
+
+    def flush(month: str) -> None:
+        items = buckets.pop(month)
+        number = chunks.get(month, 0)
+        store.put(store_key(run_id, "obs", partition, month, str(number)), _codec.dumps(items))
+        chunks[month] = number + 1
+
+    for resource in _partition_resources(partition, source, "Observation"):
+        read += 1
+        row = extract_observation_row(resource, findings, resolve=resolve)  # the fact's fields
+        if row is None or row[4] is None:  # no fact, or no effective time
+            continue
+        month = month_of(row[4])
+        bucket = buckets.get(month)
+        if bucket is None:
+            bucket = buckets[month] = []
+        bucket.append(row)
+        if len(bucket) >= OBSERVATION_CHUNK:
+            flush(month)
+    for month in list(buckets):
+        flush(month)
+    store.put(store_key(run_id, "obs-chunks", partition), orjson.dumps(chunks))
+    return _extracted(partition, source, store, run_id, read)
+
+
+def _extracted(
+    partition: str, source: Source, store: Store, run_id: str, read: int
+) -> dict[str, int]:
+    """Store the partition's findings; what the extract task reports."""
+    findings = source.findings
+    store.put(store_key(run_id, "findings", "extract", partition), _codec.findings_to(findings))
+    return {"resources": read, "findings": findings.total, "retries": source_retries(source)}

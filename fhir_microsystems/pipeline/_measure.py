@@ -1,0 +1,203 @@
+"""The measure stage: one period's measures and assessment, written to files or a server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fhir_microsystems._findings import Findings
+from fhir_microsystems._settings import Settings
+from fhir_microsystems.connect import make_client
+from fhir_microsystems.measures import (
+    ObservationFact,
+    Timelines,
+    compute_batch,
+)
+from fhir_microsystems.periods import split_periods
+from fhir_microsystems.reports import (
+    OVERALL_RULE,
+    InvalidReportError,
+    StaffScore,
+    assess_microsystem,
+    build_assessment_report,
+    build_measure_report,
+    overall_score,
+    rounded,
+)
+
+from . import _codec
+from ._common import (
+    FINDINGS_KEPT,
+)
+from ._keys import store_key
+from ._outputs import (
+    put_all,
+    safe_name,
+    write_part,
+    write_raw_part,
+)
+from ._ownership import scope_code
+from ._spec import RunSpec
+from ._store import Store
+
+#: The assessment's Measure id, and the decimals of its overall result in the summary.
+ASSESSMENT_MEASURE, ASSESSMENT_PRECISION = "microsystem-assessment", 4
+
+
+def _month_labels(period: tuple[datetime, datetime]) -> list[str]:
+    return [p.label for p in split_periods(period[0], period[1], "month")]
+
+
+def measure(
+    spec: RunSpec,
+    partition: str,
+    store: Store,
+    run_id: str,
+    *,
+    generated_at: datetime | None = None,
+    settings: Settings | None = None,
+) -> dict[str, int]:
+    """Compute every measure of one partition's microsystems and write their resources."""
+    blob = store.get(store_key(run_id, "ms", partition))
+    if blob is None:
+        raise LookupError(f"no derivation stored for partition {partition!r} of run {run_id}")
+    bundle = orjson.loads(blob)
+    del blob
+    patients = {p.key: p for p in map(_codec.patient_from_row, bundle.pop("patients"))}
+    timelines = Timelines(encounters=map(_codec.encounter_from_row, bundle.pop("timeline")))
+    start, end = bundle["period"]
+    period = (datetime.fromisoformat(start), datetime.fromisoformat(end))
+    for fact in _period_observations(store, run_id, period, set(patients)):
+        timelines.add_observation(fact)
+    findings = Findings(keep=FINDINGS_KEPT)
+    when = generated_at or datetime.fromisoformat(bundle["data_end"])
+    reports: list[dict[str, Any]] = []
+    staff = {
+        key: {code: StaffScore(**score) for code, score in scores.items()}
+        for key, scores in bundle["staff"].items()
+    }
+    contexts = []
+    for number in range(bundle["contexts"]):
+        context_blob = store.get(store_key(run_id, "ms-context", partition, str(number)))
+        if context_blob is None:
+            raise LookupError(f"claim check of context {number} of {partition!r} is gone")
+        contexts.append(_codec.context_from(orjson.loads(context_blob)))
+    computed = compute_batch(contexts, timelines, patients, findings=findings)
+    for ctx, results in zip(contexts, computed, strict=True):
+        assessment = assess_microsystem(ctx, results, timelines, staff=staff.get(ctx.id))
+        builds: list[Callable[[], dict[str, Any]]] = [
+            partial(
+                build_measure_report,
+                result,
+                ctx,
+                generated_at=when,
+                canonical_base=spec.canonical_base,
+                evidence=spec.evidence,
+            )
+            for result in results
+        ]
+        builds.append(
+            partial(
+                build_assessment_report,
+                assessment,
+                ctx,
+                generated_at=when,
+                canonical_base=spec.canonical_base,
+            )
+        )
+        for build in builds:
+            try:
+                reports.append(build())
+            except InvalidReportError as exc:  # never written; reported with the field
+                findings.add("invalid-report", ctx.careteam_ref, exc.field, str(exc))
+    resources = {
+        rtype: store.get(store_key(run_id, "ms-resources", partition, rtype)) or b""
+        for rtype in orjson.loads(
+            store.get(store_key(run_id, "ms-resource-types", partition)) or b"[]"
+        )
+    }
+    if spec.out_dir:
+        write_part(Path(spec.out_dir), run_id, partition, {"MeasureReport": reports})
+        for rtype, lines in resources.items():
+            write_raw_part(Path(spec.out_dir), run_id, partition, rtype, lines)
+    if spec.sink_url:
+        outputs = {
+            rtype: [orjson.loads(x) for x in b.splitlines()] for rtype, b in resources.items()
+        }
+        outputs["MeasureReport"] = reports
+        with make_client(spec.sink_url, settings, role="sink") as client:
+            plan = put_all(
+                client,
+                outputs,
+                canonical_base=spec.canonical_base,
+                scope=scope_code(spec.source, spec.canonical_base, partition),
+                findings=findings,
+                dry_run=spec.dry_run,
+            )
+        store.put(
+            store_key(run_id, "sink-plan", safe_name(partition)), orjson.dumps(plan.to_dict())
+        )
+    store.put(
+        store_key(run_id, "findings", "measure", safe_name(partition)), _codec.findings_to(findings)
+    )
+    store.put(
+        store_key(run_id, "reports", safe_name(partition)), _codec.dumps(_report_rows(reports))
+    )
+    return {"reports": len(reports), "findings": findings.total}
+
+
+def _period_observations(
+    store: Store, run_id: str, period: tuple[datetime, datetime], patients: set[str]
+) -> Iterator[ObservationFact]:
+    """The period's observations of ``patients`` (other patients' are skipped undecoded)."""
+    partitions = orjson.loads(store.get(store_key(run_id, "plan")) or b"[]")
+    for partition in partitions:
+        if not partition.startswith("observations:"):
+            continue
+        chunks = orjson.loads(store.get(store_key(run_id, "obs-chunks", partition)) or b"{}")
+        for month in _month_labels(period):
+            for number in range(chunks.get(month, 0)):
+                blob = store.get(store_key(run_id, "obs", partition, month, str(number)))
+                if blob is None:
+                    raise LookupError(f"claim check of observations {partition} {month} is gone")
+                for row in orjson.loads(blob):
+                    if row[1] not in patients:
+                        continue
+                    fact = _codec.observation_from_row(row)
+                    if fact.effective is not None and period[0] <= fact.effective < period[1]:
+                        yield fact
+
+
+def _report_rows(reports: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Summary rows of the reports. An assessment's ``score`` is its overall result
+    (:data:`~fhir_microsystems.reports.OVERALL_RULE`, also named in ``score_rule``) and its
+    dimensions are listed by code; a measure's is its first group's measureScore."""
+    rows = []
+    for report in reports:
+        group = report["group"][0]
+        score = group.get("measureScore", {}).get("value")
+        measure_id = report["measure"].split("/Measure/")[-1].split("|")[0]
+        row: dict[str, Any] = {
+            "measure": measure_id,
+            "microsystem": report["extension"][0]["valueReference"]["reference"],
+            "period": report["period"]["start"][:7],
+            "status": report["status"],
+            "score": score,
+            "populations": {
+                p["code"]["coding"][0]["code"]: p.get("count", 0)
+                for p in group.get("population", ())
+            },
+        }
+        if measure_id == ASSESSMENT_MEASURE:
+            dimensions = {g["id"]: g.get("measureScore", {}).get("value") for g in report["group"]}
+            overall = overall_score(dimensions.values())
+            row["score"] = rounded(overall, ASSESSMENT_PRECISION) if overall is not None else None
+            row["score_rule"] = OVERALL_RULE
+            row["dimensions"] = dimensions
+        rows.append(row)
+    return rows
