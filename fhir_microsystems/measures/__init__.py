@@ -18,10 +18,14 @@ from ._encounters import ENCOUNTER_MEASURES, qualifying_measures
 from ._inputs import (
     EncounterFact,
     MicrosystemContext,
+    ObservationCounts,
     ObservationFact,
     PatientFact,
     PatientTimelines,
     Timelines,
+    observation_counts,
+    observation_facts_of,
+    observation_table,
 )
 from ._measure import Measure
 from ._registry import MEASURES, MEASURES_BY_ID, REGISTRY, SHIPPED, measure_definition
@@ -43,6 +47,7 @@ __all__ = [
     "MeasureDefinition",
     "MeasureResult",
     "MicrosystemContext",
+    "ObservationCounts",
     "ObservationFact",
     "PatientFact",
     "PatientTimelines",
@@ -57,6 +62,9 @@ __all__ = [
     "compute_measures",
     "measure_definition",
     "measure_resource",
+    "observation_counts",
+    "observation_facts_of",
+    "observation_table",
     "qualifying_measures",
     "shipped_measures",
 ]

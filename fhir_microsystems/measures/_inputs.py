@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from operator import attrgetter
+from datetime import UTC, date, datetime
 from typing import Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fhir_microsystems.extract import FACT_SCHEMA
 
 #: Encounter statuses that never count (the encounter did not happen or is an error).
 VOID_ENCOUNTER_STATUSES = frozenset({"planned", "cancelled", "entered-in-error"})
@@ -60,15 +64,16 @@ class ObservationFact:
     standalone value); ``value``/``unit`` the value of the other kinds. A value is None when
     it was missing or had an unexpected unit (a finding was recorded). ``coded`` says the
     Observation carries a LOINC or SNOMED CT code; ``complete`` that it has a recognised code
-    and every value it needs, in the expected unit.
+    and every value it needs, in the expected unit. The extract stage holds these as the
+    rows of an Arrow table (:data:`~fhir_microsystems.extract.FACT_SCHEMA`); facts are how
+    tests and callers write them by hand (:func:`observation_table`).
     """
 
     key: str
     patient: str
     kind: str
     status: str
-    effective: datetime | None
-    encounter: str | None = None
+    effective: datetime
     systolic: float | None = None
     diastolic: float | None = None
     value: float | None = None
@@ -120,8 +125,9 @@ class PatientTimelines(Protocol):
         """The patient's encounters sorted by start (encounters without a start last)."""
         ...
 
-    def observations_of(self, patient: str) -> Sequence[ObservationFact]:
-        """The patient's observations sorted by effective time (None last)."""
+    @property
+    def observations(self) -> pa.Table:
+        """The observations, as rows of :data:`~fhir_microsystems.extract.FACT_SCHEMA`."""
         ...
 
 
@@ -129,42 +135,81 @@ def _encounter_order(fact: EncounterFact) -> tuple[bool, datetime | None, str]:
     return (fact.start is None, fact.start, fact.key)
 
 
-def _observation_order(fact: ObservationFact) -> tuple[bool, datetime | None, str]:
-    return (fact.effective is None, fact.effective, fact.key)
+_FACT_COLUMNS = [f.name for f in FACT_SCHEMA if f.name != "month"]
 
 
-_EFFECTIVE = attrgetter("effective")
-#: :func:`_observation_order` of facts that all have an effective time, built in C.
-_TIMED_ORDER = attrgetter("effective", "key")
+def observation_table(facts: Iterable[ObservationFact]) -> pa.Table:
+    """``facts`` as an Arrow table of the extract stage's columns."""
+    rows = [
+        {name: getattr(fact, name) for name in _FACT_COLUMNS}
+        | {"month": f"{fact.effective.astimezone(UTC):%Y-%m}"}
+        for fact in facts
+    ]
+    return pa.Table.from_pylist(rows, schema=FACT_SCHEMA)
+
+
+def observation_facts_of(table: pa.Table) -> list[ObservationFact]:
+    """The rows of an observation table as facts."""
+    return [ObservationFact(**row) for row in table.select(_FACT_COLUMNS).to_pylist()]
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationCounts:
+    """A patient group's observations in a period: how many, and how many are coded with a
+    standard system, complete, and the patients with a patient-experience response."""
+
+    total: int
+    coded: int
+    complete: int
+    experienced: frozenset[str]
+
+
+def observation_counts(
+    table: pa.Table, patients: Iterable[str], period: tuple[datetime, datetime]
+) -> ObservationCounts:
+    """:class:`ObservationCounts` of ``patients`` in ``[start, end)`` of ``period``."""
+    start, end = (pa.scalar(moment, pa.timestamp("us", tz="UTC")) for moment in period)
+    mask = pc.and_(
+        pc.is_in(table["patient"], pa.array(list(patients), pa.string())),
+        pc.and_(pc.greater_equal(table["effective"], start), pc.less(table["effective"], end)),
+    )
+    rows = table.filter(mask)
+    experienced = rows.filter(pc.equal(rows["kind"], "experience"))["patient"]
+    return ObservationCounts(
+        total=rows.num_rows,
+        coded=int(pc.sum(rows["coded"]).as_py() or 0),
+        complete=int(pc.sum(rows["complete"]).as_py() or 0),
+        experienced=frozenset(experienced.to_pylist()),
+    )
 
 
 class Timelines:
-    """An in-memory :class:`PatientTimelines` built from facts (sorted lazily, on first read)."""
+    """An in-memory :class:`PatientTimelines`: encounter facts (sorted lazily, on first read)
+    and an observation table."""
 
-    __slots__ = ("_encounters", "_observations", "_unsorted_encounters", "_unsorted_observations")
+    __slots__ = ("_encounters", "_observations", "_unsorted_encounters")
 
     def __init__(
         self,
         encounters: Iterable[EncounterFact] = (),
-        observations: Iterable[ObservationFact] = (),
+        observations: Iterable[ObservationFact] | pa.Table = (),
     ) -> None:
         self._encounters: dict[str, list[EncounterFact]] = {}
-        self._observations: dict[str, list[ObservationFact]] = {}
         self._unsorted_encounters: set[str] = set()
-        self._unsorted_observations: set[str] = set()
         for encounter in encounters:
             self.add_encounter(encounter)
-        for observation in observations:
-            self.add_observation(observation)
+        self._observations = (
+            observations if isinstance(observations, pa.Table) else observation_table(observations)
+        )
+
+    @property
+    def observations(self) -> pa.Table:
+        return self._observations
 
     def add_encounter(self, fact: EncounterFact) -> None:
         if fact.patient is not None:
             self._encounters.setdefault(fact.patient, []).append(fact)
             self._unsorted_encounters.add(fact.patient)
-
-    def add_observation(self, fact: ObservationFact) -> None:
-        self._observations.setdefault(fact.patient, []).append(fact)
-        self._unsorted_observations.add(fact.patient)
 
     def encounters_of(self, patient: str) -> Sequence[EncounterFact]:
         facts = self._encounters.get(patient)
@@ -175,25 +220,18 @@ class Timelines:
             self._unsorted_encounters.discard(patient)
         return facts
 
-    def observations_of(self, patient: str) -> Sequence[ObservationFact]:
-        facts = self._observations.get(patient)
-        if facts is None:
-            return ()
-        if patient in self._unsorted_observations:
-            # The same order; without None times the tuples are made in C, and faster.
-            timed = None not in map(_EFFECTIVE, facts)
-            facts.sort(key=_TIMED_ORDER if timed else _observation_order)
-            self._unsorted_observations.discard(patient)
-        return facts
-
 
 __all__ = [
     "RESULT_STATUSES",
     "VOID_ENCOUNTER_STATUSES",
     "EncounterFact",
     "MicrosystemContext",
+    "ObservationCounts",
     "ObservationFact",
     "PatientFact",
     "PatientTimelines",
     "Timelines",
+    "observation_counts",
+    "observation_facts_of",
+    "observation_table",
 ]

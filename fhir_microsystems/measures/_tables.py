@@ -191,17 +191,16 @@ def _timeline(con: duckdb.DuckDBPyConnection, timelines: PatientTimelines, keys:
 def _observations(
     con: duckdb.DuckDBPyConnection, timelines: PatientTimelines, keys: set[str]
 ) -> None:
-    cols = _columns(
-        "patient VARCHAR, kind VARCHAR, status VARCHAR, effective_us TIMESTAMPTZ,"
-        " systolic DOUBLE, diastolic DOUBLE, value DOUBLE, unit VARCHAR"
+    """``obs``: the observations of ``keys``, from the extract stage's Arrow table."""
+    con.register("obs_facts", timelines.observations)
+    con.execute(
+        "CREATE OR REPLACE TABLE obs AS SELECT patient, kind, status,"
+        " epoch_us(effective) AS effective_us, systolic, diastolic, value, unit"
+        " FROM obs_facts WHERE patient IN (SELECT unnest(?::VARCHAR[]))"
+        " ORDER BY patient, effective_us, key",
+        [sorted(keys)],
     )
-    lists = [v for _, v in cols.values()]
-    for person in sorted(keys):
-        for o in timelines.observations_of(person):
-            row = (person, o.kind, o.status, o.effective, o.systolic, o.diastolic, o.value, o.unit)
-            for values, value in zip(lists, row, strict=True):
-                values.append(value)
-    _create(con, "obs", cols)
+    con.unregister("obs_facts")
 
 
 __all__ = ["AGE_BAND", "connect"]

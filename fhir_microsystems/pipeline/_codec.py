@@ -13,7 +13,6 @@ from fhir_microsystems._findings import Finding, Findings
 from fhir_microsystems.measures import (
     EncounterFact,
     MicrosystemContext,
-    ObservationFact,
     PatientFact,
 )
 
@@ -67,34 +66,6 @@ def encounter_from_row(row: list[Any]) -> EncounterFact:
         tuple(map(_intern, row[6])),
         None if disposition is None else _intern(disposition),
     )
-
-
-def observation_row(fact: ObservationFact) -> list[Any]:
-    """One fact as a positional row (the field order of :class:`ObservationFact`)."""
-    return [
-        fact.key,
-        fact.patient,
-        fact.kind,
-        fact.status,
-        fact.effective,
-        fact.encounter,
-        fact.systolic,
-        fact.diastolic,
-        fact.value,
-        fact.unit,
-        fact.coded,
-        fact.complete,
-    ]
-
-
-def observation_from_row(row: list[Any]) -> ObservationFact:
-    """Inverse of :func:`observation_row` (the encounter key interned: facts share it)."""
-    effective, encounter = row[4], row[5]
-    if effective is not None:
-        row[4] = _parse_instant(effective)
-    if encounter is not None:
-        row[5] = _intern(encounter)
-    return ObservationFact(*row)
 
 
 def patient_row(fact: PatientFact) -> list[Any]:

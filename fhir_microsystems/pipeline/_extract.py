@@ -3,31 +3,37 @@ compact rows in the store, by month."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from itertools import islice
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.derive.cohorts import condition_spells
 from fhir_microsystems.derive.records import encounter_record
-from fhir_microsystems.observations import extract_observation_row
+from fhir_microsystems.extract import Line, ObservationExtract
 from fhir_microsystems.sources import NdjsonSource, ReferenceIndex, Source
 from fhir_microsystems.sources._references import INDEXED_TYPES
 
 from . import _codec
+from ._columns import split_by_month, to_parquet
 from ._common import (
     opened,
     source_retries,
 )
-from ._encounter_months import MonthWriter, month_of
+from ._encounter_months import MonthWriter
 from ._keys import store_key
 from ._spec import RunSpec
 from ._store import Store
 
-#: Observation facts per claim-check chunk (bounds extract memory).
-OBSERVATION_CHUNK = 1_000
+#: Observation facts per Parquet chunk in the store (bounds extract and hand-off memory).
+OBSERVATION_CHUNK = 50_000
+#: NDJSON lines the extract SQL reads at once.
+LINE_BATCH = 50_000
 #: Condition spells per claim-check chunk.
 SPELL_CHUNK = 1_000
 
@@ -116,38 +122,81 @@ def _extract_conditions(
     return _extracted(partition, source, store, run_id, read)
 
 
+def batched(items: Iterable[Line], size: int) -> Iterator[list[Line]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _observation_batches(
+    partition: str, source: Source
+) -> Iterator[tuple[list[Line], Callable[[int], str], bool]]:
+    """The partition's Observations as batches of lines: ``(lines, where, checked)``.
+    NDJSON files are read as lines (the SQL checks them); a server's search results are
+    resources already, written as lines."""
+    name = partition.split(":", 1)[1]
+    if isinstance(source, NdjsonSource):
+        for path in source.files("Observation"):
+            if name not in ("all", path.name):
+                continue
+            lines = (Line(n, text) for n, text in source.iter_lines(path))
+            in_file: Callable[[int], str] = partial("{}:{}".format, path.name)
+            for batch in batched(lines, LINE_BATCH):
+                yield batch, in_file, False
+        return
+    resources = source.iter_resources("Observation")
+    numbered = (Line(n, orjson.dumps(r)) for n, r in enumerate(resources, 1))
+    in_search: Callable[[int], str] = "Observation search result {}".format
+    for batch in batched(numbered, LINE_BATCH):
+        yield batch, in_search, True
+
+
 def _extract_observations(
     partition: str, source: Source, store: Store, run_id: str
 ) -> dict[str, int]:
+    """Observation facts by month as Parquet chunks of at most ``OBSERVATION_CHUNK`` rows."""
     index = _quiet_index(source, types=("Patient",))
     findings = source.findings
-    buckets: dict[str, list[list[Any]]] = {}
-    chunks: dict[str, int] = {}
-    read = 0
 
     def resolve(reference: Any) -> str | None:
         return index.resolve(reference, where="Observation", field="subject", record=False)
 
-    def flush(month: str) -> None:
-        items = buckets.pop(month)
+    pending: dict[str, list[pa.Table]] = {}
+    chunks: dict[str, int] = {}
+    read = 0
+
+    def flush(month: str, tables: list[pa.Table]) -> None:
         number = chunks.get(month, 0)
-        store.put(store_key(run_id, "obs", partition, month, str(number)), _codec.dumps(items))
+        store.put(store_key(run_id, "obs", partition, month, str(number)), to_parquet(tables))
         chunks[month] = number + 1
 
-    for resource in _partition_resources(partition, source, "Observation"):
-        read += 1
-        row = extract_observation_row(resource, findings, resolve=resolve)  # the fact's fields
-        if row is None or row[4] is None:  # no fact, or no effective time
-            continue
-        month = month_of(row[4])
-        bucket = buckets.get(month)
-        if bucket is None:
-            bucket = buckets[month] = []
-        bucket.append(row)
-        if len(bucket) >= OBSERVATION_CHUNK:
-            flush(month)
-    for month in list(buckets):
-        flush(month)
+    extract: ObservationExtract | None = None
+    try:
+        for lines, where, checked in _observation_batches(partition, source):
+            if extract is None or extract.where is not where:
+                if extract is not None:
+                    extract.close()
+                extract = ObservationExtract(findings, resolve=resolve, where=where)
+            read += len(lines)
+            facts = extract.batch(lines, checked=checked)
+            for month, table in split_by_month(facts):
+                tables = pending.setdefault(month, [])
+                tables.append(table)
+                while sum(t.num_rows for t in tables) >= OBSERVATION_CHUNK:
+                    whole = pa.concat_tables(tables)
+                    flush(month, [whole.slice(0, OBSERVATION_CHUNK)])
+                    tables[:] = (
+                        [whole.slice(OBSERVATION_CHUNK)]
+                        if whole.num_rows > OBSERVATION_CHUNK
+                        else []
+                    )
+    finally:
+        if extract is not None:
+            extract.close()
+    for month in sorted(pending):
+        if pending[month]:
+            flush(month, pending[month])
     store.put(store_key(run_id, "obs-chunks", partition), orjson.dumps(chunks))
     return _extracted(partition, source, store, run_id, read)
 

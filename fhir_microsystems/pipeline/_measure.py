@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.connect import make_client
 from fhir_microsystems.measures import (
-    ObservationFact,
     Timelines,
     compute_batch,
+    observation_table,
 )
 from fhir_microsystems.periods import split_periods
 from fhir_microsystems.reports import (
@@ -31,6 +33,7 @@ from fhir_microsystems.reports import (
 )
 
 from . import _codec
+from ._columns import from_parquet
 from ._common import (
     FINDINGS_KEPT,
 )
@@ -69,11 +72,12 @@ def measure(
     bundle = orjson.loads(blob)
     del blob
     patients = {p.key: p for p in map(_codec.patient_from_row, bundle.pop("patients"))}
-    timelines = Timelines(encounters=map(_codec.encounter_from_row, bundle.pop("timeline")))
     start, end = bundle["period"]
     period = (datetime.fromisoformat(start), datetime.fromisoformat(end))
-    for fact in _period_observations(store, run_id, period, set(patients)):
-        timelines.add_observation(fact)
+    timelines = Timelines(
+        encounters=map(_codec.encounter_from_row, bundle.pop("timeline")),
+        observations=_period_observations(store, run_id, period, set(patients)),
+    )
     findings = Findings(keep=FINDINGS_KEPT)
     when = generated_at or datetime.fromisoformat(bundle["data_end"])
     reports: list[dict[str, Any]] = []
@@ -153,9 +157,10 @@ def measure(
 
 def _period_observations(
     store: Store, run_id: str, period: tuple[datetime, datetime], patients: set[str]
-) -> Iterator[ObservationFact]:
-    """The period's observations of ``patients`` (other patients' are skipped undecoded)."""
+) -> pa.Table:
+    """The period's observations of ``patients``, from the extract's Parquet chunks."""
     partitions = orjson.loads(store.get(store_key(run_id, "plan")) or b"[]")
+    tables = [observation_table(())]
     for partition in partitions:
         if not partition.startswith("observations:"):
             continue
@@ -165,12 +170,14 @@ def _period_observations(
                 blob = store.get(store_key(run_id, "obs", partition, month, str(number)))
                 if blob is None:
                     raise LookupError(f"claim check of observations {partition} {month} is gone")
-                for row in orjson.loads(blob):
-                    if row[1] not in patients:
-                        continue
-                    fact = _codec.observation_from_row(row)
-                    if fact.effective is not None and period[0] <= fact.effective < period[1]:
-                        yield fact
+                tables.append(from_parquet(blob))
+    table = pa.concat_tables(tables)
+    start, end = (pa.scalar(moment, pa.timestamp("us", tz="UTC")) for moment in period)
+    keep = pc.and_(
+        pc.is_in(table["patient"], pa.array(sorted(patients), pa.string())),
+        pc.and_(pc.greater_equal(table["effective"], start), pc.less(table["effective"], end)),
+    )
+    return table.filter(keep)
 
 
 def _report_rows(reports: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

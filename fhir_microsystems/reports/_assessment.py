@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from fhir_microsystems.measures import (
     MeasureResult,
     MicrosystemContext,
-    ObservationFact,
     PatientTimelines,
     measure_definition,
+    observation_counts,
 )
 
 from ._questionnaire import CHARACTERISTICS_BY_CODE, StaffScore
@@ -135,15 +135,6 @@ def _value(code: str, value: float | None) -> Indicator:
     return Indicator(code, DATA_INDICATORS[code][0], "data", value)
 
 
-def _observations(ctx: MicrosystemContext, timelines: PatientTimelines) -> list[ObservationFact]:
-    return [
-        o
-        for patient in sorted(ctx.patients)
-        for o in timelines.observations_of(patient)
-        if ctx.in_period(o.effective)
-    ]
-
-
 def _targets(results: Sequence[MeasureResult]) -> Indicator:
     met = scored = 0
     for result in results:
@@ -158,24 +149,25 @@ def data_indicators(
     ctx: MicrosystemContext, results: Sequence[MeasureResult], timelines: PatientTimelines
 ) -> list[Indicator]:
     """The data indicators of ``ctx`` (see ``DATA_INDICATORS`` for their definitions)."""
-    observations = _observations(ctx, timelines)
+    observations = observation_counts(timelines.observations, ctx.patients, ctx.period)
     encounters = [
         e
         for e in dict((e.key, e) for e in ctx.encounters).values()
         if not e.void and ctx.in_period(e.start)
     ]
     finished = [e for e in encounters if e.status == "finished"]
-    experienced = {o.patient for o in observations if o.kind == "experience"}
     continuity = next((r.score for r in results if r.measure == "continuity-of-care"), None)
     length = (ctx.end - ctx.start).total_seconds()
     covered = (min(ctx.data_end, ctx.end) - ctx.start).total_seconds()
     return [
-        _share(
-            "standard-coded-observations", sum(o.coded for o in observations), len(observations)
-        ),
+        _share("standard-coded-observations", observations.coded, observations.total),
         _share("lead-role", int(ctx.has_lead_role), 1),
         _value("continuity", continuity),
-        _share("experience-measured", len(experienced & ctx.patients), len(ctx.patients)),
+        _share(
+            "experience-measured",
+            len(observations.experienced & ctx.patients),
+            len(ctx.patients),
+        ),
         _value("stability", ctx.stability),
         _share("core-member-share", len(ctx.core_members & ctx.members), len(ctx.members)),
         _share(
@@ -189,7 +181,7 @@ def data_indicators(
             sum(bool(e.practitioners) for e in encounters),
             len(encounters),
         ),
-        _share("complete-observations", sum(o.complete for o in observations), len(observations)),
+        _share("complete-observations", observations.complete, observations.total),
         _value("timeliness", min(max(covered / length, 0.0), 1.0)),
         _targets(results),
     ]

@@ -126,8 +126,9 @@ class NdjsonSource:
         for path in self._files.get(resource_type, ()):
             yield from self.iter_file(path, resource_type)
 
-    def iter_file(self, path: Path, resource_type: str) -> Iterator[Resource]:
-        """Stream the resources of one file (one partition of a type)."""
+    def iter_lines(self, path: Path) -> Iterator[tuple[int, bytes]]:
+        """``(line number, line)`` of one file's non-blank lines, past a byte-order mark;
+        a line longer than ``max_line_bytes`` is a ``line-too-long`` finding instead."""
         name = path.name
         with _open_binary(path) as handle:
             skip_bom(handle, name, self.findings)
@@ -145,14 +146,20 @@ class NdjsonSource:
                 if line.isspace():  # blank (isspace stops at the first other byte)
                     continue
                 self.lines_read += 1
-                try:
-                    obj = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    where = f"{name}:{lineno}"
-                    self.findings.add("invalid-json", where, "", f"invalid JSON ({exc.msg})")
-                    continue
-                problem = resource_problem(obj, resource_type)
-                if problem is None:  # the common case: no ``where`` to build
-                    yield obj
-                else:
-                    record_problem(problem, f"{name}:{lineno}", self.findings)
+                yield lineno, line
+
+    def iter_file(self, path: Path, resource_type: str) -> Iterator[Resource]:
+        """Stream the resources of one file (one partition of a type)."""
+        name = path.name
+        for lineno, line in self.iter_lines(path):
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                where = f"{name}:{lineno}"
+                self.findings.add("invalid-json", where, "", f"invalid JSON ({exc.msg})")
+                continue
+            problem = resource_problem(obj, resource_type)
+            if problem is None:  # the common case: no ``where`` to build
+                yield obj
+            else:
+                record_problem(problem, f"{name}:{lineno}", self.findings)

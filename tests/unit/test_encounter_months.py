@@ -153,24 +153,37 @@ def test_streamed_stage_agrees_with_in_memory_derive(
     ]
 
 
-def test_observation_rows_round_trip() -> None:
-    from fhir_microsystems.measures import ObservationFact
-    from fhir_microsystems.pipeline import _codec
-
-    fact = ObservationFact(
-        key="Observation/o1",
-        patient="Patient/p1",
-        kind="bp-panel",
-        status="final",
-        effective=_at(3, 4),
-        encounter="Encounter/e1",
-        systolic=128.0,
-        diastolic=81.5,
-        coded=True,
-        complete=False,
+def test_observation_facts_round_trip_through_parquet() -> None:
+    from fhir_microsystems.measures import (
+        ObservationFact,
+        observation_facts_of,
+        observation_table,
     )
-    row = orjson.loads(_codec.dumps([_codec.observation_row(fact)]))[0]
-    assert _codec.observation_from_row(row) == fact
+    from fhir_microsystems.pipeline._columns import from_parquet, split_by_month, to_parquet
+
+    facts = [
+        ObservationFact(
+            key="Observation/o1",
+            patient="Patient/p1",
+            kind="bp-panel",
+            status="final",
+            effective=_at(3, 4),
+            systolic=128.0,
+            diastolic=81.5,
+            coded=True,
+            complete=False,
+        ),
+        ObservationFact("Observation/o2", "Patient/p2", "hba1c", "final", _at(4, 1), value=7.5),
+    ]
+    table = observation_table(facts)
+    months = dict(split_by_month(table))
+    assert sorted(months) == ["2025-03", "2025-04"]
+    back = [
+        f
+        for m in sorted(months)
+        for f in observation_facts_of(from_parquet(to_parquet([months[m]])))
+    ]
+    assert back == facts
 
 
 def test_encounter_and_patient_rows_round_trip() -> None:

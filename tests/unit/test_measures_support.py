@@ -51,7 +51,7 @@ def enc(
 def obs(
     ident: str,
     kind: str,
-    when: str | None,
+    when: str,
     *,
     patient: str = "Patient/p1",
     systolic: float | None = None,
@@ -67,7 +67,7 @@ def obs(
         patient=patient,
         kind=kind,
         status=status,
-        effective=at(when) if when else None,
+        effective=at(when),
         systolic=systolic,
         diastolic=diastolic,
         value=value,

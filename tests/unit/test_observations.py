@@ -7,12 +7,7 @@ from typing import Any
 import pytest
 
 from fhir_microsystems._findings import Findings
-from fhir_microsystems.observations import (
-    extract_observation,
-    extract_observation_row,
-    literal_key,
-)
-from fhir_microsystems.pipeline._codec import observation_row as codec_row
+from fhir_microsystems.observations import extract_observation, literal_key
 from tests.unit.test_measures_support import at
 
 LOINC = "http://loinc.org"
@@ -66,11 +61,7 @@ def test_bp_panel_components_and_utc_time() -> None:
     assert fact is not None
     assert (fact.kind, fact.systolic, fact.diastolic) == ("bp-panel", 128.0, 82.5)
     assert fact.effective == at("2025-02-28T22:30:00Z")
-    assert (fact.patient, fact.encounter, fact.key) == (
-        "Patient/p1",
-        "Encounter/e1",
-        "Observation/o1",
-    )
+    assert (fact.patient, fact.key) == ("Patient/p1", "Observation/o1")
     assert fact.complete and fact.coded and not findings.total
 
 
@@ -190,25 +181,5 @@ def test_missing_and_invalid_effective_time() -> None:
     invalid = extract_observation(
         observation("8480-6", effectiveDateTime="March", valueQuantity=quantity(120)), findings
     )
-    assert missing is not None and missing.effective is None and not missing.complete
-    assert invalid is not None and invalid.effective is None
+    assert missing is None and invalid is None  # in no period: dropped, each a finding
     assert [f.kind for f in findings] == ["missing-field", "invalid-datetime"]
-
-
-def test_extract_observation_row_is_the_facts_row() -> None:
-    survey = {"coding": [{"code": "survey"}]}
-    cases = [
-        observation("85354-9", component=[component("8480-6", 128), component("8462-4", 80)]),
-        observation("4548-4", valueQuantity=quantity(7.1, "%")),
-        observation("x-1", category=[survey], valueInteger=4),
-        observation(None),
-        observation("8480-6", status="cancelled"),
-    ]
-    for resource in cases:
-        facts, rows = Findings(), Findings()
-        fact = extract_observation(resource, facts)
-        row = extract_observation_row(resource, rows)
-        assert (row is None) == (fact is None)
-        if fact is not None:
-            assert row == codec_row(fact)
-        assert kinds(rows) == kinds(facts)

@@ -1,0 +1,19 @@
+"""The extract stage's projections: input resources reduced to typed columns by SQL."""
+
+from .observations import (
+    FACT_SCHEMA,
+    Line,
+    ObservationExtract,
+    Resolver,
+    literal_key,
+    observation_facts,
+)
+
+__all__ = [
+    "FACT_SCHEMA",
+    "Line",
+    "ObservationExtract",
+    "Resolver",
+    "literal_key",
+    "observation_facts",
+]

@@ -1,0 +1,253 @@
+"""Observations reduced to what the measures need, by SQL over their NDJSON lines (DuckDB).
+
+:class:`ObservationExtract` reads batches of ``(line number, line)`` and yields Arrow
+tables of facts (the columns of :data:`FACT_SCHEMA`); the rules are the SQL of
+``observations.sql``. Problems are counted as findings (``Observation/<id>`` and the field),
+never guessed, in line order:
+
+- ``ignored-status``: entered-in-error and cancelled Observations are dropped;
+- ``missing-field`` / ``unresolved-reference``: no subject, or one that is not a Patient
+  (the Observation is dropped);
+- ``missing-field`` / ``invalid-datetime``: no ``effective[x]``, or not a FHIR dateTime
+  (the Observation is dropped: it belongs to no period);
+- ``missing-code``: no ``code.coding[].code`` (the record is kept as kind ``other``);
+- ``missing-value``: a needed value (or panel component) is absent or not a number;
+- ``unexpected-unit``: blood pressure not in ``mm[Hg]``, HbA1c not in ``%`` (UCUM ``code``,
+  or the ``unit`` text when there is no code; ``mmHg`` is accepted as the text of mm[Hg]);
+- ``inexact-value``: a quantity with a comparator (``>14 %``) is not used as a value.
+
+A line the SQL does not read as a well-formed Observation (invalid JSON, another type, no
+usable id, a number or escape JSON readers disagree on) goes through the source's own check,
+:func:`~fhir_microsystems.sources.resource_problem`, so its finding is the one every other
+reader records.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from fhir_microsystems._findings import Findings
+from fhir_microsystems.periods import parse_fhir_datetime
+from fhir_microsystems.sources._base import resource_problem
+
+#: Maps a reference element (``subject``) to a ``Type/id`` key, or None.
+Resolver = Callable[[Any], str | None]
+
+#: The facts' columns (``effective`` in UTC; ``month`` its ``YYYY-MM``).
+FACT_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("patient", pa.string()),
+        ("kind", pa.string()),
+        ("status", pa.string()),
+        ("effective", pa.timestamp("us", tz="UTC")),
+        ("systolic", pa.float64()),
+        ("diastolic", pa.float64()),
+        ("value", pa.float64()),
+        ("unit", pa.string()),
+        ("coded", pa.bool_()),
+        ("complete", pa.bool_()),
+        ("month", pa.string()),
+    ]
+)
+
+_REFERENCE_RE = re.compile(
+    r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$"
+)
+
+
+def literal_key(reference: Any) -> str | None:
+    """``Type/id`` of a literal relative or absolute reference element, else None."""
+    ref = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(ref, str) or "?" in ref or ref.startswith("#"):
+        return None
+    match = _REFERENCE_RE.search(ref)
+    return f"{match['type']}/{match['id']}" if match else None
+
+
+def _steps() -> dict[str, str]:
+    text = resources.files(__package__).joinpath("observations.sql").read_text("utf-8")
+    parts = re.split(r"^-- @step (\w+)\n", text, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+_SQL = _steps()
+_VALUES = _SQL["values"].strip().rstrip(";")
+#: Subjects resolved in Python are remembered up to this many (then forgotten at once).
+_SUBJECT_MEMO = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One NDJSON line: its number in the file (or position in a search) and its text."""
+
+    number: int
+    text: bytes
+
+
+class ObservationExtract:
+    """One extract's DuckDB connection: batches of lines in, fact tables out.
+
+    ``where`` names a line in a finding about it (``file.ndjson:12``); ``resolve`` maps a
+    subject element to a key (the source's reference index).
+    """
+
+    def __init__(
+        self,
+        findings: Findings,
+        *,
+        resolve: Resolver = literal_key,
+        where: Callable[[int], str] = lambda n: f"line {n}",
+    ) -> None:
+        self.findings = findings
+        self.resolve = resolve
+        self.where = where
+        self.con = duckdb.connect(":memory:", config={"threads": 1})
+        self.con.execute(_SQL["macros"])
+        self._subjects = 0
+
+    def close(self) -> None:
+        self.con.close()
+
+    def batch(self, lines: Sequence[Line], *, checked: bool = False) -> pa.Table:
+        """The facts of ``lines`` (``checked``: they are resources already, as from a
+        search); records their findings in line order."""
+        con = self.con
+        line_findings: list[tuple[int, int, str, str, str, str]] = []
+        texts: list[str | None] = []
+        for line in lines:
+            try:
+                texts.append(line.text.decode())
+            except UnicodeDecodeError:
+                texts.append(None)  # checked (and named) in Python below
+        numbers = [line.number for line in lines]
+        con.register("obs_input", pa.table({"lineno": numbers, "line": texts}))
+        values = _VALUES.replace("{lines}", "obs_input")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE obs_values AS {values}")
+        con.unregister("obs_input")
+        if checked:
+            con.execute("UPDATE obs_values SET screened = true")
+        rescued = self._rescue(lines, checked, line_findings)
+        if rescued:
+            con.register("obs_rescued", pa.table({"lineno": rescued[0], "line": rescued[1]}))
+            values = _VALUES.replace("{lines}", "obs_rescued")
+            con.execute(
+                f"INSERT INTO obs_values SELECT * REPLACE (true AS screened) FROM ({values})"
+            )
+            con.unregister("obs_rescued")
+        self._resolve_subjects()
+        self._parse_times()
+        con.execute(_SQL["resolved"])
+        facts = con.sql(_SQL["facts"]).to_arrow_table()
+        found = con.execute(_SQL["findings"]).fetchall()
+        for row in sorted(line_findings + [tuple(r) for r in found]):
+            self.findings.add(row[2], row[3], row[4], row[5])
+        con.execute("DROP TABLE obs_values; DROP TABLE obs_resolved")
+        con.execute("DELETE FROM obs_times")
+        return facts.cast(FACT_SCHEMA)
+
+    def _rescue(
+        self,
+        lines: Sequence[Line],
+        checked: bool,
+        found: list[tuple[int, int, str, str, str, str]],
+    ) -> tuple[list[int], list[str]] | None:
+        """Check in Python the lines the SQL did not screen in: a finding each, or (when the
+        source's check passes them) their text as orjson writes it, to be read again."""
+        screened = {
+            n
+            for (n,) in self.con.execute("SELECT lineno FROM obs_values WHERE screened").fetchall()
+        }
+        numbers: list[int] = []
+        again: list[str] = []
+        for line in lines:
+            if checked or line.number in screened:
+                continue
+            try:
+                obj = orjson.loads(line.text)
+            except orjson.JSONDecodeError as exc:
+                where = self.where(line.number)
+                found.append(
+                    (line.number, 0, "invalid-json", where, "", f"invalid JSON ({exc.msg})")
+                )
+                continue
+            problem = resource_problem(obj, "Observation")
+            if problem is not None:
+                kind, key, field, message = problem
+                found.append((line.number, 0, kind, key or self.where(line.number), field, message))
+                continue
+            numbers.append(line.number)
+            again.append(orjson.dumps(obj).decode())
+        self.con.execute("DELETE FROM obs_values WHERE NOT screened")
+        return (numbers, again) if numbers else None
+
+    def _resolve_subjects(self) -> None:
+        """Resolve the batch's new subject elements (distinct JSON values) in Python."""
+        new = [s for (s,) in self.con.execute(_SQL["subjects"]).fetchall()]
+        if not new:
+            return
+        if self._subjects + len(new) > _SUBJECT_MEMO:
+            self.con.execute("DELETE FROM obs_subjects")
+            self._subjects = 0
+            new = [s for (s,) in self.con.execute(_SQL["subjects"]).fetchall()]
+        keys = []
+        for text in new:
+            key = self.resolve(orjson.loads(text))
+            keys.append(key if key is not None and key.startswith("Patient/") else None)
+        self.con.register("obs_new_subjects", pa.table({"subject": new, "patient": keys}))
+        self.con.execute("INSERT INTO obs_subjects SELECT * FROM obs_new_subjects")
+        self.con.unregister("obs_new_subjects")
+        self._subjects += len(new)
+
+    def _parse_times(self) -> None:
+        """Parse the batch's datetimes of uncommon forms (distinct values) in Python."""
+        raws = [r for (r,) in self.con.execute(_SQL["times"]).fetchall()]
+        if not raws:
+            return
+        parsed: list[datetime | None] = []
+        for raw in raws:
+            try:
+                moment = parse_fhir_datetime(orjson.loads(raw)).astimezone(UTC)
+                parsed.append(moment.replace(tzinfo=None))  # UTC, as the SQL holds it
+            except (ValueError, TypeError):
+                parsed.append(None)
+        table = pa.table({"raw_time": raws, "effective": pa.array(parsed, pa.timestamp("us"))})
+        self.con.register("obs_new_times", table)
+        self.con.execute("INSERT INTO obs_times SELECT * FROM obs_new_times")
+        self.con.unregister("obs_new_times")
+
+
+def observation_facts(
+    batches: Iterable[Sequence[Line]],
+    findings: Findings,
+    *,
+    resolve: Resolver = literal_key,
+    where: Callable[[int], str] = lambda n: f"line {n}",
+    checked: bool = False,
+) -> Iterator[pa.Table]:
+    """The fact tables of ``batches`` of lines (one per batch)."""
+    extract = ObservationExtract(findings, resolve=resolve, where=where)
+    try:
+        for lines in batches:
+            yield extract.batch(lines, checked=checked)
+    finally:
+        extract.close()
+
+
+__all__ = [
+    "FACT_SCHEMA",
+    "Line",
+    "ObservationExtract",
+    "Resolver",
+    "literal_key",
+    "observation_facts",
+]

@@ -1,0 +1,261 @@
+-- Observations projected to what the measures need: one row per usable Observation and one
+-- row per finding, from the table ``obs_lines(lineno BIGINT, line VARCHAR)`` of resources.
+--
+-- The rules (and the findings, in this order per resource) are those of
+-- ``fhir_microsystems/extract/observations.py``'s docstring. Values are read as JSON and
+-- typed here, so a value of the wrong JSON type is a finding, never a cast error.
+-- Subjects are resolved, and datetimes of uncommon forms parsed, in Python over their
+-- distinct values (tables ``obs_subjects`` and ``obs_times``, filled between the steps).
+
+-- @step macros
+-- JSON values read as Python reads the parsed dict: ``jt`` the JSON type ('NULL' when absent),
+-- ``truthy`` Python truthiness, ``pystr`` ``str()``, ``num`` a number that is not a boolean.
+CREATE OR REPLACE MACRO jt(j) AS coalesce(json_type(j), 'NULL');
+CREATE OR REPLACE MACRO truthy(j) AS CASE jt(j)
+    WHEN 'NULL' THEN false
+    WHEN 'VARCHAR' THEN j::VARCHAR <> '""'
+    WHEN 'BOOLEAN' THEN j::VARCHAR = 'true'
+    WHEN 'ARRAY' THEN j::VARCHAR <> '[]'
+    WHEN 'OBJECT' THEN j::VARCHAR <> '{}'
+    ELSE j::DOUBLE <> 0 END;
+CREATE OR REPLACE MACRO no_value(j) AS jt(j) = 'NULL' OR j::VARCHAR IN ('""', '[]', '{}');
+CREATE OR REPLACE MACRO pystr(j) AS CASE jt(j)
+    WHEN 'VARCHAR' THEN json_extract_string(j, '$')
+    WHEN 'BOOLEAN' THEN CASE WHEN j::VARCHAR = 'true' THEN 'True' ELSE 'False' END
+    WHEN 'NULL' THEN 'None'
+    ELSE j::VARCHAR END;
+CREATE OR REPLACE MACRO num(j) AS CASE WHEN jt(j) IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'HUGEINT')
+    AND isfinite(j::DOUBLE) THEN j::DOUBLE END;
+-- The codings of a CodeableConcept (a STRUCT of the projection) that have a code. A
+-- non-object where an object is expected reads as one without fields, as Python's ``.get``
+-- on a non-dict element is skipped: neither has a code.
+CREATE OR REPLACE MACRO codings(concept) AS
+    list_filter(coalesce(concept.coding, []), lambda c: truthy(c.code));
+CREATE OR REPLACE MACRO system_of(c) AS
+    CASE WHEN truthy(c.system) THEN pystr(c.system) ELSE '' END;
+CREATE OR REPLACE MACRO is_survey(category) AS len(list_filter(coalesce(category, []),
+    lambda concept: len(list_filter(codings(concept), lambda c: pystr(c.code) = 'survey'
+        AND system_of(c) IN ('http://terminology.hl7.org/CodeSystem/observation-category', '')))
+    > 0)) > 0;
+-- The first panel component coded ``code`` in LOINC.
+CREATE OR REPLACE MACRO component_with(component, code) AS list_filter(coalesce(component, []),
+    lambda p: len(list_filter(codings(p.code),
+        lambda c: pystr(c.code) = code AND system_of(c) = 'http://loinc.org')) > 0)[1];
+-- A ``valueQuantity`` (a STRUCT of JSON values) as typed fields, each JSON value read once.
+CREATE OR REPLACE MACRO typed_quantity(q) AS {
+    'value': num(q.value), 'comparator': truthy(q.comparator),
+    'code': CASE WHEN truthy(q.code) THEN pystr(q.code) END,
+    'code_ok': jt(q.code) = 'VARCHAR',
+    'unit': CASE WHEN truthy(q.unit) THEN pystr(q.unit) END,
+    'unit_text': CASE WHEN jt(q.unit) = 'VARCHAR' THEN json_extract_string(q.unit, '$') END,
+    'system_ok': jt(q.system) = 'NULL' OR (jt(q.system) = 'VARCHAR'
+        AND json_extract_string(q.system, '$') = 'http://unitsofmeasure.org')};
+-- A value read from a typed quantity ``t`` (or the number ``vi`` of ``valueInteger`` when
+-- no unit is expected): v(alue), u(nit) and the finding (kind, field, message) when it is
+-- unusable.
+CREATE OR REPLACE MACRO quantity(present, t, vi, field, expected, texts) AS CASE
+    WHEN NOT present
+        THEN {'v': NULL::DOUBLE, 'u': NULL::VARCHAR, 'fk': 'missing-value', 'ff': field,
+              'fm': 'absent'}
+    WHEN expected IS NULL AND vi IS NOT NULL
+        THEN {'v': vi, 'u': NULL::VARCHAR, 'fk': NULL::VARCHAR, 'ff': NULL::VARCHAR,
+              'fm': NULL::VARCHAR}
+    WHEN t.value IS NULL
+        THEN {'v': NULL::DOUBLE, 'u': NULL::VARCHAR, 'fk': 'missing-value',
+              'ff': field || '.valueQuantity.value', 'fm': 'absent or not a number'}
+    WHEN t.comparator
+        THEN {'v': NULL::DOUBLE, 'u': NULL::VARCHAR, 'fk': 'inexact-value',
+              'ff': field || '.valueQuantity.comparator', 'fm': 'value with comparator'}
+    WHEN expected IS NOT NULL AND NOT coalesce(CASE WHEN t.code IS NOT NULL
+            THEN t.code_ok AND t.code = expected AND t.system_ok
+            ELSE list_contains(texts, t.unit_text) END, false)
+        THEN {'v': NULL::DOUBLE, 'u': coalesce(t.code, t.unit), 'fk': 'unexpected-unit',
+              'ff': field || '.valueQuantity', 'fm': 'expected ' || expected}
+    ELSE {'v': t.value, 'u': coalesce(expected, t.code, t.unit),
+          'fk': NULL::VARCHAR, 'ff': NULL::VARCHAR, 'fm': NULL::VARCHAR}
+    END;
+-- A dateTime (as a UTC TIMESTAMP) of the common full form with an offset (years 0003-9996,
+-- inside the clamp of ``periods.EARLIEST``/``LATEST``), read here; other forms are read in
+-- Python (``parse_fhir_datetime``) over their distinct values.
+CREATE OR REPLACE MACRO fast_time(raw) AS CASE WHEN jt(raw) = 'VARCHAR' AND regexp_full_match(
+        json_extract_string(raw, '$'),
+        '(0{3}[3-9]|0{2}[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-6])'
+        || '-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3])'
+        || ':[0-5][0-9]:[0-5][0-9](Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])')
+    THEN try_cast(json_extract_string(raw, '$') AS TIMESTAMPTZ)::TIMESTAMP END;
+CREATE OR REPLACE TEMP TABLE obs_subjects (subject VARCHAR, patient VARCHAR);
+CREATE OR REPLACE TEMP TABLE obs_times (raw_time VARCHAR, effective TIMESTAMP);
+
+-- @step values
+-- (a SELECT over ``{lines}``. ``screened``: the line is an Observation that the source's own
+-- check, ``resource_problem``, passes; the other lines (invalid JSON among them) are
+-- checked in Python, and those it passes are read again with ``screened`` true)
+WITH r AS (
+    SELECT lineno, line, try(from_json(line, '{
+        "resourceType": "JSON", "id": "JSON", "status": "JSON", "subject": "JSON",
+        "code": {"coding": [{"system": "JSON", "code": "JSON"}]},
+        "effectiveDateTime": "JSON", "effectiveInstant": "JSON",
+        "effectivePeriod": {"start": "JSON"},
+        "valueQuantity": {"value": "JSON", "comparator": "JSON", "code": "JSON",
+                          "unit": "JSON", "system": "JSON"},
+        "valueInteger": "JSON",
+        "component": [{"code": {"coding": [{"system": "JSON", "code": "JSON"}]},
+                       "valueQuantity": {"value": "JSON", "comparator": "JSON", "code": "JSON",
+                                         "unit": "JSON", "system": "JSON"}}],
+        "category": [{"coding": [{"system": "JSON", "code": "JSON"}]}]}')) AS r
+    FROM {lines}
+), base AS (
+    SELECT
+        lineno, line,
+        json_extract_string(r.resourceType, '$') = 'Observation'
+            AND jt(r.id) = 'VARCHAR'
+            AND regexp_full_match(json_extract_string(r.id, '$'), '[A-Za-z0-9\-.]{1,64}')
+            AND NOT regexp_full_match(json_extract_string(r.id, '$'), '\.+')
+            AND NOT no_value(r.status) AND len(r.code.coding) > 0
+            AS screened,
+        'Observation/' || coalesce(CASE WHEN truthy(r.id) THEN pystr(r.id) END, '?') AS key,
+        CASE WHEN truthy(r.status) THEN pystr(r.status) ELSE 'unknown' END AS status,
+        r.subject AS subject,
+        CASE WHEN truthy(r.effectiveDateTime) THEN r.effectiveDateTime
+             ELSE r.effectiveInstant END AS instant,
+        r.effectivePeriod AS effective_period,
+        codings(r.code) AS codes,
+        r.valueQuantity AS vq, r.valueInteger AS vi, r.component AS component,
+        r.category AS category
+    FROM r WHERE r IS NOT NULL
+), timed AS (
+    SELECT * EXCLUDE (instant, effective_period),
+        CASE WHEN instant IS NULL AND effective_period IS NOT NULL
+             THEN effective_period.start ELSE instant END AS raw_time,
+        CASE WHEN instant IS NULL AND effective_period IS NOT NULL
+             THEN 'Observation.effectivePeriod.start'
+             ELSE 'Observation.effectiveDateTime' END AS time_field
+    FROM base
+), coded AS (
+    SELECT *,
+        len(codes) > 0 AS has_code,
+        len(list_filter(codes, lambda c: system_of(c) IN ('http://loinc.org',
+            'http://snomed.info/sct'))) > 0 AS is_coded,
+        list_min(list_transform(
+            list_filter(codes, lambda c: system_of(c) = 'http://loinc.org'
+                AND pystr(c.code) IN ('85354-9', '8480-6', '8462-4', '4548-4', '72514-3')),
+            lambda c: pystr(c.code))) AS known
+    FROM timed
+), kinds AS (
+    SELECT *,
+        CASE known WHEN '85354-9' THEN 'bp-panel' WHEN '8480-6' THEN 'systolic'
+            WHEN '8462-4' THEN 'diastolic' WHEN '4548-4' THEN 'hba1c' WHEN '72514-3' THEN 'pain'
+            ELSE 'other' END AS kind0
+    FROM coded
+), surveys AS (
+    SELECT *, kind0 = 'other' AND is_survey(category) AS survey FROM kinds
+), projected AS (
+    SELECT * EXCLUDE (codes, kind0),
+        CASE WHEN survey AND num(CASE WHEN vi IS NOT NULL THEN vi
+                                      WHEN json_exists(line, '$.valueInteger') THEN NULL
+                                      ELSE vq.value END) IS NOT NULL
+             THEN 'experience' ELSE kind0 END AS kind
+    FROM surveys
+), panel AS (
+    SELECT *,
+        CASE WHEN kind = 'bp-panel' THEN component_with(component, '8480-6') END AS sys_part,
+        CASE WHEN kind = 'bp-panel' THEN component_with(component, '8462-4') END AS dia_part
+    FROM projected
+), typed AS (
+    SELECT *,
+        CASE WHEN kind IN ('systolic', 'diastolic', 'hba1c', 'pain', 'experience')
+             THEN typed_quantity(vq) END AS tq,
+        CASE WHEN sys_part IS NOT NULL THEN typed_quantity(sys_part.valueQuantity) END AS tsys,
+        CASE WHEN dia_part IS NOT NULL THEN typed_quantity(dia_part.valueQuantity) END AS tdia,
+        CASE WHEN kind IN ('pain', 'experience') THEN num(vi) END AS vnum
+    FROM panel
+), measured AS (
+    SELECT *,
+        CASE kind
+            WHEN 'bp-panel' THEN quantity(sys_part IS NOT NULL, tsys, NULL,
+                'Observation.component[8480-6]', 'mm[Hg]', ['mm[Hg]', 'mmHg'])
+            WHEN 'systolic' THEN quantity(true, tq, NULL, 'Observation', 'mm[Hg]', ['mm[Hg]', 'mmHg'])
+            WHEN 'hba1c' THEN quantity(true, tq, NULL, 'Observation', '%', ['%'])
+            WHEN 'pain' THEN quantity(true, tq, vnum, 'Observation', NULL, [])
+            WHEN 'experience' THEN quantity(true, tq, vnum, 'Observation', NULL, [])
+        END AS q1,
+        CASE kind
+            WHEN 'bp-panel' THEN quantity(dia_part IS NOT NULL, tdia, NULL,
+                'Observation.component[8462-4]', 'mm[Hg]', ['mm[Hg]', 'mmHg'])
+            WHEN 'diastolic' THEN quantity(true, tq, NULL, 'Observation', 'mm[Hg]', ['mm[Hg]', 'mmHg'])
+        END AS q2
+    FROM typed
+)
+SELECT lineno, screened, key, status, subject, raw_time, time_field, kind, has_code, is_coded,
+    CASE WHEN kind IN ('bp-panel', 'systolic') THEN q1.v END AS systolic,
+    CASE WHEN kind = 'bp-panel' THEN q2.v WHEN kind = 'diastolic' THEN q2.v END AS diastolic,
+    CASE WHEN kind IN ('hba1c', 'pain', 'experience') THEN q1.v END AS value,
+    CASE WHEN kind IN ('hba1c', 'pain', 'experience') THEN q1.u END AS unit,
+    q1, q2,
+    has_code AND q1.fk IS NULL AND q2.fk IS NULL AND CASE
+        WHEN kind <> 'other' OR survey THEN true
+        WHEN len(component) > 0 OR vq IS NOT NULL OR vi IS NOT NULL THEN true
+        -- a ``value[x]`` of another type, or a component that is not a list
+        ELSE truthy(json_extract(line, '$.component'))
+            OR len(list_filter(json_keys(line), lambda k: starts_with(k, 'value'))) > 0
+        END AS ok
+FROM measured
+
+-- @step subjects
+SELECT DISTINCT subject FROM obs_values
+WHERE subject IS NOT NULL AND status NOT IN ('entered-in-error', 'cancelled')
+  AND subject NOT IN (SELECT subject FROM obs_subjects);
+
+-- @step times
+SELECT DISTINCT raw_time FROM obs_values v JOIN obs_subjects s USING (subject)
+WHERE s.patient IS NOT NULL AND v.status NOT IN ('entered-in-error', 'cancelled')
+  AND v.raw_time IS NOT NULL AND fast_time(v.raw_time) IS NULL
+  AND v.raw_time NOT IN (SELECT raw_time FROM obs_times);
+
+-- @step resolved
+CREATE OR REPLACE TEMP TABLE obs_resolved AS
+SELECT v.*, s.patient,
+    coalesce(fast_time(v.raw_time), t.effective) AS effective,
+    v.raw_time IS NOT NULL AND fast_time(v.raw_time) IS NULL AND t.effective IS NULL AS bad_time,
+    v.status IN ('entered-in-error', 'cancelled') AS ignored
+FROM obs_values v
+LEFT JOIN obs_subjects s USING (subject)
+LEFT JOIN obs_times t ON t.raw_time = v.raw_time;
+
+-- @step facts
+SELECT key, patient, kind, status, effective, systolic, diastolic, value, unit,
+    is_coded AS coded, ok AS complete, strftime(effective, '%Y-%m') AS month
+FROM obs_resolved
+WHERE NOT ignored AND subject IS NOT NULL AND patient IS NOT NULL AND effective IS NOT NULL
+ORDER BY lineno;
+
+-- @step findings
+WITH usable AS (
+    SELECT * FROM obs_resolved
+    WHERE NOT ignored AND subject IS NOT NULL AND patient IS NOT NULL
+)
+SELECT lineno, seq, kind, "where", field, message FROM (
+    SELECT lineno, 1 AS seq, 'ignored-status' AS kind, key AS "where",
+        'Observation.status' AS field, status AS message
+    FROM obs_resolved WHERE ignored
+    UNION ALL
+    SELECT lineno, 2, 'missing-field', key, 'Observation.subject', 'absent'
+    FROM obs_resolved WHERE NOT ignored AND subject IS NULL
+    UNION ALL
+    SELECT lineno, 3, 'unresolved-reference', key, 'Observation.subject', 'not a Patient'
+    FROM obs_resolved WHERE NOT ignored AND subject IS NOT NULL AND patient IS NULL
+    UNION ALL
+    SELECT lineno, 4, 'missing-field', key, 'Observation.effective[x]', 'absent'
+    FROM usable WHERE raw_time IS NULL
+    UNION ALL
+    SELECT lineno, 4, 'invalid-datetime', key, time_field, 'not a FHIR dateTime'
+    FROM usable WHERE bad_time
+    UNION ALL
+    SELECT lineno, 5, 'missing-code', key, 'Observation.code.coding', 'no code'
+    FROM usable WHERE NOT has_code
+    UNION ALL
+    SELECT lineno, 6, q1.fk, key, q1.ff, q1.fm FROM usable WHERE q1.fk IS NOT NULL
+    UNION ALL
+    SELECT lineno, 7, q2.fk, key, q2.ff, q2.fm FROM usable WHERE q2.fk IS NOT NULL
+)
+ORDER BY lineno, seq;
