@@ -216,10 +216,6 @@ class Settings(BaseSettings):
     beat_leader_ttl_seconds: int = Field(
         30, description="Lifetime of the beat leader lock; a standby beat takes over after it."
     )
-    pipeline_module: str = Field(
-        "fhir_microsystems.pipeline",
-        description="Module providing plan/extract/derive/measure/finalize (tests swap it).",
-    )
 
 
 __all__ = ["Settings"]

@@ -21,6 +21,7 @@ import redis
 
 from fhir_microsystems._errors import FatalError
 from fhir_microsystems._settings import Settings
+from fhir_microsystems.synth import generate
 from tests.support.celery_worker import REPO, CeleryWorker, settings_for, wait_for, worker_env
 from tests.support.fake_pipeline import Control, RunSpec
 from tests.support.redis_server import RedisTestServer
@@ -34,13 +35,12 @@ from workers.runs import RunInfo, RunStatus
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-FAKE = {"FHIRMS_PIPELINE_MODULE": "tests.support.fake_pipeline"}
 STAGES = ("plan", "extract", "derive", "measure", "finalize")
 
 
 @pytest.fixture
 def cfg(redis_url: str) -> Settings:
-    return settings_for(redis_url, FAKE)
+    return settings_for(redis_url)
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def logs(tmp_path: Path) -> Path:
 
 
 def worker(redis_url: str, logs: Path, concurrency: int = 1) -> CeleryWorker:
-    return CeleryWorker(redis_url, logs, concurrency=concurrency, env=FAKE)
+    return CeleryWorker(redis_url, logs, concurrency=concurrency, fake_pipeline=True)
 
 
 def fake_spec(out: Path, extracts: int = 3, measures: int = 4) -> RunSpec:
@@ -95,7 +95,7 @@ def cli_status(redis_url: str, run_id: str) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-m", "workers", "status", run_id, "--json"],
         cwd=REPO,
-        env=worker_env(redis_url, {**FAKE, "COLUMNS": "200"}),
+        env=worker_env(redis_url, {"COLUMNS": "200"}),
         capture_output=True,
         text=True,
         timeout=60,
@@ -355,8 +355,11 @@ def test_queued_tasks_survive_a_redis_restart(
 
 
 def test_worker_cli_execs_celery(redis_url: str, tmp_path: Path) -> None:
-    """``python -m workers worker`` replaces itself by a Celery worker that serves runs."""
-    env = worker_env(redis_url, {**FAKE, "FHIRMS_WORKER_CONCURRENCY": "1"})
+    """``python -m workers worker`` replaces itself by a Celery worker that serves runs (the
+    library's stages: a production worker has no fake installed)."""
+    source = tmp_path / "hospital"
+    generate(source, seed=5, patients=40, months=1)
+    env = worker_env(redis_url, {"FHIRMS_WORKER_CONCURRENCY": "1"})
     log_path = tmp_path / "cli-worker.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -370,9 +373,10 @@ def test_worker_cli_execs_celery(redis_url: str, tmp_path: Path) -> None:
     try:
         wait_for(lambda: b" ready." in log_path.read_bytes(), 90, "the CLI worker")
         out = tmp_path / "out"
-        summary = run(settings_for(redis_url, FAKE), fake_spec(out, 1, 2))
+        summary = run(settings_for(redis_url), RunSpec(source=str(source), out_dir=str(out)))
         assert summary["run"]["status"] == "succeeded"
-        assert len(parts(out)) == 2
+        assert (out / "MeasureReport.ndjson").stat().st_size > 0
+        assert not Control(out).executions()  # no fake stage ran
     finally:
         os.killpg(proc.pid, 15)
         try:

@@ -173,7 +173,9 @@ class _Process:
 
 
 class CeleryWorker(_Process):
-    """``celery -A workers.app worker`` (prefork, ``concurrency`` processes)."""
+    """``celery -A workers.app worker`` (prefork, ``concurrency`` processes); with
+    ``fake_pipeline`` its tasks run :mod:`tests.support.fake_pipeline` (started through
+    :mod:`tests.support.pipeline_worker`, which installs it)."""
 
     kind = "worker"
     ready_text = " ready."
@@ -186,14 +188,20 @@ class CeleryWorker(_Process):
         concurrency: int = 1,
         env: Mapping[str, str] | None = None,
         extra_args: Sequence[str] = (),
+        fake_pipeline: bool = False,
     ) -> None:
         super().__init__(redis_url, log_dir, env=env, extra_args=extra_args)
         self.concurrency = concurrency
+        self.fake_pipeline = fake_pipeline
 
     def argv(self) -> list[str]:
         cfg = Settings(log_level=self.env.get("FHIRMS_LOG_LEVEL", "INFO"))
         extra = ["--hostname", f"test{self.serial}-{os.getpid()}@%h", *self.extra_args]
-        return worker_argv(cfg, extra, concurrency=self.concurrency)
+        argv = worker_argv(cfg, extra, concurrency=self.concurrency)
+        if self.fake_pipeline:
+            assert argv[1:3] == ["-m", "celery"], argv
+            argv[1:3] = ["-m", "tests.support.pipeline_worker"]
+        return argv
 
     def kill_child(self, pid: int) -> None:
         """``kill -9`` one pool process: the main process requeues its task at once."""
