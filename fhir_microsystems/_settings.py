@@ -1,4 +1,4 @@
-"""Every setting, read from ``FHIRMS_*`` environment variables (and CLI flags on top)."""
+"""The library's settings, read from ``FHIRMS_*`` environment variables (CLI flags on top)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
-    """Configuration of the library, the CLI and the workers.
+    """Configuration of the library and the CLI (the workers add theirs:
+    ``workers.settings.WorkerSettings``).
 
     Each field is the environment variable ``FHIRMS_<NAME>`` (case-insensitive). Secrets are
     ``SecretStr``: their values never appear in reprs or logs.
@@ -29,6 +30,10 @@ class Settings(BaseSettings):
         "them count as local (a server behind a proxy, data loaded from another server).",
     )
     out_dir: Path = Field(Path("out"), description="Directory for NDJSON outputs.")
+    output_file_mode: str = Field(
+        "600",
+        description="Octal permissions of output files (they list patients); e.g. 640 for a group.",
+    )
     max_encounter_participants: int = Field(
         200,
         description="Participants of one Encounter read at most (the rest: a finding), so "
@@ -115,37 +120,6 @@ class Settings(BaseSettings):
         True, description="Send _typeFilter to bound Encounters/Observations to the window."
     )
 
-    # -- workers
-    redis_url: str = Field(
-        "redis://127.0.0.1:6379/0", description="Redis for claim checks, locks, progress."
-    )
-    broker_url: str = Field("", description="Celery broker URL (empty: redis_url).")
-    result_backend: str = Field("", description="Celery result backend (empty: redis_url).")
-    claim_check_ttl_seconds: int = Field(
-        24 * 3600,
-        description="Lifetime of intermediate data (patient data) in the claim-check store: "
-        "how long a failed run can be resumed.",
-    )
-    claim_check_key_file: Path | None = Field(
-        None,
-        description="File with the 32-byte key (base64 or hex) sealing claim checks (AES-256-GCM).",
-    )
-    require_encryption: bool = Field(
-        False, description="Workers refuse to start without FHIRMS_CLAIM_CHECK_KEY_FILE."
-    )
-    redis_password_file: Path | None = Field(
-        None,
-        description="File with the Redis password, used for Redis URLs that carry none "
-        "(keeps it out of the environment).",
-    )
-    redis_ca_file: Path | None = Field(
-        None, description="CA bundle verifying the rediss:// server (empty: system CAs)."
-    )
-    output_file_mode: str = Field(
-        "600",
-        description="Octal permissions of output files (they list patients); e.g. 640 for a group.",
-    )
-
     @property
     def base_aliases(self) -> tuple[str, ...]:
         """``source_base_aliases`` as a tuple of URLs without trailing slashes."""
@@ -156,11 +130,6 @@ class Settings(BaseSettings):
     log_level: str = Field(
         "WARNING", description="Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL."
     )
-    worker_wait_seconds: float = Field(
-        30.0,
-        description="Seconds `run --celery` waits for a worker to take its queued run; if none "
-        "answers by then the run is failed, its scope lock freed, and the command exits 75.",
-    )
 
     @field_validator("log_level")
     @classmethod
@@ -170,70 +139,18 @@ class Settings(BaseSettings):
             raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
         return level
 
-    visibility_timeout_seconds: int = Field(
-        3600,
-        description="Seconds an unacknowledged task stays with its worker before Redis hands it "
-        "to another; must exceed task_time_limit_seconds.",
-    )
-    task_soft_time_limit_seconds: int = Field(
-        1500, description="Seconds after which a task is asked to stop (SoftTimeLimitExceeded)."
-    )
-    task_time_limit_seconds: int = Field(
-        1800, description="Seconds after which a task's process is killed; below the visibility."
-    )
-    unacked_restore_interval_seconds: int = Field(
-        10, description="Seconds between sweeps requeueing tasks of lost workers (kombu)."
-    )
-    task_max_retries: int = Field(8, description="Celery retries of a task on temporary faults.")
-    retry_backoff_max_seconds: int = Field(
-        300, description="Longest back-off (seconds) between two retries of a task."
-    )
-    max_deliveries: int = Field(
-        4, description="Deliveries of one task attempt (worker lost each time) before failing it."
-    )
-    worker_concurrency: int = Field(2, description="Processes per worker (`worker` CLI default).")
-    worker_max_tasks_per_child: int = Field(
-        100, description="Tasks a worker process runs before it is replaced (bounds memory)."
-    )
-    scope_lock_ttl_seconds: int = Field(
-        7200, description="Lifetime of a run's scope lock unless refreshed by the run's tasks."
-    )
-    run_record_ttl_seconds: int = Field(
-        30 * 24 * 3600, description="How long run status, progress and summary stay readable."
-    )
-    incremental_interval_seconds: int = Field(
-        3600, description="Seconds between incremental re-assessments by beat (0: none)."
-    )
-    incremental_periods: int = Field(
-        2, description="Recent periods (the current one included) each incremental run assesses."
-    )
-    incremental_period: Literal["month", "quarter", "year"] = Field(
-        "month", description="Period kind of incremental runs."
-    )
-    watermark_overlap_seconds: int = Field(
-        300, description="Seconds a _lastUpdated watermark is moved back (clock skew margin)."
-    )
-    beat_leader_ttl_seconds: int = Field(
-        30, description="Lifetime of the beat leader lock; a standby beat takes over after it."
-    )
-    pipeline_module: str = Field(
-        "fhir_microsystems.pipeline",
-        description="Module providing plan/extract/derive/measure/finalize (tests swap it).",
-    )
+
+__all__ = ["LOG_LEVELS", "Settings", "settings_table"]
 
 
-__all__ = ["Settings"]
-
-
-def settings_table() -> str:
-    """The README's configuration table, generated from the fields above."""
+def settings_table(cls: type[BaseSettings] = Settings) -> str:
+    """A README configuration table of the fields ``cls`` declares (not those it inherits)."""
+    inherited = {n for base in cls.__mro__[1:] for n in getattr(base, "model_fields", {})}
     lines = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
+    for name, field in cls.model_fields.items():
+        if name in inherited:
+            continue
         default = field.default
         shown = "" if default in (None, "") else str(default)
         lines.append(f"| `FHIRMS_{name.upper()}` | `{shown}` | {field.description} |")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(settings_table())

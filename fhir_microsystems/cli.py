@@ -410,10 +410,10 @@ def run(
         dry_run=dry_run,
     )
     if celery:
-        from workers.cli import dispatch_run
+        from workers.cli import dispatch_run  # reads the workers' settings (Redis, waits)
 
         try:
-            summary = dispatch_run(spec, settings=settings, bulk_job=bulk_job)
+            summary = dispatch_run(spec, bulk_job=bulk_job)
         except FatalError as exc:
             if "run_id" not in exc.details:
                 raise

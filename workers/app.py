@@ -8,14 +8,14 @@ from celery import Celery
 from celery.signals import worker_init, worker_ready
 
 from fhir_microsystems._errors import ConfigurationError
-from fhir_microsystems._settings import Settings
 from workers.claim_check import cipher_for
 from workers.config import broker_url, celery_config, mask_url, result_backend_url, settings
+from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
 
-def create_app(cfg: Settings | None = None, *, include_tasks: bool = True) -> Celery:
+def create_app(cfg: WorkerSettings | None = None, *, include_tasks: bool = True) -> Celery:
     """A Celery app for ``cfg``; ``include_tasks=False`` for clients that only send by name."""
     cfg = cfg or settings()
     celery_app = Celery(

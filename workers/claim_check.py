@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fhir_microsystems._errors import ConfigurationError, FatalError, TemporaryError
-from fhir_microsystems._settings import Settings
+from workers.settings import WorkerSettings
 
 #: First bytes of a sealed value (format version 1: magic, 12-byte nonce, ciphertext + tag).
 SEALED = b"fmsE1"
@@ -85,7 +85,7 @@ class ClaimCheckCipher:
             ) from None
 
 
-def cipher_for(cfg: Settings) -> ClaimCheckCipher | None:
+def cipher_for(cfg: WorkerSettings) -> ClaimCheckCipher | None:
     """The cipher the settings ask for; ConfigurationError if encryption is required but no
     key is configured (a worker then refuses to start)."""
     if cfg.claim_check_key_file is not None:

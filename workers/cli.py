@@ -22,9 +22,9 @@ from rich.table import Table
 
 from fhir_microsystems._errors import FatalError, TemporaryError
 from fhir_microsystems._progress import ProgressDisplay
-from fhir_microsystems._settings import Settings
 from fhir_microsystems.client import redact_url
 from workers.runs import RunInfo, RunStatus, utc_now
+from workers.settings import WorkerSettings
 
 ProgressCallback = Callable[[RunInfo], None]
 
@@ -33,7 +33,7 @@ ProgressCallback = Callable[[RunInfo], None]
 
 
 def worker_argv(
-    cfg: Settings,
+    cfg: WorkerSettings,
     extra: Sequence[str] = (),
     *,
     concurrency: int | None = None,
@@ -65,7 +65,7 @@ def worker_argv(
 
 
 def beat_argv(
-    cfg: Settings, extra: Sequence[str] = (), *, loglevel: str | None = None
+    cfg: WorkerSettings, extra: Sequence[str] = (), *, loglevel: str | None = None
 ) -> list[str]:
     """``celery -A workers.app beat`` with the leader-locked scheduler."""
     return [
@@ -90,7 +90,7 @@ def worker(
     start when encryption is required but no claim-check key is configured."""
     from workers.claim_check import cipher_for
 
-    cfg = Settings()
+    cfg = WorkerSettings()
     try:
         cipher_for(cfg)
     except FatalError as exc:
@@ -102,7 +102,7 @@ def worker(
 
 def beat(args: Sequence[str] = (), *, loglevel: str | None = None) -> NoReturn:
     """Replace this process by Celery beat (run exactly one; ``args`` go to ``celery beat``)."""
-    argv = beat_argv(Settings(), args, loglevel=loglevel)
+    argv = beat_argv(WorkerSettings(), args, loglevel=loglevel)
     os.execv(argv[0], argv)
 
 
@@ -139,7 +139,7 @@ def _render(info: RunInfo, summary: str | None) -> Table:
 
 def status(run_id: str | None = None, as_json: bool = False) -> None:
     """Print a run's status and progress (or the recent runs); exit 1 if failed, 2 if unknown."""
-    with reachable(Settings()):
+    with reachable(WorkerSettings()):
         _status(run_id, as_json)
 
 
@@ -148,7 +148,7 @@ def _status(run_id: str | None, as_json: bool) -> None:
     from workers.connections import make_client
     from workers.progress import registry_for
 
-    cfg = Settings()
+    cfg = WorkerSettings()
     redis_client = make_client(redis_url(cfg), cfg.redis_ca_file)
     registry = registry_for(redis_client, cfg)
     console = Console(width=min(Console().width, 100) if sys.stdout.isatty() else 100)
@@ -199,7 +199,7 @@ def resume(run_id: str, force: bool = False, wait: bool = True) -> None:
     from workers.connections import make_client
     from workers.dispatch import resume_run
 
-    cfg = Settings()
+    cfg = WorkerSettings()
     app = create_app(cfg, include_tasks=False)
     redis_client = make_client(redis_url(cfg), cfg.redis_ca_file)
     try:
@@ -226,7 +226,7 @@ def dispatch_run(
     *,
     show_progress: bool = True,
     timeout: float | None = None,
-    settings: Settings | None = None,
+    settings: WorkerSettings | None = None,
     bulk_job: Any = None,
 ) -> dict[str, Any]:
     """Send ``spec`` (a ``RunSpec``) to the workers; with ``wait``, follow it and return the
@@ -241,7 +241,7 @@ def dispatch_run(
     from workers.config import redis_url
     from workers.connections import make_client
 
-    cfg = settings or Settings()
+    cfg = settings or WorkerSettings()
     app = create_app(cfg, include_tasks=False)
     redis_client = make_client(redis_url(cfg), cfg.redis_ca_file)
     try:
@@ -258,7 +258,7 @@ def dispatch_run(
 def _dispatch(
     app: Any,
     redis_client: Any,
-    cfg: Settings,
+    cfg: WorkerSettings,
     spec: Any,
     wait: bool,
     progress: ProgressCallback | None,
@@ -300,7 +300,7 @@ def _dispatch(
 
 
 @contextmanager
-def reachable(cfg: Settings) -> Iterator[None]:
+def reachable(cfg: WorkerSettings) -> Iterator[None]:
     """Turn "Redis (the broker) does not answer" into one TemporaryError naming the setting."""
     import kombu.exceptions
     import redis
@@ -314,7 +314,7 @@ def reachable(cfg: Settings) -> Iterator[None]:
 
 
 def _queue_watch(
-    app: Any, redis_client: Any, cfg: Settings, run_id: str, progress: ProgressCallback | None
+    app: Any, redis_client: Any, cfg: WorkerSettings, run_id: str, progress: ProgressCallback | None
 ) -> ProgressCallback:
     """A progress callback that gives up on a run no worker takes.
 
@@ -353,7 +353,7 @@ def _queue_watch(
 
 def _wait(
     redis_client: Any,
-    cfg: Settings,
+    cfg: WorkerSettings,
     run_id: str,
     progress: ProgressCallback | None,
     show_progress: bool,
@@ -400,7 +400,7 @@ def health(target: str = "worker") -> None:
     from workers.config import redis_url
     from workers.connections import make_client
 
-    cfg = Settings()
+    cfg = WorkerSettings()
     if target == "worker":
         from workers.app import create_app
 

@@ -1,4 +1,4 @@
-"""Celery configuration built from :class:`fhir_microsystems._settings.Settings` (env FHIRMS_*).
+"""Celery configuration built from :class:`workers.settings.WorkerSettings` (env FHIRMS_*).
 
 Every reliability choice is here, with the trap it avoids (see workers/README.md).
 """
@@ -15,7 +15,7 @@ from urllib.parse import quote
 from celery.beat import BeatLazyFunc
 
 from fhir_microsystems._errors import ConfigurationError
-from fhir_microsystems._settings import Settings
+from workers.settings import WorkerSettings
 
 QUEUE = "fhirms"
 
@@ -28,12 +28,12 @@ def mask_url(url: str) -> str:
 
 
 @functools.cache
-def settings() -> Settings:
+def settings() -> WorkerSettings:
     """The process-wide settings (read once from the environment)."""
-    return Settings()
+    return WorkerSettings()
 
 
-def with_password(url: str, cfg: Settings) -> str:
+def with_password(url: str, cfg: WorkerSettings) -> str:
     """``url`` with the password of FHIRMS_REDIS_PASSWORD_FILE when it is a Redis URL that
     carries none (the result is a secret: show it only through :func:`mask_url`)."""
     if cfg.redis_password_file is None or "://" not in url:
@@ -51,19 +51,19 @@ def with_password(url: str, cfg: Settings) -> str:
     return f"{scheme}://:{quote(password, safe='')}@{rest}"
 
 
-def redis_url(cfg: Settings) -> str:
+def redis_url(cfg: WorkerSettings) -> str:
     return with_password(cfg.redis_url, cfg)
 
 
-def broker_url(cfg: Settings) -> str:
+def broker_url(cfg: WorkerSettings) -> str:
     return with_password(cfg.broker_url or cfg.redis_url, cfg)
 
 
-def result_backend_url(cfg: Settings) -> str:
+def result_backend_url(cfg: WorkerSettings) -> str:
     return with_password(cfg.result_backend or cfg.redis_url, cfg)
 
 
-def validate(cfg: Settings) -> None:
+def validate(cfg: WorkerSettings) -> None:
     """Refuse settings that make tasks redeliver while running or retry forever."""
     soft, hard = cfg.task_soft_time_limit_seconds, cfg.task_time_limit_seconds
     vis = cfg.visibility_timeout_seconds
@@ -81,7 +81,7 @@ def validate(cfg: Settings) -> None:
         raise ConfigurationError("FHIRMS_BEAT_LEADER_TTL_SECONDS must be >= 3")
 
 
-def celery_config(cfg: Settings) -> dict[str, Any]:
+def celery_config(cfg: WorkerSettings) -> dict[str, Any]:
     """The Celery settings (lower-case names) for ``app.conf.update``."""
     validate(cfg)
     transport = {
@@ -172,7 +172,7 @@ def celery_config(cfg: Settings) -> dict[str, Any]:
     return config
 
 
-def tls_options(cfg: Settings) -> dict[str, Any]:
+def tls_options(cfg: WorkerSettings) -> dict[str, Any]:
     """TLS of broker and result backend: certificates verified, against FHIRMS_REDIS_CA_FILE
     when set (else the system CAs)."""
     options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
@@ -186,7 +186,7 @@ def scheduled_now() -> float:
     return time.time()
 
 
-def beat_schedule(cfg: Settings) -> dict[str, Any]:
+def beat_schedule(cfg: WorkerSettings) -> dict[str, Any]:
     """The incremental re-assessment, every ``incremental_interval_seconds`` (0: none)."""
     if cfg.incremental_interval_seconds <= 0:
         return {}

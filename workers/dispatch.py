@@ -16,10 +16,10 @@ from typing import Any, Protocol
 import redis
 
 from fhir_microsystems._errors import ConfigurationError, FatalError
-from fhir_microsystems._settings import Settings
 from workers.locks import RedisLock, scope_lock_key
 from workers.progress import registry_for
 from workers.runs import RunInfo, RunProgress, RunStatus, new_run_id, utc_now
+from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class Dispatched:
 def start_run(
     app: Sender,
     client: redis.Redis,
-    cfg: Settings,
+    cfg: WorkerSettings,
     spec: SpecLike,
     *,
     run_id: str | None = None,
@@ -97,7 +97,7 @@ def start_run(
 
 
 def resume_run(
-    app: Sender, client: redis.Redis, cfg: Settings, run_id: str, *, force: bool = False
+    app: Sender, client: redis.Redis, cfg: WorkerSettings, run_id: str, *, force: bool = False
 ) -> RunInfo:
     """Start a failed run again: finished partitions are skipped (completion markers).
 
@@ -134,7 +134,7 @@ def resume_run(
 
 def wait_for_run(
     client: redis.Redis,
-    cfg: Settings,
+    cfg: WorkerSettings,
     run_id: str,
     *,
     on_progress: Callable[[RunInfo], None] | None = None,

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 
 import redis
 
-from fhir_microsystems._settings import Settings
 from workers.runs import COUNTERS, RunInfo, RunStatus
+from workers.settings import WorkerSettings
 
 RUNS_INDEX = "fhirms:runs"
 
@@ -175,7 +175,7 @@ class RunRegistry:
         return int(count)
 
 
-def registry_for(client: redis.Redis, cfg: Settings) -> RunRegistry:
+def registry_for(client: redis.Redis, cfg: WorkerSettings) -> RunRegistry:
     """A registry with the TTLs of ``cfg``: markers expire no later than the data they vouch for."""
     marker_ttl = max(60, cfg.claim_check_ttl_seconds - cfg.task_time_limit_seconds)
     return RunRegistry(client, cfg.run_record_ttl_seconds, marker_ttl)

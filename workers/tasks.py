@@ -15,12 +15,10 @@ one atomic script, so a redelivered step never counts twice.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any
 
 from celery import Task, chord
@@ -29,6 +27,7 @@ from celery.utils.log import get_task_logger
 from fhir_microsystems._errors import FatalError, TemporaryError
 from fhir_microsystems.bulk_runs import plan_bulk
 from fhir_microsystems.periods import Granularity, period_containing
+from fhir_microsystems.pipeline import RunSpec
 from workers.app import app
 from workers.claim_check import ClaimCheckCipher, RedisStore, cipher_for
 from workers.config import mask_url, settings
@@ -37,6 +36,7 @@ from workers.dispatch import ACTIVE, start_run
 from workers.locks import RedisLock, scope_lock_key
 from workers.progress import RunRegistry, registry_for
 from workers.runs import RunInfo, RunStatus, utc_now
+from workers.stages import pipeline
 from workers.watermarks import Watermarks, format_instant, with_overlap
 
 log = get_task_logger(__name__)
@@ -54,11 +54,6 @@ class RunNotActiveError(Exception):
 
 def registry() -> RunRegistry:
     return registry_for(client(), settings())
-
-
-def pipeline() -> ModuleType:
-    """The module with ``RunSpec, plan, extract, derive, measure, finalize``."""
-    return importlib.import_module(settings().pipeline_module)
 
 
 def store(run_id: str) -> RedisStore:
@@ -140,7 +135,7 @@ def run_step(
     run_id: str,
     step: str,
     partition: str,
-    work: Callable[[Any, RedisStore], Result],
+    work: Callable[[RunSpec, RedisStore], Result],
     counters: Callable[[Result], Mapping[str, int]],
 ) -> Result:
     """Run ``work(spec, store)`` once per (run, step, partition); see the module docstring."""
@@ -160,7 +155,7 @@ def run_step(
         )
     if not _scope_lock(info).refresh():
         log.warning("run %s does not hold its scope lock any more (expired?)", run_id)
-    spec = pipeline().RunSpec.from_json(info.spec_json)
+    spec = RunSpec.from_json(info.spec_json)
     began = time.monotonic()
     result = work(spec, store(run_id))
     first = reg.complete(run_id, step, partition, json.dumps(result), counters(result))
@@ -294,7 +289,7 @@ def derive(self: Task, run_id: str, attempt: int) -> Result:
         # Set, not added: the total so far (a redelivered derive never counts twice).
         reg.set_fields(run_id, measure_total=len(sent))
 
-    def work(spec: Any, st: RedisStore) -> Result:
+    def work(spec: RunSpec, st: RedisStore) -> Result:
         return {"partitions": list(pipeline().derive(spec, partitions, st, run_id, send_measure))}
 
     derived = run_step(self, run_id, "derive", "-", work, lambda r: {})
@@ -363,7 +358,7 @@ def finalize(self: Task, run_id: str, attempt: int) -> Result:
     reg = registry()
     reg.set_fields(run_id, stage="finalize")
 
-    def work(spec: Any, st: RedisStore) -> Result:
+    def work(spec: RunSpec, st: RedisStore) -> Result:
         summary = dict(pipeline().finalize(spec, extracted, measured, st, run_id))
         reg.put_summary(run_id, mask_url(json.dumps(summary, default=str)))
         findings = summary.get("findings")
@@ -405,8 +400,7 @@ def incremental(self: Task, scheduled_at: float | None = None) -> Result:
     if not cfg.source:
         log.info("FHIRMS_SOURCE not set: nothing to re-assess")
         return {"skipped": "no source"}
-    module = pipeline()
-    base = module.RunSpec(
+    base = RunSpec(
         source=cfg.source,
         out_dir=str(cfg.out_dir) if not cfg.sink_url else None,
         sink_url=cfg.sink_url or None,
@@ -424,7 +418,7 @@ def incremental(self: Task, scheduled_at: float | None = None) -> Result:
     if job is not None:
         fields["source"] = job.directory
         extra["bulk_job"] = job.to_json()
-    spec = module.RunSpec.from_json(json.dumps({**json.loads(base.to_json()), **fields}))
+    spec = RunSpec.from_json(json.dumps({**json.loads(base.to_json()), **fields}))
     dispatched = start_run(app, client(), cfg, spec, extra_fields=extra)
     return {
         "run_id": dispatched.run_id,

@@ -7,6 +7,7 @@ from ._inprocess import Progress, run_in_process
 from ._measure import measure
 from ._outputs import merge_parts, put_all, write_part
 from ._plan import plan
+from ._protocol import Pipeline
 from ._spec import PeriodKind, RunSpec
 from ._store import DirStore, MemoryStore, Store
 
@@ -14,6 +15,7 @@ __all__ = [
     "DirStore",
     "MemoryStore",
     "PeriodKind",
+    "Pipeline",
     "Progress",
     "RunSpec",
     "Store",

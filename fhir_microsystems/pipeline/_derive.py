@@ -7,7 +7,6 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -28,10 +27,7 @@ from fhir_microsystems.measures import (
 )
 from fhir_microsystems.measures._encounters import READMISSION_WINDOW
 from fhir_microsystems.periods import Period, to_utc
-from fhir_microsystems.reports import (
-    StaffScore,
-    fold_questionnaire_responses,
-)
+from fhir_microsystems.reports import StaffResponse, responses_by_period, staff_scores
 from fhir_microsystems.sources import ReferenceIndex, Source
 from fhir_microsystems.sources._references import INDEXED_TYPES
 
@@ -243,7 +239,7 @@ def _store_period(
     items: list[MicrosystemPeriod],
     ending: Iterable[EncounterRecord],
     windows: MonthWindows,
-    responses: dict[str, list[_Response]],
+    responses: dict[str, list[StaffResponse]],
     data_end: datetime,
     store: Store,
     run_id: str,
@@ -277,7 +273,7 @@ def _period_bundle(
     spec: RunSpec,
     items: list[MicrosystemPeriod],
     windows: MonthWindows,
-    responses: dict[str, list[_Response]],
+    responses: dict[str, list[StaffResponse]],
     data_end: datetime,
     by_key: dict[str, EncounterRecord],
 ) -> dict[str, Any]:
@@ -294,7 +290,12 @@ def _period_bundle(
         {p for item in items for p in item.patients}
         | {p for item in items for k in item.encounter_ids if (p := _patient_of(by_key, k))}
     )
-    staff = _staff_scores(spec, items, responses.get(period.label, ()), windows.findings)
+    staff = staff_scores(
+        {item.id: item.members for item in items},
+        responses.get(period.label, ()),
+        windows.findings,
+        canonical_base=spec.canonical_base,
+    )
     return {
         "period": [period.start.isoformat(), period.end.isoformat()],
         "data_end": data_end.isoformat(),
@@ -329,84 +330,21 @@ def _patient_of(by_key: dict[str, EncounterRecord], key: str) -> str | None:
     return rec.patient if rec is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class _Response:
-    where: str
-    author: str
-    resource: dict[str, Any]
-
-
 def _staff_responses(
     source: Source, index: ReferenceIndex, periods: list[Period], findings: Findings
-) -> dict[str, list[_Response]]:
-    """Staff QuestionnaireResponses by the period their ``authored`` falls in; those
-    without a clinician author or outside the periods are findings."""
+) -> dict[str, list[StaffResponse]]:
+    """The source's staff QuestionnaireResponses by period (authors resolved by ``index``)."""
     if "QuestionnaireResponse" not in source.resource_types():
         return {}
-    by_period: dict[str, list[_Response]] = {}
-    for response in source.iter_resources("QuestionnaireResponse"):
-        where = f"QuestionnaireResponse/{response['id']}"
-        author = index.practitioner(
-            index.resolve(response.get("author"), where=where, field="QuestionnaireResponse.author")
+
+    def author_of(response: Mapping[str, Any], where: str) -> str | None:
+        reference = response.get("author")
+        return index.practitioner(
+            index.resolve(reference, where=where, field="QuestionnaireResponse.author")
         )
-        authored = response.get("authored")
-        label = _period_of(periods, authored) if isinstance(authored, str) else None
-        if author is None or label is None:
-            findings.add(
-                "unassignable-response",
-                where,
-                "QuestionnaireResponse.author"
-                if author is None
-                else "QuestionnaireResponse.authored",
-                "no clinician author, or authored outside the assessed periods",
-            )
-            continue
-        by_period.setdefault(label, []).append(_Response(where, author, response))
-    return by_period
 
-
-def _staff_scores(
-    spec: RunSpec,
-    items: list[MicrosystemPeriod],
-    responses: Iterable[_Response],
-    findings: Findings,
-) -> dict[str, dict[str, StaffScore]]:
-    """Fold one period's staff responses into the microsystems their authors were members
-    of (every one of them); an author in none is a finding."""
-    memberships: dict[str, list[str]] = {}
-    for item in items:
-        for practitioner in item.members:
-            memberships.setdefault(practitioner, []).append(item.id)
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for response in responses:
-        targets = memberships.get(response.author)
-        if not targets:
-            findings.add(
-                "unassignable-response",
-                response.where,
-                "QuestionnaireResponse.author",
-                "author is in no microsystem",
-            )
-            continue
-        for ms_id in targets:
-            grouped.setdefault(ms_id, []).append(response.resource)
-    return {
-        ms_id: fold_questionnaire_responses(
-            grouped[ms_id], findings=findings, canonical_base=spec.canonical_base
-        )
-        for ms_id in sorted(grouped)
-    }
-
-
-def _period_of(periods: list[Period], authored: str) -> str | None:
-    try:
-        moment = to_utc(datetime.fromisoformat(authored))
-    except ValueError:
-        return None
-    for period in periods:
-        if moment in period:
-            return period.label
-    return None
+    resources = source.iter_resources("QuestionnaireResponse")
+    return responses_by_period(resources, author_of, periods, findings)
 
 
 def _follow_ups(records: Iterable[EncounterRecord], period: Period) -> Iterator[EncounterRecord]:

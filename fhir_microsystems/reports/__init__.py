@@ -22,6 +22,7 @@ from ._questionnaire import (
     fold_questionnaire_responses,
     questionnaire_resource,
 )
+from ._staff import StaffResponse, responses_by_period, staff_scores
 from ._validate import validate_measure_report
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "DimensionScore",
     "Indicator",
     "InvalidReportError",
+    "StaffResponse",
     "StaffScore",
     "assess_microsystem",
     "assessment_measure_resource",
@@ -47,7 +49,9 @@ __all__ = [
     "overall_score",
     "questionnaire_resource",
     "report_identity",
+    "responses_by_period",
     "rounded",
     "shipped_profiles",
+    "staff_scores",
     "validate_measure_report",
 ]

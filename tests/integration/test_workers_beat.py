@@ -19,7 +19,6 @@ from workers.watermarks import Watermarks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-FAKE = {"FHIRMS_PIPELINE_MODULE": "tests.support.fake_pipeline"}
 TICKS = "fhirms:beat:ticks"
 
 
@@ -44,13 +43,12 @@ def test_only_the_leader_beat_sends_ticks_and_a_standby_takes_over(
     redis_url: str, client: redis.Redis, tmp_path: Path
 ) -> None:
     env = {
-        **FAKE,
         "FHIRMS_INCREMENTAL_INTERVAL_SECONDS": "1",
         "FHIRMS_BEAT_LEADER_TTL_SECONDS": "3",
     }
     logs = tmp_path / "logs"
     beats = [CeleryBeat(redis_url, logs, env=env) for _ in range(2)]
-    with CeleryWorker(redis_url, logs, env=env):
+    with CeleryWorker(redis_url, logs, env=env, fake_pipeline=True):
         try:
             for beat in beats:
                 beat.start()
@@ -71,7 +69,7 @@ def test_only_the_leader_beat_sends_ticks_and_a_standby_takes_over(
 
 
 def _runs(client: redis.Redis, redis_url: str) -> list[RunInfo]:
-    return registry_for(client, settings_for(redis_url, FAKE)).recent(50)
+    return registry_for(client, settings_for(redis_url)).recent(50)
 
 
 def test_incremental_runs_read_from_the_watermark(
@@ -79,7 +77,6 @@ def test_incremental_runs_read_from_the_watermark(
 ) -> None:
     out = tmp_path / "out"
     env = {
-        **FAKE,
         "FHIRMS_SOURCE": "fake://1/2",
         "FHIRMS_OUT_DIR": str(out),
         "FHIRMS_INCREMENTAL_INTERVAL_SECONDS": "2",
@@ -92,7 +89,10 @@ def test_incremental_runs_read_from_the_watermark(
         done = [r for r in _runs(client, redis_url) if r.status is RunStatus.SUCCEEDED]
         return sorted(done, key=lambda r: r.created_at)
 
-    with CeleryWorker(redis_url, logs, env=env), CeleryBeat(redis_url, logs, env=env):
+    with (
+        CeleryWorker(redis_url, logs, env=env, fake_pipeline=True),
+        CeleryBeat(redis_url, logs, env=env),
+    ):
         wait_for(lambda: len(succeeded()) >= 2, 120, "two incremental runs")
     first, second = succeeded()[:2]
     first_spec, second_spec = json.loads(first.spec_json), json.loads(second.spec_json)

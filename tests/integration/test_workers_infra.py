@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from fhir_microsystems._errors import FatalError
-from fhir_microsystems._settings import Settings
+from fhir_microsystems.synth import generate
 from tests.support.celery_worker import REPO, CeleryWorker, settings_for, wait_for, worker_env
 from tests.support.fake_pipeline import Control, RunSpec
 from tests.support.redis_server import RedisTestServer
@@ -31,16 +31,16 @@ from workers.dispatch import resume_run, wait_for_run
 from workers.locks import scope_lock_key
 from workers.progress import registry_for
 from workers.runs import RunInfo, RunStatus
+from workers.settings import WorkerSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-FAKE = {"FHIRMS_PIPELINE_MODULE": "tests.support.fake_pipeline"}
 STAGES = ("plan", "extract", "derive", "measure", "finalize")
 
 
 @pytest.fixture
-def cfg(redis_url: str) -> Settings:
-    return settings_for(redis_url, FAKE)
+def cfg(redis_url: str) -> WorkerSettings:
+    return settings_for(redis_url)
 
 
 @pytest.fixture
@@ -56,18 +56,18 @@ def logs(tmp_path: Path) -> Path:
 
 
 def worker(redis_url: str, logs: Path, concurrency: int = 1) -> CeleryWorker:
-    return CeleryWorker(redis_url, logs, concurrency=concurrency, env=FAKE)
+    return CeleryWorker(redis_url, logs, concurrency=concurrency, fake_pipeline=True)
 
 
 def fake_spec(out: Path, extracts: int = 3, measures: int = 4) -> RunSpec:
     return RunSpec(source=f"fake://{extracts}/{measures}", out_dir=str(out))
 
 
-def run(cfg: Settings, spec: RunSpec, wait: bool = True) -> dict[str, Any]:
+def run(cfg: WorkerSettings, spec: RunSpec, wait: bool = True) -> dict[str, Any]:
     return dispatch_run(spec, wait=wait, settings=cfg, show_progress=False, timeout=180)
 
 
-def wait_done(client: redis.Redis, cfg: Settings, run_id: str) -> RunInfo:
+def wait_done(client: redis.Redis, cfg: WorkerSettings, run_id: str) -> RunInfo:
     return wait_for_run(client, cfg, run_id, timeout=180, poll_seconds=0.2)
 
 
@@ -95,7 +95,7 @@ def cli_status(redis_url: str, run_id: str) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-m", "workers", "status", run_id, "--json"],
         cwd=REPO,
-        env=worker_env(redis_url, {**FAKE, "COLUMNS": "200"}),
+        env=worker_env(redis_url, {"COLUMNS": "200"}),
         capture_output=True,
         text=True,
         timeout=60,
@@ -107,7 +107,7 @@ def cli_status(redis_url: str, run_id: str) -> dict[str, Any]:
 
 
 def test_run_completes_and_status_is_readable_while_running_and_after(
-    redis_url: str, cfg: Settings, client: redis.Redis, logs: Path, tmp_path: Path
+    redis_url: str, cfg: WorkerSettings, client: redis.Redis, logs: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     control = Control(out)
@@ -146,7 +146,7 @@ def test_run_completes_and_status_is_readable_while_running_and_after(
 
 
 def test_kill_9_of_a_pool_process_requeues_its_task(
-    redis_url: str, cfg: Settings, client: redis.Redis, logs: Path, tmp_path: Path
+    redis_url: str, cfg: WorkerSettings, client: redis.Redis, logs: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     control = Control(out)
@@ -167,7 +167,7 @@ def test_kill_9_of_a_pool_process_requeues_its_task(
 
 
 def test_kill_9_of_the_whole_worker_redelivers_to_a_new_worker(
-    redis_url: str, cfg: Settings, client: redis.Redis, logs: Path, tmp_path: Path
+    redis_url: str, cfg: WorkerSettings, client: redis.Redis, logs: Path, tmp_path: Path
 ) -> None:
     calm, out = tmp_path / "calm", tmp_path / "out"
     with worker(redis_url, logs):
@@ -192,7 +192,7 @@ def test_kill_9_of_the_whole_worker_redelivers_to_a_new_worker(
 
 
 def test_a_task_that_kills_its_worker_each_time_fails_after_max_deliveries(
-    redis_url: str, cfg: Settings, client: redis.Redis, logs: Path, tmp_path: Path
+    redis_url: str, cfg: WorkerSettings, client: redis.Redis, logs: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     Control(out).set("killalways", "measure", "m0")
@@ -210,7 +210,7 @@ def test_a_task_that_kills_its_worker_each_time_fails_after_max_deliveries(
 
 
 def test_completed_tasks_delivered_again_are_no_ops(
-    redis_url: str, cfg: Settings, client: redis.Redis, logs: Path, tmp_path: Path
+    redis_url: str, cfg: WorkerSettings, client: redis.Redis, logs: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     app = create_app(cfg, include_tasks=False)
@@ -239,7 +239,7 @@ def test_completed_tasks_delivered_again_are_no_ops(
 
 
 def test_temporary_faults_are_retried_and_counted(
-    redis_url: str, cfg: Settings, logs: Path, tmp_path: Path
+    redis_url: str, cfg: WorkerSettings, logs: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     control = Control(out)
@@ -254,7 +254,7 @@ def test_temporary_faults_are_retried_and_counted(
 
 
 def test_fatal_fault_fails_the_run_clearly_and_resume_finishes_it(
-    redis_url: str, cfg: Settings, client: redis.Redis, logs: Path, tmp_path: Path
+    redis_url: str, cfg: WorkerSettings, client: redis.Redis, logs: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     control = Control(out)
@@ -283,7 +283,7 @@ def test_fatal_fault_fails_the_run_clearly_and_resume_finishes_it(
 
 
 def test_runs_of_one_scope_started_together_coalesce(
-    redis_url: str, cfg: Settings, logs: Path, tmp_path: Path
+    redis_url: str, cfg: WorkerSettings, logs: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     control = Control(out)
@@ -310,7 +310,7 @@ def test_runs_of_one_scope_started_together_coalesce(
 def test_redis_restart_mid_run_loses_and_duplicates_nothing(
     redis_server: RedisTestServer,
     redis_url: str,
-    cfg: Settings,
+    cfg: WorkerSettings,
     client: redis.Redis,
     logs: Path,
     tmp_path: Path,
@@ -335,7 +335,7 @@ def test_redis_restart_mid_run_loses_and_duplicates_nothing(
 def test_queued_tasks_survive_a_redis_restart(
     redis_server: RedisTestServer,
     redis_url: str,
-    cfg: Settings,
+    cfg: WorkerSettings,
     client: redis.Redis,
     logs: Path,
     tmp_path: Path,
@@ -355,8 +355,11 @@ def test_queued_tasks_survive_a_redis_restart(
 
 
 def test_worker_cli_execs_celery(redis_url: str, tmp_path: Path) -> None:
-    """``python -m workers worker`` replaces itself by a Celery worker that serves runs."""
-    env = worker_env(redis_url, {**FAKE, "FHIRMS_WORKER_CONCURRENCY": "1"})
+    """``python -m workers worker`` replaces itself by a Celery worker that serves runs (the
+    library's stages: a production worker has no fake installed)."""
+    source = tmp_path / "hospital"
+    generate(source, seed=5, patients=40, months=1)
+    env = worker_env(redis_url, {"FHIRMS_WORKER_CONCURRENCY": "1"})
     log_path = tmp_path / "cli-worker.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -370,9 +373,10 @@ def test_worker_cli_execs_celery(redis_url: str, tmp_path: Path) -> None:
     try:
         wait_for(lambda: b" ready." in log_path.read_bytes(), 90, "the CLI worker")
         out = tmp_path / "out"
-        summary = run(settings_for(redis_url, FAKE), fake_spec(out, 1, 2))
+        summary = run(settings_for(redis_url), RunSpec(source=str(source), out_dir=str(out)))
         assert summary["run"]["status"] == "succeeded"
-        assert len(parts(out)) == 2
+        assert (out / "MeasureReport.ndjson").stat().st_size > 0
+        assert not Control(out).executions()  # no fake stage ran
     finally:
         os.killpg(proc.pid, 15)
         try:

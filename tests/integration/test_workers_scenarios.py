@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 import redis
 
-from fhir_microsystems._settings import Settings
 from fhir_microsystems.connect import make_client as fhir_client
 from fhir_microsystems.loading import load_directory
 from fhir_microsystems.pipeline import RunSpec, run_in_process
@@ -34,6 +33,7 @@ from workers.connections import make_client
 from workers.dispatch import wait_for_run
 from workers.progress import registry_for
 from workers.runs import RunInfo, RunStatus
+from workers.settings import WorkerSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -92,7 +92,7 @@ def source_server(hospital: Path) -> Iterator[FhirTestServer]:
 
 
 @pytest.fixture
-def cfg(redis_url: str) -> Settings:
+def cfg(redis_url: str) -> WorkerSettings:
     return settings_for(redis_url)
 
 
@@ -128,21 +128,21 @@ def assert_server_matches(server: FhirTestServer, expected: dict[str, Any]) -> N
             assert content(held[rid]) == content(resource), f"{rtype}/{rid}"
 
 
-def dispatch(cfg: Settings, spec: RunSpec, wait: bool = True) -> dict[str, Any]:
+def dispatch(cfg: WorkerSettings, spec: RunSpec, wait: bool = True) -> dict[str, Any]:
     return dispatch_run(spec, wait=wait, settings=cfg, show_progress=False, timeout=240)
 
 
-def wait_done(client: redis.Redis, cfg: Settings, run_id: str) -> RunInfo:
+def wait_done(client: redis.Redis, cfg: WorkerSettings, run_id: str) -> RunInfo:
     return wait_for_run(client, cfg, run_id, timeout=240, poll_seconds=0.2)
 
 
-def progress(client: redis.Redis, cfg: Settings, run_id: str) -> RunInfo:
+def progress(client: redis.Redis, cfg: WorkerSettings, run_id: str) -> RunInfo:
     info = registry_for(client, cfg).get(run_id)
     assert info is not None
     return info
 
 
-def measured_at_least(client: redis.Redis, cfg: Settings, run_id: str, n: int) -> bool:
+def measured_at_least(client: redis.Redis, cfg: WorkerSettings, run_id: str, n: int) -> bool:
     info = progress(client, cfg, run_id)
     assert not info.status.terminal, f"run ended before the fault: {info}"
     return info.progress.measure_done >= n
@@ -153,7 +153,7 @@ def measured_at_least(client: redis.Redis, cfg: Settings, run_id: str, n: int) -
 
 def test_kill_9_of_a_worker_mid_run(
     redis_url: str,
-    cfg: Settings,
+    cfg: WorkerSettings,
     client: redis.Redis,
     hospital: Path,
     reference: dict[str, Any],
@@ -182,7 +182,7 @@ def test_kill_9_of_a_worker_mid_run(
 def test_redis_restart_mid_run(
     redis_server: RedisTestServer,
     redis_url: str,
-    cfg: Settings,
+    cfg: WorkerSettings,
     client: redis.Redis,
     hospital: Path,
     reference: dict[str, Any],
@@ -205,7 +205,7 @@ def test_redis_restart_mid_run(
 
 def test_fhir_servers_throttling_failing_slow_and_dropping(
     redis_url: str,
-    cfg: Settings,
+    cfg: WorkerSettings,
     source_server: FhirTestServer,
     sink: FhirTestServer,
     tmp_path: Path,
@@ -265,7 +265,7 @@ def _poison(hospital: Path, poisoned: Path) -> None:
 
 
 def test_poison_input_completes_with_findings_and_valid_reports(
-    redis_url: str, cfg: Settings, hospital: Path, sink: FhirTestServer, tmp_path: Path
+    redis_url: str, cfg: WorkerSettings, hospital: Path, sink: FhirTestServer, tmp_path: Path
 ) -> None:
     poisoned = tmp_path / "poisoned"
     _poison(hospital, poisoned)
@@ -300,7 +300,7 @@ def test_poison_input_completes_with_findings_and_valid_reports(
 
 def test_two_runs_of_one_scope_started_together(
     redis_url: str,
-    cfg: Settings,
+    cfg: WorkerSettings,
     hospital: Path,
     reference: dict[str, Any],
     sink: FhirTestServer,
@@ -330,7 +330,7 @@ def test_two_runs_of_one_scope_started_together(
 
 def test_tasks_delivered_again_after_completion_are_no_ops(
     redis_url: str,
-    cfg: Settings,
+    cfg: WorkerSettings,
     client: redis.Redis,
     hospital: Path,
     reference: dict[str, Any],

@@ -18,8 +18,8 @@ from types import TracebackType
 
 import psutil  # type: ignore[import-untyped]
 
-from fhir_microsystems._settings import Settings
 from workers.cli import beat_argv, worker_argv
+from workers.settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 _serial = count(1)
@@ -59,11 +59,11 @@ def worker_env(redis_url: str, overrides: Mapping[str, str] | None = None) -> di
     return env
 
 
-def settings_for(redis_url: str, overrides: Mapping[str, str] | None = None) -> Settings:
-    """Settings equal to what a worker started with ``worker_env`` reads."""
+def settings_for(redis_url: str, overrides: Mapping[str, str] | None = None) -> WorkerSettings:
+    """WorkerSettings equal to what a worker started with ``worker_env`` reads."""
     values = {**TEST_ENV, **(overrides or {})}
     kwargs = {k.removeprefix("FHIRMS_").lower(): v for k, v in values.items()}
-    return Settings.model_validate({**kwargs, "redis_url": redis_url})
+    return WorkerSettings.model_validate({**kwargs, "redis_url": redis_url})
 
 
 class _Process:
@@ -173,7 +173,9 @@ class _Process:
 
 
 class CeleryWorker(_Process):
-    """``celery -A workers.app worker`` (prefork, ``concurrency`` processes)."""
+    """``celery -A workers.app worker`` (prefork, ``concurrency`` processes); with
+    ``fake_pipeline`` its tasks run :mod:`tests.support.fake_pipeline` (started through
+    :mod:`tests.support.pipeline_worker`, which installs it)."""
 
     kind = "worker"
     ready_text = " ready."
@@ -186,14 +188,20 @@ class CeleryWorker(_Process):
         concurrency: int = 1,
         env: Mapping[str, str] | None = None,
         extra_args: Sequence[str] = (),
+        fake_pipeline: bool = False,
     ) -> None:
         super().__init__(redis_url, log_dir, env=env, extra_args=extra_args)
         self.concurrency = concurrency
+        self.fake_pipeline = fake_pipeline
 
     def argv(self) -> list[str]:
-        cfg = Settings(log_level=self.env.get("FHIRMS_LOG_LEVEL", "INFO"))
+        cfg = WorkerSettings(log_level=self.env.get("FHIRMS_LOG_LEVEL", "INFO"))
         extra = ["--hostname", f"test{self.serial}-{os.getpid()}@%h", *self.extra_args]
-        return worker_argv(cfg, extra, concurrency=self.concurrency)
+        argv = worker_argv(cfg, extra, concurrency=self.concurrency)
+        if self.fake_pipeline:
+            assert argv[1:3] == ["-m", "celery"], argv
+            argv[1:3] = ["-m", "tests.support.pipeline_worker"]
+        return argv
 
     def kill_child(self, pid: int) -> None:
         """``kill -9`` one pool process: the main process requeues its task at once."""
@@ -213,7 +221,7 @@ class CeleryBeat(_Process):
     ready_text = "beat: Starting"
 
     def argv(self) -> list[str]:
-        cfg = Settings(log_level=self.env.get("FHIRMS_LOG_LEVEL", "INFO"))
+        cfg = WorkerSettings(log_level=self.env.get("FHIRMS_LOG_LEVEL", "INFO"))
         schedule = self.log_path.with_suffix(".schedule")
         return beat_argv(cfg, ["--schedule", str(schedule), *self.extra_args])
 

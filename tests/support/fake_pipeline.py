@@ -1,6 +1,8 @@
 """A tiny pipeline with the library's contract, to test the worker infrastructure alone.
 
-Workers load it with ``FHIRMS_PIPELINE_MODULE=tests.support.fake_pipeline``. ``spec.source``
+Test workers run it: ``CeleryWorker(..., fake_pipeline=True)`` starts them through
+``tests/support/pipeline_worker.py``, which installs this module with
+``workers.stages.install`` (mypy checks there that it satisfies ``Pipeline``). ``spec.source``
 is ``fake://<extract partitions>/<measure partitions>``; outputs go to ``spec.out_dir``:
 one part file per measure partition (replaced atomically) and ``result.json`` from finalize.
 
@@ -16,16 +18,13 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from fhir_microsystems._errors import FatalError, TemporaryError
-
-try:
-    from fhir_microsystems.pipeline import RunSpec
-except ImportError:  # the package's __init__ may not exist yet
-    from fhir_microsystems.pipeline._spec import RunSpec
+from fhir_microsystems._settings import Settings
+from fhir_microsystems.pipeline import RunSpec, Store
 
 __all__ = ["Control", "RunSpec", "derive", "extract", "finalize", "measure", "plan"]
 
@@ -104,12 +103,12 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def plan(spec: RunSpec, store: Any, run_id: str) -> list[str]:
+def plan(spec: RunSpec, store: Store, run_id: str) -> list[str]:
     Control(_out(spec)).enter("plan", "-")
     return [f"p{i}" for i in range(_shape(spec)[0])]
 
 
-def extract(spec: RunSpec, partition: str, store: Any, run_id: str) -> dict[str, int]:
+def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[str, int]:
     Control(_out(spec)).enter("extract", partition)
     records = [f"{partition}-r{i}" for i in range(10)]
     store.put(f"extract/{partition}", json.dumps(records).encode())
@@ -118,8 +117,8 @@ def extract(spec: RunSpec, partition: str, store: Any, run_id: str) -> dict[str,
 
 def derive(
     spec: RunSpec,
-    partitions: list[str],
-    store: Any,
+    partitions: Iterable[str],
+    store: Store,
     run_id: str,
     on_period: Callable[[str], None] | None = None,
 ) -> list[str]:
@@ -138,25 +137,37 @@ def derive(
     return ms
 
 
-def measure(spec: RunSpec, ms_partition: str, store: Any, run_id: str, **_: Any) -> dict[str, int]:
-    Control(_out(spec)).enter("measure", ms_partition)
+def measure(
+    spec: RunSpec,
+    partition: str,
+    store: Store,
+    run_id: str,
+    *,
+    settings: Settings | None = None,
+) -> dict[str, int]:
+    Control(_out(spec)).enter("measure", partition)
     raw = store.get("derived")
     if raw is None:
         raise FatalError("derivation missing")
     total = json.loads(raw)["total"]
-    part = {"partition": ms_partition, "total": total, "id": f"MeasureReport/{ms_partition}"}
-    _atomic_write(_out(spec) / ".parts" / f"{ms_partition}.json", json.dumps(part))
+    part = {"partition": partition, "total": total, "id": f"MeasureReport/{partition}"}
+    _atomic_write(_out(spec) / ".parts" / f"{partition}.json", json.dumps(part))
     return {"reports": 1, "findings": 0}
 
 
 def finalize(
-    spec: RunSpec, partitions: list[str], measured: list[str], store: Any, run_id: str
+    spec: RunSpec,
+    partitions: Iterable[str],
+    measure_partitions: Iterable[str],
+    store: Store,
+    run_id: str,
 ) -> dict[str, Any]:
     Control(_out(spec)).enter("finalize", "-")
     parts_dir = _out(spec) / ".parts"
     parts = [json.loads(p.read_text()) for p in sorted(parts_dir.glob("*.json"))]
-    if sorted(p["partition"] for p in parts) != sorted(measured):
+    if sorted(p["partition"] for p in parts) != sorted(measure_partitions):
         raise FatalError("parts do not match the measure partitions")
-    summary = {"reports": len(parts), "ids": [p["id"] for p in parts], "extracted": partitions}
+    extracted = list(partitions)
+    summary = {"reports": len(parts), "ids": [p["id"] for p in parts], "extracted": extracted}
     _atomic_write(_out(spec) / "result.json", json.dumps({"summary": summary, "parts": parts}))
     return summary

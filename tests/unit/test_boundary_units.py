@@ -19,6 +19,7 @@ from fhir_microsystems.pipeline._ownership import (
     plan_writes,
 )
 from workers.config import celery_config, mask_url, redis_url, with_password
+from workers.settings import WorkerSettings
 
 BASE = "https://fhir-microsystems.org/fhir"
 
@@ -87,7 +88,7 @@ def test_source_and_sink_credentials_are_separate(tmp_path: Path) -> None:
 def test_the_redis_password_file_fills_urls_without_one(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("s3cr/et\n")
-    cfg = Settings(redis_url="rediss://redis:6380/0", redis_password_file=secret)
+    cfg = WorkerSettings(redis_url="rediss://redis:6380/0", redis_password_file=secret)
     assert redis_url(cfg) == "rediss://:s3cr%2Fet@redis:6380/0"
     assert "s3cr" not in mask_url(redis_url(cfg))
     assert with_password("redis://:other@redis/0", cfg) == "redis://:other@redis/0"
@@ -96,7 +97,9 @@ def test_the_redis_password_file_fills_urls_without_one(tmp_path: Path) -> None:
 
 def test_rediss_gives_broker_and_result_backend_verified_tls(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
-    config = celery_config(Settings(redis_url="rediss://redis:6380/0", redis_ca_file=ca))
+    config = celery_config(WorkerSettings(redis_url="rediss://redis:6380/0", redis_ca_file=ca))
     for name in ("broker_use_ssl", "redis_backend_use_ssl"):
         assert config[name] == {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": str(ca)}
-    assert "redis_backend_use_ssl" not in celery_config(Settings(redis_url="redis://r:6379/0"))
+    assert "redis_backend_use_ssl" not in celery_config(
+        WorkerSettings(redis_url="redis://r:6379/0")
+    )

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fhir_microsystems._settings import Settings
+from workers.settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -184,7 +184,7 @@ def test_every_variable_is_in_env_example() -> None:
 
 
 def test_fhirms_variables_are_settings_fields(compose: dict[str, Any]) -> None:
-    fields = {f"FHIRMS_{name.upper()}" for name in Settings.model_fields}
+    fields = {f"FHIRMS_{name.upper()}" for name in WorkerSettings.model_fields}
     deployment_only = {
         "FHIRMS_IMAGE",
         "FHIRMS_INPUT_HOST_DIR",
@@ -217,9 +217,9 @@ def test_env_example_defaults_make_valid_worker_settings() -> None:
     from workers.config import celery_config
 
     values = {k: v for k, v in _env_example().items() if k.startswith("FHIRMS_")}
-    known = {f"FHIRMS_{n.upper()}": n for n in Settings.model_fields}
+    known = {f"FHIRMS_{n.upper()}": n for n in WorkerSettings.model_fields}
     kwargs = {known[k]: v for k, v in values.items() if k in known and v != ""}
-    config = celery_config(Settings.model_validate(kwargs))
+    config = celery_config(WorkerSettings.model_validate(kwargs))
     assert config["broker_transport_options"]["visibility_timeout"] > config["task_time_limit"]
 
 

@@ -1,10 +1,12 @@
-"""The README's configuration table is the one generated from the settings."""
+"""The README's configuration tables are the ones generated from the settings."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from fhir_microsystems._settings import settings_table
+from fhir_microsystems._settings import Settings
+from workers.settings import WorkerSettings, readme_tables
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -13,8 +15,8 @@ def test_readme_lists_every_setting() -> None:
     text = README.read_text()
     start = text.index("<!-- settings-table:start -->")
     end = text.index("<!-- settings-table:end -->")
-    assert text[start:end].split("\n", 1)[1].strip() == settings_table(), (
-        "README configuration table is stale: regenerate with python -m fhir_microsystems._settings"
+    assert text[start:end].split("\n", 1)[1].strip() == readme_tables(), (
+        "README configuration tables are stale: regenerate with python -m workers.settings"
     )
 
 
@@ -22,3 +24,9 @@ def test_readme_first_screen_has_the_two_commands() -> None:
     first_screen = "\n".join(README.read_text().splitlines()[:20])
     assert "fhir-microsystems run" in first_screen
     assert "scripts/test" in first_screen
+
+
+def test_the_tables_list_every_setting_once() -> None:
+    names = re.findall(r"^\| `FHIRMS_(\w+)` ", readme_tables(), re.MULTILINE)
+    assert sorted(names) == sorted(name.upper() for name in WorkerSettings.model_fields)
+    assert "REDIS_URL" not in {name.upper() for name in Settings.model_fields}

@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 import pytest
 
 from fhir_microsystems._errors import ConfigurationError
-from fhir_microsystems._settings import Settings
 from workers.cli import beat_argv, worker_argv
 from workers.config import beat_schedule, celery_config, mask_url, validate
 from workers.runs import RunInfo, RunProgress, RunStatus, new_run_id
+from workers.settings import WorkerSettings
 from workers.tasks import recent_window
 from workers.watermarks import with_overlap
 
 
 def test_reliability_settings() -> None:
-    config = celery_config(Settings(redis_url="redis://r:6379/0"))
+    config = celery_config(WorkerSettings(redis_url="redis://r:6379/0"))
     assert config["broker_url"] == config["result_backend"] == "redis://r:6379/0"
     assert config["task_acks_late"] is True
     assert config["task_reject_on_worker_lost"] is True
@@ -33,7 +33,9 @@ def test_reliability_settings() -> None:
 
 
 def test_broker_and_backend_override_redis_url() -> None:
-    cfg = Settings(redis_url="redis://r/0", broker_url="redis://b/1", result_backend="redis://c/2")
+    cfg = WorkerSettings(
+        redis_url="redis://r/0", broker_url="redis://b/1", result_backend="redis://c/2"
+    )
     config = celery_config(cfg)
     assert (config["broker_url"], config["result_backend"]) == ("redis://b/1", "redis://c/2")
 
@@ -45,7 +47,7 @@ def test_broker_and_backend_override_redis_url() -> None:
 def test_time_limits_must_stay_below_visibility_timeout(
     soft: int, hard: int, visibility: int
 ) -> None:
-    cfg = Settings(
+    cfg = WorkerSettings(
         task_soft_time_limit_seconds=soft,
         task_time_limit_seconds=hard,
         visibility_timeout_seconds=visibility,
@@ -55,8 +57,8 @@ def test_time_limits_must_stay_below_visibility_timeout(
 
 
 def test_beat_schedule_from_interval() -> None:
-    assert beat_schedule(Settings(incremental_interval_seconds=0)) == {}
-    entry = beat_schedule(Settings(incremental_interval_seconds=600))["fhirms-incremental"]
+    assert beat_schedule(WorkerSettings(incremental_interval_seconds=0)) == {}
+    entry = beat_schedule(WorkerSettings(incremental_interval_seconds=600))["fhirms-incremental"]
     assert entry["task"] == "fhirms.incremental"
     assert entry["schedule"] == 600.0
 
@@ -98,7 +100,7 @@ def test_terminal_statuses() -> None:
 
 
 def test_worker_argv_has_defaults_and_passes_extra_args_last() -> None:
-    argv = worker_argv(Settings(worker_concurrency=3), ["--pool", "solo"], pid=42)
+    argv = worker_argv(WorkerSettings(worker_concurrency=3), ["--pool", "solo"], pid=42)
     assert argv[:6] == [sys.executable, "-m", "celery", "-A", "workers.app", "worker"]
     assert argv[argv.index("--concurrency") + 1] == "3"
     assert argv[argv.index("--queues") + 1] == "fhirms"
@@ -107,7 +109,7 @@ def test_worker_argv_has_defaults_and_passes_extra_args_last() -> None:
 
 
 def test_beat_argv_uses_the_leader_scheduler() -> None:
-    argv = beat_argv(Settings(log_level="DEBUG"), ["--pidfile="])
+    argv = beat_argv(WorkerSettings(log_level="DEBUG"), ["--pidfile="])
     assert argv[5] == "beat"
     assert argv[argv.index("--scheduler") + 1] == "workers.beat:LeaderScheduler"
     assert argv[argv.index("--loglevel") + 1] == "DEBUG"
