@@ -107,11 +107,11 @@ WITH r AS (
 ), base AS (
     SELECT
         lineno, line,
-        json_extract_string(r.resourceType, '$') = 'Observation'
+        coalesce(r IS NOT NULL AND json_extract_string(r.resourceType, '$') = 'Observation'
             AND jt(r.id) = 'VARCHAR'
             AND regexp_full_match(json_extract_string(r.id, '$'), '[A-Za-z0-9\-.]{1,64}')
             AND NOT regexp_full_match(json_extract_string(r.id, '$'), '\.+')
-            AND NOT no_value(r.status) AND len(r.code.coding) > 0
+            AND NOT no_value(r.status) AND len(r.code.coding) > 0, false)
             AS screened,
         'Observation/' || coalesce(CASE WHEN truthy(r.id) THEN pystr(r.id) END, '?') AS key,
         CASE WHEN truthy(r.status) THEN pystr(r.status) ELSE 'unknown' END AS status,
@@ -122,7 +122,7 @@ WITH r AS (
         codings(r.code) AS codes,
         r.valueQuantity AS vq, r.valueInteger AS vi, r.component AS component,
         r.category AS category
-    FROM r WHERE r IS NOT NULL
+    FROM r  -- (no WHERE on ``r``: a filter would parse every line twice)
 ), timed AS (
     SELECT * EXCLUDE (instant, effective_period),
         CASE WHEN instant IS NULL AND effective_period IS NOT NULL
@@ -163,11 +163,10 @@ WITH r AS (
     FROM projected
 ), typed AS (
     SELECT *,
-        CASE WHEN kind IN ('systolic', 'diastolic', 'hba1c', 'pain', 'experience')
-             THEN typed_quantity(vq) END AS tq,
+        CASE WHEN kind <> 'bp-panel' AND kind <> 'other' THEN typed_quantity(vq) END AS tq,
         CASE WHEN sys_part IS NOT NULL THEN typed_quantity(sys_part.valueQuantity) END AS tsys,
         CASE WHEN dia_part IS NOT NULL THEN typed_quantity(dia_part.valueQuantity) END AS tdia,
-        CASE WHEN kind IN ('pain', 'experience') THEN num(vi) END AS vnum
+        CASE WHEN kind = 'pain' OR kind = 'experience' THEN num(vi) END AS vnum
     FROM panel
 ), measured AS (
     SELECT *,
