@@ -95,6 +95,10 @@ def make_tls(directory: Path) -> TlsFiles:
     return files
 
 
+class _PortTakenError(Exception):
+    """redis-server could not bind the port picked for it."""
+
+
 class RedisTestServer:
     """Starts ``redis-server`` with AOF persistence and ``noeviction`` in ``workdir``.
 
@@ -117,6 +121,7 @@ class RedisTestServer:
         self.binary = binary
         self.workdir = workdir
         self.port = port or free_port()
+        self._may_move = port is None  # a free port picked here may be taken before the bind
         self.process: subprocess.Popen[bytes] | None = None
         self.tls = tls
         self.password = password
@@ -128,6 +133,19 @@ class RedisTestServer:
         return f"{scheme}://{auth}127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Start and wait for PING; a port it picked and lost to another process before the
+        bind (parallel test sessions) is replaced by a fresh one, before the first start only."""
+        for _attempt in range(3):
+            try:
+                self._start()
+            except _PortTakenError:
+                self.port = free_port()
+                continue
+            self._may_move = False  # restart() keeps the port clients were given
+            return
+        raise RuntimeError("redis-server found no free port in 3 attempts")
+
+    def _start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         extra: list[str] = []
         if self.tls is not None:
@@ -164,14 +182,24 @@ class RedisTestServer:
         while True:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}: {err}")
+                code = self.process.returncode
+                self.stop()
+                log = self.workdir / "redis.log"
+                if self._may_move and log.exists() and "in use" in log.read_text(errors="replace"):
+                    log.unlink()
+                    raise _PortTakenError
+                raise RuntimeError(f"redis-server exited with {code}: {err}")
             try:
-                if client.ping():
+                # Only our own server counts: another one may hold the port ours failed to bind.
+                if client.ping() and client.info("server")["process_id"] == self.process.pid:
                     break
             except redis.ConnectionError:
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(0.05)
+            else:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"another server answers on port {self.port}")
+            time.sleep(0.05)
         client.close()
 
     def stop(self) -> None:
