@@ -28,28 +28,24 @@ CREATE OR REPLACE MACRO num(j) AS CASE WHEN jt(j) IN ('UBIGINT', 'BIGINT', 'DOUB
     AND isfinite(j::DOUBLE) THEN j::DOUBLE END;
 -- The codings of a CodeableConcept (a STRUCT of the projection) that have a code. A
 -- non-object where an object is expected reads as one without fields, as Python's ``.get``
--- on a non-dict element is skipped: neither has a code.
+-- on a non-dict element is skipped: neither has a code. Codes, systems and the strings of a
+-- quantity are read as text (a non-string value as its JSON text).
 CREATE OR REPLACE MACRO codings(concept) AS
-    list_filter(coalesce(concept.coding, []), lambda c: truthy(c.code));
-CREATE OR REPLACE MACRO system_of(c) AS
-    CASE WHEN truthy(c.system) THEN pystr(c.system) ELSE '' END;
+    list_filter(coalesce(concept.coding, []), lambda c: coalesce(c.code, '') <> '');
+CREATE OR REPLACE MACRO system_of(c) AS coalesce(c.system, '');
 CREATE OR REPLACE MACRO is_survey(category) AS len(list_filter(coalesce(category, []),
-    lambda concept: len(list_filter(codings(concept), lambda c: pystr(c.code) = 'survey'
+    lambda concept: len(list_filter(codings(concept), lambda c: c.code = 'survey'
         AND system_of(c) IN ('http://terminology.hl7.org/CodeSystem/observation-category', '')))
     > 0)) > 0;
 -- The first panel component coded ``code`` in LOINC.
 CREATE OR REPLACE MACRO component_with(component, code) AS list_filter(coalesce(component, []),
     lambda p: len(list_filter(codings(p.code),
-        lambda c: pystr(c.code) = code AND system_of(c) = 'http://loinc.org')) > 0)[1];
+        lambda c: c.code = code AND system_of(c) = 'http://loinc.org')) > 0)[1];
 -- A ``valueQuantity`` (a STRUCT of JSON values) as typed fields, each JSON value read once.
 CREATE OR REPLACE MACRO typed_quantity(q) AS {
-    'value': num(q.value), 'comparator': truthy(q.comparator),
-    'code': CASE WHEN truthy(q.code) THEN pystr(q.code) END,
-    'code_ok': jt(q.code) = 'VARCHAR',
-    'unit': CASE WHEN truthy(q.unit) THEN pystr(q.unit) END,
-    'unit_text': CASE WHEN jt(q.unit) = 'VARCHAR' THEN json_extract_string(q.unit, '$') END,
-    'system_ok': jt(q.system) = 'NULL' OR (jt(q.system) = 'VARCHAR'
-        AND json_extract_string(q.system, '$') = 'http://unitsofmeasure.org')};
+    'value': num(q.value), 'comparator': coalesce(q.comparator, '') <> '',
+    'code': nullif(q.code, ''), 'unit': nullif(q.unit, ''),
+    'system_ok': q.system IS NULL OR q.system = 'http://unitsofmeasure.org'};
 -- A value read from a typed quantity ``t`` (or the number ``vi`` of ``valueInteger`` when
 -- no unit is expected): v(alue), u(nit) and the finding (kind, field, message) when it is
 -- unusable.
@@ -67,8 +63,8 @@ CREATE OR REPLACE MACRO quantity(present, t, vi, field, expected, texts) AS CASE
         THEN {'v': NULL::DOUBLE, 'u': NULL::VARCHAR, 'fk': 'inexact-value',
               'ff': field || '.valueQuantity.comparator', 'fm': 'value with comparator'}
     WHEN expected IS NOT NULL AND NOT coalesce(CASE WHEN t.code IS NOT NULL
-            THEN t.code_ok AND t.code = expected AND t.system_ok
-            ELSE list_contains(texts, t.unit_text) END, false)
+            THEN t.code = expected AND t.system_ok
+            ELSE list_contains(texts, t.unit) END, false)
         THEN {'v': NULL::DOUBLE, 'u': coalesce(t.code, t.unit), 'fk': 'unexpected-unit',
               'ff': field || '.valueQuantity', 'fm': 'expected ' || expected}
     ELSE {'v': t.value, 'u': coalesce(expected, t.code, t.unit),
@@ -93,16 +89,17 @@ CREATE OR REPLACE TEMP TABLE obs_times (raw_time VARCHAR, effective TIMESTAMP);
 WITH r AS (
     SELECT lineno, line, try(from_json(line, '{
         "resourceType": "JSON", "id": "JSON", "status": "JSON", "subject": "JSON",
-        "code": {"coding": [{"system": "JSON", "code": "JSON"}]},
+        "code": {"coding": [{"system": "VARCHAR", "code": "VARCHAR"}]},
         "effectiveDateTime": "JSON", "effectiveInstant": "JSON",
         "effectivePeriod": {"start": "JSON"},
-        "valueQuantity": {"value": "JSON", "comparator": "JSON", "code": "JSON",
-                          "unit": "JSON", "system": "JSON"},
+        "valueQuantity": {"value": "JSON", "comparator": "VARCHAR", "code": "VARCHAR",
+                          "unit": "VARCHAR", "system": "VARCHAR"},
         "valueInteger": "JSON",
-        "component": [{"code": {"coding": [{"system": "JSON", "code": "JSON"}]},
-                       "valueQuantity": {"value": "JSON", "comparator": "JSON", "code": "JSON",
-                                         "unit": "JSON", "system": "JSON"}}],
-        "category": [{"coding": [{"system": "JSON", "code": "JSON"}]}]}')) AS r
+        "component": [{"code": {"coding": [{"system": "VARCHAR", "code": "VARCHAR"}]},
+                       "valueQuantity": {"value": "JSON", "comparator": "VARCHAR",
+                                         "code": "VARCHAR", "unit": "VARCHAR",
+                                         "system": "VARCHAR"}}],
+        "category": [{"coding": [{"system": "VARCHAR", "code": "VARCHAR"}]}]}')) AS r
     FROM {lines}
 ), base AS (
     SELECT
@@ -138,8 +135,8 @@ WITH r AS (
             'http://snomed.info/sct'))) > 0 AS is_coded,
         list_min(list_transform(
             list_filter(codes, lambda c: system_of(c) = 'http://loinc.org'
-                AND pystr(c.code) IN ('85354-9', '8480-6', '8462-4', '4548-4', '72514-3')),
-            lambda c: pystr(c.code))) AS known
+                AND c.code IN ('85354-9', '8480-6', '8462-4', '4548-4', '72514-3')),
+            lambda c: c.code)) AS known
     FROM timed
 ), kinds AS (
     SELECT *,
