@@ -16,8 +16,10 @@ The dashboard's HTML is not compared (``spc.csv`` carries its numbers).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +80,27 @@ def canonical(path: Path) -> str:
     return data.decode()
 
 
+@contextlib.contextmanager
+def _default_settings() -> Iterator[None]:
+    """No ``FHIRMS_*`` variable of the caller's environment while the case runs (a limit
+    such as ``FHIRMS_MAX_ENCOUNTER_PARTICIPANTS`` would change the outputs)."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("FHIRMS_")}
+    for key in saved:
+        del os.environ[key]
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 def run_case(case: str, out: Path) -> dict[str, str]:
     """Run ``case``'s input in process into ``out`` as ``fhir-microsystems run`` does
-    (outputs, then ``spc.csv``); return ``{file name: canonical text}``."""
+    (outputs, then ``spc.csv``), with default settings; return ``{file name: canonical
+    text}``."""
     spec = RunSpec(source=str(CASES_DIR / case / "input"), out_dir=str(out))
-    run_in_process(spec)
-    build_after_run(out)
+    with _default_settings():
+        run_in_process(spec)
+        build_after_run(out)
     return {
         path.name: canonical(path)
         for path in sorted(out.iterdir())
