@@ -24,9 +24,14 @@ MARKER = ".complete"
 START = date(2025, 1, 1)
 
 
+def hospital_dir(data_dir: Path, patients: int, *, months: int = 12, seed: int = 1) -> Path:
+    """Where :func:`hospital` keeps the hospital of these arguments."""
+    return data_dir / f"hospital-s{seed}-p{patients}-m{months}"
+
+
 def hospital(data_dir: Path, patients: int, *, months: int = 12, seed: int = 1) -> Path:
     """The generated hospital of ``patients`` patients (generated unless already there)."""
-    directory = data_dir / f"hospital-s{seed}-p{patients}-m{months}"
+    directory = hospital_dir(data_dir, patients, months=months, seed=seed)
     if (directory / MARKER).is_file():
         return directory
     if directory.exists():

@@ -4,8 +4,9 @@ Generates its input with ``fhir_microsystems.synth.generate``, runs the five com
 prints the results table (absolute figures beside ratios, median and range over repeats)
 and writes it with notes, the machine and the profile to ``bench/results/``
 (``latest.md`` for a full run of all comparisons, ``quick.md`` for ``--quick``, ``full.md``
-for a partial full run). Exit status 0 when every comparison ran (goals met or not), 1 when
-one failed.
+for a partial full run). ``--huge`` runs only the ~10M-resource job against the ~1M one
+(:mod:`bench.huge`, ``huge.md``; not in CI). Exit status 0 when every comparison ran (goals
+met or not), 1 when one failed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._common import REPO, Row, log
+from .huge import HUGE_PATIENTS
 from .report import machine, notes, profile_tables, results_table
 
 RESULTS = REPO / "bench" / "results"
@@ -62,7 +64,22 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         "--data", type=Path, help="keep generated inputs here and reuse them (default: temporary)"
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the .md goes")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--huge",
+        action="store_true",
+        help="only the ~10M-resource job against the ~1M one (not in CI; about 12 GiB of"
+        " disk, see bench/README.md)",
+    )
+    parser.add_argument(
+        "--huge-patients",
+        type=int,
+        help=f"patients of the --huge hospital (default {HUGE_PATIENTS:,}; the baseline has a"
+        " tenth of them)",
+    )
+    args = parser.parse_args(argv)
+    if args.huge_patients is not None and (not args.huge or args.huge_patients < 10):
+        parser.error("--huge-patients needs --huge and at least 10 patients")
+    return args
 
 
 def _attempt(rows: list[Row], key: str, title: str, make: Callable[[], list[Row]]) -> None:
@@ -75,6 +92,8 @@ def _attempt(rows: list[Row], key: str, title: str, make: Callable[[], list[Row]
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.huge:  # before the imports below: a child's ru_maxrss starts at the driver's RSS
+        return run_huge(args)
     from . import assessment, data
     from .bulk_pull import compare_bulk_pull
     from .celery_scale import compare_celery
@@ -173,7 +192,46 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - began
     full_run = plan.name == "full" and only == set(COMPARISONS)
     name = "latest.md" if full_run else f"{plan.name}.md"
+    return _finish(args, plan, rows, profile, load_before, elapsed, name)
+
+
+def run_huge(args: argparse.Namespace) -> int:
+    """``--huge``: the huge job against a baseline a tenth its size; ``huge.md``."""
+    from .huge import compare_huge
+
+    patients = args.huge_patients or HUGE_PATIENTS
+    plan = Plan("huge", args.repeats or 1, patients, patients // 10, 0, 0, 0, 0, 0, 0, 0)
+    load_before = os.getloadavg()
+    began = time.perf_counter()
+    data_dir = args.data or Path(tempfile.mkdtemp(prefix="fhirms-bench-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[Row] = []
+    try:
+        _attempt(
+            rows,
+            "H1",
+            "Huge end-to-end job",
+            lambda: compare_huge(data_dir, patients, plan.repeats),
+        )
+    finally:
+        if args.data is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    elapsed = time.perf_counter() - began
+    return _finish(args, plan, rows, None, load_before, elapsed, "huge.md")
+
+
+def _finish(
+    args: argparse.Namespace,
+    plan: Plan,
+    rows: list[Row],
+    profile: dict[str, Any] | None,
+    load_before: tuple[float, ...],
+    elapsed: float,
+    name: str,
+) -> int:
+    """Write the report ``name`` to the results folder, print the table; the exit status."""
     document = _document(args, plan, rows, profile, load_before, elapsed)
+    results_dir: Path = args.results
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / name).write_text(document)
     print(results_table(rows))
@@ -197,7 +255,11 @@ def _document(
     elapsed: float,
 ) -> str:
     command = "scripts/bench" + (" --quick" if args.quick else "")
-    if args.only != ",".join(COMPARISONS):
+    if args.huge:
+        command += " --huge"
+        if args.huge_patients:
+            command += f" --huge-patients {args.huge_patients}"
+    elif args.only != ",".join(COMPARISONS):
         command += f" --only {args.only}"
     parts = [
         f"# fhir-microsystems benchmark ({plan.name})",
@@ -233,12 +295,13 @@ def _child(argv: list[str]) -> int:
     """Internal: one measurement in a fresh process; prints its result as one JSON line."""
     import orjson
 
-    from . import assessment
+    from . import assessment, huge
 
     kinds: dict[str, Callable[..., dict[str, Any]]] = {
         "assess": assessment.child_assess,
         "memory": assessment.child_memory,
         "profile": assessment.child_profile,
+        "generate": huge.child_generate,
     }
     kind, *rest = argv
     result = kinds[kind](*rest)
@@ -246,4 +309,4 @@ def _child(argv: list[str]) -> int:
     return 0
 
 
-__all__ = ["FULL", "QUICK", "Plan", "main", "run"]
+__all__ = ["FULL", "QUICK", "Plan", "main", "run", "run_huge"]

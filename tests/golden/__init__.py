@@ -1,0 +1,1 @@
+"""Golden input/output trees: a fixed input, the run's expected outputs in canonical form."""
