@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from fhir_microsystems._findings import Findings
-from fhir_microsystems.extract import Line, ObservationExtract, Resolver, literal_key
+from fhir_microsystems.extract import ObservationExtract, Resolver, literal_key
 from fhir_microsystems.measures._inputs import ObservationFact, observation_facts_of
+from fhir_microsystems.sources import LineBlock
 
 LOINC = "http://loinc.org"
 BP_PANEL, SYSTOLIC, DIASTOLIC, HBA1C, PAIN = "85354-9", "8480-6", "8462-4", "4548-4", "72514-3"
@@ -31,7 +33,8 @@ def extract_observation(
         return None
     extract = ObservationExtract(findings, resolve=resolve or literal_key)
     try:
-        table = extract.batch([Line(1, orjson.dumps(resource))], checked=True)
+        line = pa.array([orjson.dumps(resource)], pa.large_binary())
+        table = extract.batch(LineBlock(pa.array([1], pa.int64()), line), checked=True)
     finally:
         extract.close()
     facts = observation_facts_of(table)

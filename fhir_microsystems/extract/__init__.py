@@ -2,7 +2,6 @@
 
 from .observations import (
     FACT_SCHEMA,
-    Line,
     ObservationExtract,
     Resolver,
     literal_key,
@@ -11,7 +10,6 @@ from .observations import (
 
 __all__ = [
     "FACT_SCHEMA",
-    "Line",
     "ObservationExtract",
     "Resolver",
     "literal_key",

@@ -25,8 +25,7 @@ reader records.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -34,10 +33,12 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.periods import parse_fhir_datetime
 from fhir_microsystems.sources._base import resource_problem
+from fhir_microsystems.sources._ndjson import LineBlock
 
 #: Maps a reference element (``subject``) to a ``Type/id`` key, or None.
 Resolver = Callable[[Any], str | None]
@@ -86,14 +87,6 @@ _VALUES = _SQL["values"].strip().rstrip(";")
 _SUBJECT_MEMO = 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One NDJSON line: its number in the file (or position in a search) and its text."""
-
-    number: int
-    text: bytes
-
-
 class ObservationExtract:
     """One extract's DuckDB connection: batches of lines in, fact tables out.
 
@@ -118,27 +111,22 @@ class ObservationExtract:
     def close(self) -> None:
         self.con.close()
 
-    def batch(self, lines: Sequence[Line], *, checked: bool = False) -> pa.Table:
-        """The facts of ``lines`` (``checked``: they are resources already, as from a
+    def batch(self, block: LineBlock, *, checked: bool = False) -> pa.Table:
+        """The facts of a block of lines (``checked``: they are resources already, as from a
         search); records their findings in line order."""
         con = self.con
         line_findings: list[tuple[int, int, str, str, str, str]] = []
-        texts: list[str | None] = []
-        for line in lines:
-            try:
-                texts.append(line.text.decode())
-            except UnicodeDecodeError:
-                texts.append(None)  # checked (and named) in Python below
-        numbers = [line.number for line in lines]
-        con.register("obs_input", pa.table({"lineno": numbers, "line": texts}))
+        con.register("obs_input", pa.table({"lineno": block.numbers, "line": block.lines}))
         values = _VALUES.replace("{lines}", "obs_input")
         con.execute(f"CREATE OR REPLACE TEMP TABLE obs_values AS {values}")
         con.unregister("obs_input")
         if checked:
             con.execute("UPDATE obs_values SET screened = true")
-        rescued = self._rescue(lines, checked, line_findings)
-        if rescued:
-            con.register("obs_rescued", pa.table({"lineno": rescued[0], "line": rescued[1]}))
+        rescued = self._rescue(block, checked, line_findings)
+        if rescued is not None:
+            con.register(
+                "obs_rescued", pa.table({"lineno": rescued.numbers, "line": rescued.lines})
+            )
             values = _VALUES.replace("{lines}", "obs_rescued")
             con.execute(
                 f"INSERT INTO obs_values SELECT * REPLACE (true AS screened) FROM ({values})"
@@ -157,38 +145,41 @@ class ObservationExtract:
 
     def _rescue(
         self,
-        lines: Sequence[Line],
+        block: LineBlock,
         checked: bool,
         found: list[tuple[int, int, str, str, str, str]],
-    ) -> tuple[list[int], list[str]] | None:
-        """Check in Python the lines the SQL did not screen in: a finding each, or (when the
-        source's check passes them) their text as orjson writes it, to be read again."""
-        screened = {
-            n
-            for (n,) in self.con.execute("SELECT lineno FROM obs_values WHERE screened").fetchall()
-        }
+    ) -> LineBlock | None:
+        """Check in Python the lines the SQL did not screen in (not UTF-8, not JSON, not an
+        Observation with an id, status and coding): a finding each, or (when the source's
+        check passes them) their text as orjson writes it, to be read again."""
+        if checked:
+            return None
+        query = "SELECT lineno FROM obs_values WHERE NOT screened ORDER BY lineno"
+        unscreened = pa.array([n for (n,) in self.con.execute(query).fetchall()], pa.int64())
+        self.con.execute("DELETE FROM obs_values WHERE NOT screened")
+        if not len(unscreened):
+            return None
+        indices = pc.index_in(unscreened, value_set=block.numbers).to_pylist()
         numbers: list[int] = []
-        again: list[str] = []
-        for line in lines:
-            if checked or line.number in screened:
-                continue
+        again: list[bytes] = []
+        for number, index in zip(unscreened.to_pylist(), indices, strict=True):
+            text = block.text(index)
             try:
-                obj = orjson.loads(line.text)
+                obj = orjson.loads(text)
             except orjson.JSONDecodeError as exc:
-                where = self.where(line.number)
-                found.append(
-                    (line.number, 0, "invalid-json", where, "", f"invalid JSON ({exc.msg})")
-                )
+                message = f"invalid JSON ({exc.msg})"
+                found.append((number, 0, "invalid-json", self.where(number), "", message))
                 continue
             problem = resource_problem(obj, "Observation")
             if problem is not None:
                 kind, key, field, message = problem
-                found.append((line.number, 0, kind, key or self.where(line.number), field, message))
+                found.append((number, 0, kind, key or self.where(number), field, message))
                 continue
-            numbers.append(line.number)
-            again.append(orjson.dumps(obj).decode())
-        self.con.execute("DELETE FROM obs_values WHERE NOT screened")
-        return (numbers, again) if numbers else None
+            numbers.append(number)
+            again.append(orjson.dumps(obj))
+        if not numbers:
+            return None
+        return LineBlock(pa.array(numbers, pa.int64()), pa.array(again, pa.large_binary()))
 
     def _resolve_subjects(self) -> None:
         """Resolve the batch's new subject elements (distinct JSON values) in Python."""
@@ -227,7 +218,7 @@ class ObservationExtract:
 
 
 def observation_facts(
-    batches: Iterable[Sequence[Line]],
+    batches: Iterable[LineBlock],
     findings: Findings,
     *,
     resolve: Resolver = literal_key,
@@ -237,15 +228,14 @@ def observation_facts(
     """The fact tables of ``batches`` of lines (one per batch)."""
     extract = ObservationExtract(findings, resolve=resolve, where=where)
     try:
-        for lines in batches:
-            yield extract.batch(lines, checked=checked)
+        for block in batches:
+            yield extract.batch(block, checked=checked)
     finally:
         extract.close()
 
 
 __all__ = [
     "FACT_SCHEMA",
-    "Line",
     "ObservationExtract",
     "Resolver",
     "literal_key",

@@ -86,7 +86,9 @@ CREATE OR REPLACE TEMP TABLE obs_times (raw_time VARCHAR, effective TIMESTAMP);
 -- (a SELECT over ``{lines}``. ``screened``: the line is an Observation that the source's own
 -- check, ``resource_problem``, passes; the other lines (invalid JSON among them) are
 -- checked in Python, and those it passes are read again with ``screened`` true)
-WITH r AS (
+WITH src AS (
+    SELECT lineno, try(decode(line)) AS line FROM {lines}  -- NULL: not UTF-8
+), r AS (
     SELECT lineno, line, try(from_json(line, '{
         "resourceType": "JSON", "id": "JSON", "status": "JSON", "subject": "JSON",
         "code": {"coding": [{"system": "VARCHAR", "code": "VARCHAR"}]},
@@ -100,7 +102,7 @@ WITH r AS (
                                          "code": "VARCHAR", "unit": "VARCHAR",
                                          "system": "VARCHAR"}}],
         "category": [{"coding": [{"system": "VARCHAR", "code": "VARCHAR"}]}]}')) AS r
-    FROM {lines}
+    FROM src
 ), base AS (
     SELECT
         lineno, line,

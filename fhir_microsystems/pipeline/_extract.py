@@ -15,8 +15,8 @@ from fhir_microsystems._findings import Findings
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.derive.cohorts import condition_spells
 from fhir_microsystems.derive.records import encounter_record
-from fhir_microsystems.extract import Line, ObservationExtract
-from fhir_microsystems.sources import NdjsonSource, ReferenceIndex, Source
+from fhir_microsystems.extract import ObservationExtract
+from fhir_microsystems.sources import LineBlock, NdjsonSource, ReferenceIndex, Source
 from fhir_microsystems.sources._references import INDEXED_TYPES
 
 from . import _codec
@@ -32,8 +32,8 @@ from ._store import Store
 
 #: Observation facts per Parquet chunk in the store (bounds extract and hand-off memory).
 OBSERVATION_CHUNK = 50_000
-#: NDJSON lines the extract SQL reads at once.
-LINE_BATCH = 20_000
+#: Lines (NDJSON lines, or resources of a server search) the extract SQL reads at once.
+SQL_BATCH = 20_000
 #: Condition spells per claim-check chunk.
 SPELL_CHUNK = 1_000
 
@@ -122,34 +122,34 @@ def _extract_conditions(
     return _extracted(partition, source, store, run_id, read)
 
 
-def batched(items: Iterable[Line], size: int) -> Iterator[list[Line]]:
-    """``items`` in lists of ``size`` (the last one shorter)."""
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
-
-
 def _observation_batches(
     partition: str, source: Source
-) -> Iterator[tuple[list[Line], Callable[[int], str], bool]]:
-    """The partition's Observations as batches of lines: ``(lines, where, checked)``.
-    NDJSON files are read as lines (the SQL checks them); a server's search results are
-    resources already, written as lines."""
+) -> Iterator[tuple[LineBlock, Callable[[int], str], bool]]:
+    """The partition's Observations as blocks of lines: ``(block, where, checked)``.
+    NDJSON files are read as blocks of lines (the SQL checks them); a server's search
+    results are resources already, written as lines."""
     name = partition.split(":", 1)[1]
     if isinstance(source, NdjsonSource):
         for path in source.files("Observation"):
             if name not in ("all", path.name):
                 continue
-            lines = (Line(n, text) for n, text in source.iter_lines(path))
             in_file: Callable[[int], str] = partial("{}:{}".format, path.name)
-            for batch in batched(lines, LINE_BATCH):
-                yield batch, in_file, False
+            pending: list[LineBlock] = []
+            for block in source.iter_line_blocks(path):
+                pending.append(block)
+                if sum(map(len, pending)) >= SQL_BATCH:
+                    yield LineBlock.joined(pending), in_file, False
+                    pending = []
+            if pending:
+                yield LineBlock.joined(pending), in_file, False
         return
-    resources = source.iter_resources("Observation")
-    numbered = (Line(n, orjson.dumps(r)) for n, r in enumerate(resources, 1))
     in_search: Callable[[int], str] = "Observation search result {}".format
-    for batch in batched(numbered, LINE_BATCH):
-        yield batch, in_search, True
+    resources = iter(source.iter_resources("Observation"))
+    count = 0
+    while page := [orjson.dumps(r) for r in islice(resources, SQL_BATCH)]:
+        numbers = pa.array(range(count + 1, count + 1 + len(page)), pa.int64())
+        count += len(page)
+        yield LineBlock(numbers, pa.array(page, pa.large_binary())), in_search, True
 
 
 def _extract_observations(
@@ -173,13 +173,13 @@ def _extract_observations(
 
     extract: ObservationExtract | None = None
     try:
-        for lines, where, checked in _observation_batches(partition, source):
+        for block, where, checked in _observation_batches(partition, source):
             if extract is None or extract.where is not where:
                 if extract is not None:
                     extract.close()
                 extract = ObservationExtract(findings, resolve=resolve, where=where)
-            read += len(lines)
-            facts = extract.batch(lines, checked=checked)
+            read += len(block)
+            facts = extract.batch(block, checked=checked)
             for month, table in split_by_month(facts):
                 tables = pending.setdefault(month, [])
                 tables.append(table)

@@ -6,10 +6,13 @@ import gzip
 import io
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fhir_microsystems._errors import InputError
 from fhir_microsystems._findings import Findings
@@ -20,6 +23,9 @@ _BOM = b"\xef\xbb\xbf"
 #: Longest NDJSON line read (bytes, newline excluded); longer lines are skipped as findings.
 DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 _DRAIN_CHUNK = 1 << 20
+#: Bytes of a file read at once by :func:`line_blocks` (then the rest of its last line).
+DEFAULT_BLOCK_BYTES = 1024 * 1024
+_BLANK = r"^[ \t\r\x0b\x0c]*$"
 
 _FILE_RE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)(?:\.(?P<part>[^.]+))?\.ndjson(?P<gz>\.gz)?$")
 
@@ -65,27 +71,94 @@ def skip_bom(handle: IO[bytes] | io.BufferedIOBase, name: str, findings: Finding
         handle.seek(0)
 
 
+@dataclass(frozen=True, slots=True)
+class LineBlock:
+    """Consecutive lines of a file as Arrow arrays: ``numbers`` (int64, 1-based) and
+    ``lines`` (binary, without the newline) of the non-blank ones that fit the limit;
+    ``too_long`` the numbers of those that did not, ``blank`` how many were blank;
+    ``open_end`` that the last of them ends the file without a newline."""
+
+    numbers: pa.Array
+    lines: pa.Array
+    too_long: tuple[int, ...] = ()
+    blank: int = 0
+    open_end: bool = False
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @classmethod
+    def joined(cls, blocks: list[LineBlock]) -> LineBlock:
+        """One block of the lines of ``blocks`` (in order)."""
+        return cls(
+            pa.concat_arrays([b.numbers for b in blocks]),
+            pa.concat_arrays([b.lines for b in blocks]),
+            tuple(n for b in blocks for n in b.too_long),
+            sum(b.blank for b in blocks),
+            blocks[-1].open_end,
+        )
+
+    def text(self, index: int) -> bytes:
+        """Line ``index`` of the block as read, with its newline (what a JSON reader's
+        message about the line depends on)."""
+        line: bytes = self.lines[index].as_py()
+        last = self.open_end and index == len(self.lines) - 1
+        return line if last else line + b"\n"
+
+
+def line_blocks(
+    handle: IO[bytes] | io.BufferedIOBase,
+    max_bytes: int,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> Iterator[LineBlock]:
+    """The lines of ``handle`` in blocks of about ``block_bytes``, split by Arrow (no Python
+    object per line). A line longer than ``max_bytes`` is read past in 1 MiB pieces and
+    never held whole beyond the block it starts in (also through gzip)."""
+    limit = max_bytes + 1  # room for the newline
+    before = 0  # lines in earlier blocks
+    while block := handle.read(block_bytes):
+        drained = False
+        if not block.endswith(b"\n"):  # complete the last line, never past the limit
+            tail = handle.readline(limit)
+            block += tail
+            if len(tail) == limit and not tail.endswith(b"\n"):
+                drained = True
+                while piece := handle.readline(_DRAIN_CHUNK):
+                    if piece.endswith(b"\n"):
+                        break
+        lines = pc.split_pattern(pa.array([block], pa.large_binary()), b"\n").flatten()
+        if block.endswith(b"\n"):
+            lines = lines.slice(0, len(lines) - 1)
+        numbers = pa.array(range(before + 1, before + 1 + len(lines)), pa.int64())
+        before += len(lines)
+        too_long = pc.greater(pc.binary_length(lines), max_bytes)
+        if drained:
+            too_long = pc.or_(too_long, pa.array([False] * (len(lines) - 1) + [True]))
+        blank = pc.and_(pc.match_substring_regex(lines, _BLANK), pc.invert(too_long))
+        keep = pc.invert(pc.or_(blank, too_long))
+        # the file's last line has no newline (and is kept: not blank, not too long)
+        open_end = not block.endswith(b"\n") and bool(keep[len(keep) - 1].as_py())
+        yield LineBlock(
+            numbers.filter(keep),
+            lines.filter(keep),
+            tuple(numbers.filter(too_long).to_pylist()),
+            pc.sum(blank).as_py() or 0,
+            open_end,
+        )
+
+
 def bounded_lines(
     handle: IO[bytes] | io.BufferedIOBase, max_bytes: int
 ) -> Iterator[tuple[int, bytes | None]]:
-    """``(line number, line)`` of ``handle``; ``None`` for a line longer than ``max_bytes``,
-    which is read past in 1 MiB pieces and never held whole (also through gzip)."""
-    readline = handle.readline
-    limit = max_bytes + 1  # room for the newline
-    lineno = 0
-    while True:
-        line = readline(limit)
-        if not line:
-            return
-        lineno += 1
-        if len(line) == limit and not line.endswith(b"\n"):
-            while True:  # drain the rest of the long line
-                piece = readline(_DRAIN_CHUNK)
-                if not piece or piece.endswith(b"\n"):
-                    break
-            yield lineno, None
-            continue
-        yield lineno, line
+    """``(line number, line)`` of the non-blank lines of ``handle`` (:func:`line_blocks`);
+    ``None`` for a line longer than ``max_bytes``."""
+    for block in line_blocks(handle, max_bytes):
+        items: list[tuple[int, bytes | None]] = [
+            (n, block.text(i)) for i, n in enumerate(block.numbers.to_pylist())
+        ]
+        if block.too_long:
+            items = sorted(items + [(n, None) for n in block.too_long], key=lambda i: i[0])
+        yield from items
 
 
 class NdjsonSource:
@@ -126,27 +199,31 @@ class NdjsonSource:
         for path in self._files.get(resource_type, ()):
             yield from self.iter_file(path, resource_type)
 
-    def iter_lines(self, path: Path) -> Iterator[tuple[int, bytes]]:
-        """``(line number, line)`` of one file's non-blank lines, past a byte-order mark;
-        a line longer than ``max_line_bytes`` is a ``line-too-long`` finding instead."""
+    def iter_line_blocks(
+        self, path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES
+    ) -> Iterator[LineBlock]:
+        """One file's lines in blocks (:func:`line_blocks`), past a byte-order mark; a line
+        longer than ``max_line_bytes`` is a ``line-too-long`` finding instead."""
         name = path.name
         with _open_binary(path) as handle:
             skip_bom(handle, name, self.findings)
-            for lineno, line in bounded_lines(handle, self.max_line_bytes):
-                if line is None:
-                    self.lines_read += 1
+            for block in line_blocks(handle, self.max_line_bytes, block_bytes):
+                for number in block.too_long:
                     self.findings.add(
                         "line-too-long",
-                        f"{name}:{lineno}",
+                        f"{name}:{number}",
                         "",
                         f"line longer than {self.max_line_bytes} bytes "
                         "(FHIRMS_MAX_NDJSON_LINE_BYTES): skipped",
                     )
-                    continue
-                if line.isspace():  # blank (isspace stops at the first other byte)
-                    continue
-                self.lines_read += 1
-                yield lineno, line
+                self.lines_read += len(block) + len(block.too_long)
+                yield block
+
+    def iter_lines(self, path: Path) -> Iterator[tuple[int, bytes]]:
+        """``(line number, line)`` of one file's non-blank lines that fit the limit."""
+        for block in self.iter_line_blocks(path):
+            for index, number in enumerate(block.numbers.to_pylist()):
+                yield number, block.text(index)
 
     def iter_file(self, path: Path, resource_type: str) -> Iterator[Resource]:
         """Stream the resources of one file (one partition of a type)."""
