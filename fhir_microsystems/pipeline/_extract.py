@@ -33,7 +33,7 @@ from ._store import Store
 #: Observation facts per Parquet chunk in the store (bounds extract and hand-off memory).
 OBSERVATION_CHUNK = 50_000
 #: Lines (NDJSON lines, or resources of a server search) the extract SQL reads at once.
-SQL_BATCH = 20_000
+SQL_BATCH = 50_000
 #: Condition spells per claim-check chunk.
 SPELL_CHUNK = 1_000
 
