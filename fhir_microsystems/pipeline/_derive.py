@@ -58,10 +58,7 @@ def _load_spells(
     for partition in partitions:
         if not partition.startswith("conditions:"):
             continue
-        count = store.get(store_key(run_id, "spell-chunks", partition))
-        if count is None:
-            raise LookupError(f"extract partition {partition!r} of run {run_id} left no data")
-        for number in range(orjson.loads(count)):
+        for number in range(_extracted(store, run_id, "spell-chunks", partition)):
             blob = store.get(store_key(run_id, "spells", partition, str(number)))
             if blob is None:
                 raise LookupError(f"claim check of spells {partition} {number} is gone")
@@ -148,15 +145,21 @@ def derive(
         return _derive(spec, partitions, source, store, run_id, on_period)
 
 
+def _extracted(store: Store, run_id: str, family: str, partition: str) -> Any:
+    """What extract partition ``partition`` stored under ``family`` (decoded JSON)."""
+    blob = store.get(store_key(run_id, family, partition))
+    if blob is None:
+        raise LookupError(f"extract partition {partition!r} of run {run_id} left no data")
+    return orjson.loads(blob)
+
+
 def _month_index(store: Store, run_id: str, partitions: Iterable[str]) -> MonthIndex:
     metas = []
     for partition in partitions:
         if not partition.startswith("encounters:"):
             continue
-        blob = store.get(store_key(run_id, "enc-meta", partition))
-        if blob is None:
-            raise LookupError(f"extract partition {partition!r} of run {run_id} left no data")
-        metas.append((store_key(run_id, "enc", partition), orjson.loads(blob)))
+        meta = _extracted(store, run_id, "enc-meta", partition)
+        metas.append((store_key(run_id, "enc", partition), meta))
     return MonthIndex.combine(metas)
 
 

@@ -7,17 +7,11 @@ import responses
 
 from fhir_microsystems._errors import CapabilityError
 from fhir_microsystems.pipeline import MemoryStore, RunSpec, plan
+from fhir_microsystems.pipeline._common import SOURCE_TYPES
 
 BASE = "https://ehr.example/fhir"
-TYPES = (
-    "Organization",
-    "Location",
-    "Practitioner",
-    "PractitionerRole",
-    "Patient",
-    "CareTeam",
-    "Condition",
-)
+#: The types a run reads other than the two searched by date (given their searches below).
+TYPES = tuple(t for t in SOURCE_TYPES if t not in ("Encounter", "Observation"))
 
 
 def _statement(version: str, encounter_searches: list[str]) -> dict[str, object]:
