@@ -41,6 +41,13 @@ _COMPREHENSIONS = ("<listcomp>", "<genexpr>", "<dictcomp>", "<setcomp>", "<lambd
 # -- in the child -------------------------------------------------------------------------
 
 
+#: Comparison 1's goal: the job within this many times the orjson floor (issue "A columnar
+#: core"; it was 3x before).
+JOB_VS_FLOOR_GOAL = 1.5
+#: Comparison 2's goal: the job this many times faster than model-first parsing (was 10x).
+MODEL_FIRST_GOAL = 40.0
+
+
 def warm_page_cache(files: dict[str, list[Path]]) -> None:
     """Read every file once, untimed, so the floor and the job that follow both read from
     the page cache (a 1M hospital is about 1 GB, which the kernel may have evicted)."""
@@ -308,9 +315,9 @@ def compare_floor_and_models(directory: Path, repeats: int, sample: int) -> list
         Samples.of(floor),
         "job / floor",
         ratios(job, floor),
-        "<= 3x",
+        f"<= {JOB_VS_FLOOR_GOAL:g}x",
     )
-    row1.met = row1.ratio is not None and row1.ratio.median <= 3
+    row1.met = row1.ratio is not None and row1.ratio.median <= JOB_VS_FLOOR_GOAL
     row1.notes.append(
         f"{first['lines']:,} lines parsed by the floor; the job read {first['resources']:,}"
         f" Encounters, Conditions and Observations and wrote {first['reports']:,} MeasureReports"
@@ -327,9 +334,9 @@ def compare_floor_and_models(directory: Path, repeats: int, sample: int) -> list
         Samples.of(baseline),
         "baseline / job",
         ratios(baseline, job),
-        ">= 10x",
+        f">= {MODEL_FIRST_GOAL:g}x",
     )
-    row2.met = row2.ratio is not None and row2.ratio.median >= 10
+    row2.met = row2.ratio is not None and row2.ratio.median >= MODEL_FIRST_GOAL
     sampled = first["validation"]["sampled"]
     validation = [r["validation"]["seconds"] for r in runs]
     how = (

@@ -38,6 +38,11 @@ WORKER_ENV: dict[str, str] = {
 RUN_TIMEOUT = 1800.0
 
 
+#: Comparison 5's goal: two worker processes at least this many times faster than one
+#: (issue "A columnar core"; it was 1.6x before).
+TWO_WORKER_GOAL = 1.7
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -150,10 +155,10 @@ def compare_celery(directory: Path, parts: int, repeats: int) -> Row:
         Samples.of(two),
         "1 worker / 2 workers",
         ratios(one, two),
-        ">= 1.6x",
+        f">= {TWO_WORKER_GOAL:g}x",
     )
     assert row.ratio is not None
-    row.met = row.ratio.median >= 1.6
+    row.met = row.ratio.median >= TWO_WORKER_GOAL
     row.notes.append(
         f"Real redis-server and celery workers (concurrency 1 each); {extracts} extract"
         f" (Encounters and Observations in {parts} files each, Conditions) and {measures}"
