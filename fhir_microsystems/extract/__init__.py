@@ -5,7 +5,6 @@ from .observations import (
     ObservationExtract,
     Resolver,
     literal_key,
-    observation_facts,
 )
 
 __all__ = [
@@ -13,5 +12,4 @@ __all__ = [
     "ObservationExtract",
     "Resolver",
     "literal_key",
-    "observation_facts",
 ]

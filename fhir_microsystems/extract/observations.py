@@ -1,9 +1,9 @@
 """Observations reduced to what the measures need, by SQL over their NDJSON lines (DuckDB).
 
-:class:`ObservationExtract` reads batches of ``(line number, line)`` and yields Arrow
-tables of facts (the columns of :data:`FACT_SCHEMA`); the rules are the SQL of
-``observations.sql``. Problems are counted as findings (``Observation/<id>`` and the field),
-never guessed, in line order:
+:class:`ObservationExtract` reads blocks of numbered lines
+(:class:`~fhir_microsystems.sources.LineBlock`) and returns Arrow tables of facts (the
+columns of :data:`FACT_SCHEMA`); the rules are the SQL of ``observations.sql``. Problems
+are counted as findings (``Observation/<id>`` and the field), never guessed, in line order:
 
 - ``ignored-status``: entered-in-error and cancelled Observations are dropped;
 - ``missing-field`` / ``unresolved-reference``: no subject, or one that is not a Patient
@@ -16,8 +16,8 @@ never guessed, in line order:
   or the ``unit`` text when there is no code; ``mmHg`` is accepted as the text of mm[Hg]);
 - ``inexact-value``: a quantity with a comparator (``>14 %``) is not used as a value.
 
-A line the SQL does not read as a well-formed Observation (invalid JSON, another type, no
-usable id, a number or escape JSON readers disagree on) goes through the source's own check,
+A line the SQL does not read as a well-formed Observation (not UTF-8, invalid JSON, another
+type, no usable id, status or coding) goes through the source's own check,
 :func:`~fhir_microsystems.sources.resource_problem`, so its finding is the one every other
 reader records.
 """
@@ -25,7 +25,7 @@ reader records.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -107,6 +107,8 @@ class ObservationExtract:
         self.con = duckdb.connect(":memory:", config={"threads": 1})
         self.con.execute(_SQL["macros"])
         self._subjects = 0
+        #: Observations read so far (lines that were resources; the rest are findings).
+        self.resources = 0
 
     def close(self) -> None:
         self.con.close()
@@ -132,6 +134,8 @@ class ObservationExtract:
                 f"INSERT INTO obs_values SELECT * REPLACE (true AS screened) FROM ({values})"
             )
             con.unregister("obs_rescued")
+        counted = con.execute("SELECT count(*) FROM obs_values").fetchone()
+        self.resources += counted[0] if counted else 0
         self._resolve_subjects()
         self._parse_times()
         con.execute(_SQL["resolved"])
@@ -217,27 +221,9 @@ class ObservationExtract:
         self.con.unregister("obs_new_times")
 
 
-def observation_facts(
-    batches: Iterable[LineBlock],
-    findings: Findings,
-    *,
-    resolve: Resolver = literal_key,
-    where: Callable[[int], str] = lambda n: f"line {n}",
-    checked: bool = False,
-) -> Iterator[pa.Table]:
-    """The fact tables of ``batches`` of lines (one per batch)."""
-    extract = ObservationExtract(findings, resolve=resolve, where=where)
-    try:
-        for block in batches:
-            yield extract.batch(block, checked=checked)
-    finally:
-        extract.close()
-
-
 __all__ = [
     "FACT_SCHEMA",
     "ObservationExtract",
     "Resolver",
     "literal_key",
-    "observation_facts",
 ]

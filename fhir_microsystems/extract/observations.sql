@@ -1,9 +1,10 @@
 -- Observations projected to what the measures need: one row per usable Observation and one
--- row per finding, from the table ``obs_lines(lineno BIGINT, line VARCHAR)`` of resources.
+-- row per finding, from a table ``{lines}(lineno BIGINT, line BLOB)`` of NDJSON lines.
 --
 -- The rules (and the findings, in this order per resource) are those of
--- ``fhir_microsystems/extract/observations.py``'s docstring. Values are read as JSON and
--- typed here, so a value of the wrong JSON type is a finding, never a cast error.
+-- ``fhir_microsystems/extract/observations.py``'s docstring. Values whose JSON type matters
+-- are read as JSON and typed here, so a value of the wrong type is a finding, never a cast
+-- error; codes, systems and the strings of a quantity are read as text.
 -- Subjects are resolved, and datetimes of uncommon forms parsed, in Python over their
 -- distinct values (tables ``obs_subjects`` and ``obs_times``, filled between the steps).
 

@@ -176,9 +176,9 @@ def _extract_observations(
         for block, where, checked in _observation_batches(partition, source):
             if extract is None or extract.where is not where:
                 if extract is not None:
+                    read += extract.resources
                     extract.close()
                 extract = ObservationExtract(findings, resolve=resolve, where=where)
-            read += len(block)
             facts = extract.batch(block, checked=checked)
             for month, table in split_by_month(facts):
                 tables = pending.setdefault(month, [])
@@ -193,6 +193,7 @@ def _extract_observations(
                     )
     finally:
         if extract is not None:
+            read += extract.resources
             extract.close()
     for month in sorted(pending):
         if pending[month]:
