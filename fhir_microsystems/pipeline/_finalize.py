@@ -12,6 +12,11 @@ import orjson
 from fhir_microsystems.measures import (
     ENCOUNTER_MEASURES,
 )
+from fhir_microsystems.sinks import (
+    merge_parts,
+    safe_name,
+    write_file,
+)
 
 from . import _codec
 from ._common import (
@@ -19,11 +24,6 @@ from ._common import (
 )
 from ._hints import with_base_hints
 from ._keys import store_key
-from ._outputs import (
-    merge_parts,
-    safe_name,
-    write_file,
-)
 from ._spec import RunSpec
 from ._store import Store
 

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from fhir_microsystems._settings import Settings
+from fhir_microsystems.sinks import clear_parts
 
 from ._derive import derive
 from ._extract import extract
 from ._finalize import finalize
 from ._measure import measure
-from ._outputs import clear_parts
 from ._plan import plan
 from ._spec import RunSpec
 from ._store import DirStore

@@ -31,6 +31,13 @@ from fhir_microsystems.reports import (
     overall_score,
     rounded,
 )
+from fhir_microsystems.sinks import (
+    put_all,
+    safe_name,
+    scope_code,
+    write_part,
+    write_raw_part,
+)
 
 from . import _codec
 from ._columns import from_parquet
@@ -38,13 +45,6 @@ from ._common import (
     FINDINGS_KEPT,
 )
 from ._keys import store_key
-from ._outputs import (
-    put_all,
-    safe_name,
-    write_part,
-    write_raw_part,
-)
-from ._ownership import scope_code
 from ._spec import RunSpec
 from ._store import Store
 

@@ -16,7 +16,7 @@ import requests
 
 from fhir_microsystems.connect import make_client
 from fhir_microsystems.pipeline import RunSpec, run_in_process
-from fhir_microsystems.pipeline._ownership import (
+from fhir_microsystems.sinks._ownership import (
     OWNER_CODE,
     SCOPE_TAG_SYSTEM,
     owner_tag,

@@ -11,7 +11,7 @@ from fhir_microsystems._errors import ConfigurationError
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.client import BearerToken, NoAuth
 from fhir_microsystems.connect import make_auth
-from fhir_microsystems.pipeline._ownership import (
+from fhir_microsystems.sinks._ownership import (
     OWNER_CODE,
     is_ours,
     mark,
