@@ -83,6 +83,13 @@ def _steps() -> dict[str, str]:
 
 _SQL = _steps()
 _VALUES = _SQL["values"].strip().rstrip(";")
+
+
+def _values(table: str, *, trusted: bool) -> str:
+    """The ``values`` step over ``table``; ``trusted``: its lines are checked resources."""
+    return _VALUES.replace("{lines}", table).replace("{trusted}", str(trusted).lower())
+
+
 #: Subjects resolved in Python are remembered up to this many (then forgotten at once).
 _SUBJECT_MEMO = 1_000_000
 
@@ -119,20 +126,15 @@ class ObservationExtract:
         con = self.con
         line_findings: list[tuple[int, int, str, str, str, str]] = []
         con.register("obs_input", pa.table({"lineno": block.numbers, "line": block.lines}))
-        values = _VALUES.replace("{lines}", "obs_input")
+        values = _values("obs_input", trusted=checked)
         con.execute(f"CREATE OR REPLACE TEMP TABLE obs_values AS {values}")
         con.unregister("obs_input")
-        if checked:
-            con.execute("UPDATE obs_values SET screened = true")
         rescued = self._rescue(block, checked, line_findings)
         if rescued is not None:
             con.register(
                 "obs_rescued", pa.table({"lineno": rescued.numbers, "line": rescued.lines})
             )
-            values = _VALUES.replace("{lines}", "obs_rescued")
-            con.execute(
-                f"INSERT INTO obs_values SELECT * REPLACE (true AS screened) FROM ({values})"
-            )
+            con.execute(f"INSERT INTO obs_values {_values('obs_rescued', trusted=True)}")
             con.unregister("obs_rescued")
         counted = con.execute("SELECT count(*) FROM obs_values").fetchone()
         self.resources += counted[0] if counted else 0

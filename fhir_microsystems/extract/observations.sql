@@ -85,8 +85,9 @@ CREATE OR REPLACE TEMP TABLE obs_times (raw_time VARCHAR, effective TIMESTAMP);
 
 -- @step values
 -- (a SELECT over ``{lines}``. ``screened``: the line is an Observation that the source's own
--- check, ``resource_problem``, passes; the other lines (invalid JSON among them) are
--- checked in Python, and those it passes are read again with ``screened`` true)
+-- check, ``resource_problem``, passes, or ``{trusted}``: resources already checked (a search
+-- result, a line that check passed). The other lines (invalid JSON among them) are checked
+-- in Python, and those it passes are read again as trusted.)
 WITH src AS (
     SELECT lineno, try(decode(line)) AS line FROM {lines}  -- NULL: not UTF-8
 ), r AS (
@@ -107,7 +108,8 @@ WITH src AS (
 ), base AS (
     SELECT
         lineno, line,
-        coalesce(r IS NOT NULL AND json_extract_string(r.resourceType, '$') = 'Observation'
+        {trusted} OR coalesce(r IS NOT NULL
+            AND json_extract_string(r.resourceType, '$') = 'Observation'
             AND jt(r.id) = 'VARCHAR'
             AND regexp_full_match(json_extract_string(r.id, '$'), '[A-Za-z0-9\-.]{1,64}')
             AND NOT regexp_full_match(json_extract_string(r.id, '$'), '\.+')
@@ -151,7 +153,7 @@ WITH src AS (
     SELECT *, kind0 = 'other' AND is_survey(category) AS survey FROM kinds
 ), projected AS (
     SELECT * EXCLUDE (codes, kind0),
-        CASE WHEN survey AND num(CASE WHEN vi IS NOT NULL THEN vi
+        CASE WHEN screened AND survey AND num(CASE WHEN vi IS NOT NULL THEN vi
                                       WHEN json_exists(line, '$.valueInteger') THEN NULL
                                       ELSE vq.value END) IS NOT NULL
              THEN 'experience' ELSE kind0 END AS kind
@@ -192,6 +194,7 @@ SELECT lineno, screened, key, status, subject, raw_time, time_field, kind, has_c
     CASE WHEN kind IN ('hba1c', 'pain', 'experience') THEN q1.u END AS unit,
     q1, q2,
     has_code AND q1.fk IS NULL AND q2.fk IS NULL AND CASE
+        WHEN NOT screened THEN false  -- (its line may not be JSON: checked in Python)
         WHEN kind <> 'other' OR survey THEN true
         WHEN len(component) > 0 OR vq IS NOT NULL OR vi IS NOT NULL THEN true
         -- a ``value[x]`` of another type, or a component that is not a list
