@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from ._inputs import (
     VOID_ENCOUNTER_STATUSES,
@@ -58,20 +59,36 @@ def _columns(spec: str) -> Columns:
     return {name: (kind, []) for name, kind in (c.split() for c in spec.split(","))}
 
 
+#: The Arrow type a column of each SQL type is loaded as (times as microseconds, BIGINT).
+_ARROW = {
+    "INTEGER": pa.int32(),
+    "VARCHAR": pa.string(),
+    "DATE": pa.date32(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMPTZ": pa.int64(),
+}
+
+
 def _create(
     con: duckdb.DuckDBPyConnection,
     name: str,
     columns: Columns,
     extra: str = "",
 ) -> None:
-    """``CREATE OR REPLACE TABLE name`` from Python column lists (type, values), zipped by
-    ``unnest``; ``extra`` adds computed columns."""
-    select = ", ".join(
-        f"unnest(?::{'BIGINT' if kind == 'TIMESTAMPTZ' else kind}[]) AS {col}"
-        for col, (kind, _) in columns.items()
+    """``CREATE OR REPLACE TABLE name`` from Python column lists (type, values), loaded as
+    one Arrow table (no DuckDB value per element); ``extra`` adds computed columns."""
+    table = pa.table(
+        {
+            col: pa.array(_micros(values) if kind == "TIMESTAMPTZ" else values, _ARROW[kind])
+            for col, (kind, values) in columns.items()
+        }
     )
-    values = [_micros(v) if kind == "TIMESTAMPTZ" else v for kind, v in columns.values()]
-    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT *{extra} FROM (SELECT {select})", values)
+    con.register("facts_load", table)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT *{extra} FROM facts_load")
+    finally:
+        con.unregister("facts_load")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
