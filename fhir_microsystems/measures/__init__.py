@@ -26,6 +26,7 @@ from ._inputs import (
     observation_counts,
     observation_facts_of,
     observation_table,
+    observations_in,
 )
 from ._measure import Measure
 from ._registry import MEASURES, MEASURES_BY_ID, REGISTRY, SHIPPED, measure_definition
@@ -65,6 +66,7 @@ __all__ = [
     "observation_counts",
     "observation_facts_of",
     "observation_table",
+    "observations_in",
     "qualifying_measures",
     "shipped_measures",
 ]

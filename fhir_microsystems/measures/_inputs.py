@@ -164,16 +164,23 @@ class ObservationCounts:
     experienced: frozenset[str]
 
 
-def observation_counts(
+def observations_in(
     table: pa.Table, patients: Iterable[str], period: tuple[datetime, datetime]
-) -> ObservationCounts:
-    """:class:`ObservationCounts` of ``patients`` in ``[start, end)`` of ``period``."""
+) -> pa.Table:
+    """The rows of an observation table of ``patients`` in ``[start, end)`` of ``period``."""
     start, end = (pa.scalar(moment, pa.timestamp("us", tz="UTC")) for moment in period)
     mask = pc.and_(
         pc.is_in(table["patient"], pa.array(list(patients), pa.string())),
         pc.and_(pc.greater_equal(table["effective"], start), pc.less(table["effective"], end)),
     )
-    rows = table.filter(mask)
+    return table.filter(mask)
+
+
+def observation_counts(
+    table: pa.Table, patients: Iterable[str], period: tuple[datetime, datetime]
+) -> ObservationCounts:
+    """:class:`ObservationCounts` of ``patients`` in ``[start, end)`` of ``period``."""
+    rows = observations_in(table, patients, period)
     experienced = rows.filter(pc.equal(rows["kind"], "experience"))["patient"]
     return ObservationCounts(
         total=rows.num_rows,
@@ -234,4 +241,5 @@ __all__ = [
     "observation_counts",
     "observation_facts_of",
     "observation_table",
+    "observations_in",
 ]

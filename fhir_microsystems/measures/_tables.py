@@ -170,7 +170,7 @@ def connect(
     _create(con, "grp", grp)
     _patients(con, patients, people | group_people)
     _timeline(con, timelines, people)
-    _observations(con, timelines, group_people)
+    _observations(con, timelines)
     return con
 
 
@@ -205,19 +205,19 @@ def _timeline(con: duckdb.DuckDBPyConnection, timelines: PatientTimelines, keys:
     _create(con, "timeline", cols, _VOID)
 
 
-def _observations(
-    con: duckdb.DuckDBPyConnection, timelines: PatientTimelines, keys: set[str]
-) -> None:
-    """``obs``: the observations of ``keys``, from the extract stage's Arrow table."""
+def _observations(con: duckdb.DuckDBPyConnection, timelines: PatientTimelines) -> None:
+    """``obs``: the observations of the patients of ``grp`` (loaded first), from the
+    extract stage's Arrow table."""
     con.register("obs_facts", timelines.observations)
-    con.execute(
-        "CREATE OR REPLACE TABLE obs AS SELECT patient, kind, status,"
-        " epoch_us(effective) AS effective_us, systolic, diastolic, value, unit"
-        " FROM obs_facts WHERE patient IN (SELECT unnest(?::VARCHAR[]))"
-        " ORDER BY patient, effective_us, key",
-        [sorted(keys)],
-    )
-    con.unregister("obs_facts")
+    try:
+        con.execute(
+            "CREATE OR REPLACE TABLE obs AS SELECT patient, kind, status,"
+            " epoch_us(effective) AS effective_us, systolic, diastolic, value, unit"
+            " FROM obs_facts WHERE patient IN (SELECT patient FROM grp)"
+            " ORDER BY patient, effective_us, key"
+        )
+    finally:
+        con.unregister("obs_facts")
 
 
 __all__ = ["AGE_BAND", "connect"]

@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems._settings import Settings
@@ -19,6 +18,7 @@ from fhir_microsystems.measures import (
     Timelines,
     compute_batch,
     observation_table,
+    observations_in,
 )
 from fhir_microsystems.periods import split_periods
 from fhir_microsystems.reports import (
@@ -171,13 +171,7 @@ def _period_observations(
                 if blob is None:
                     raise LookupError(f"claim check of observations {partition} {month} is gone")
                 tables.append(from_parquet(blob))
-    table = pa.concat_tables(tables)
-    start, end = (pa.scalar(moment, pa.timestamp("us", tz="UTC")) for moment in period)
-    keep = pc.and_(
-        pc.is_in(table["patient"], pa.array(sorted(patients), pa.string())),
-        pc.and_(pc.greater_equal(table["effective"], start), pc.less(table["effective"], end)),
-    )
-    return table.filter(keep)
+    return observations_in(pa.concat_tables(tables), patients, period)
 
 
 def _report_rows(reports: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
