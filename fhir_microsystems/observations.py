@@ -16,10 +16,6 @@ from fhir_microsystems.extract import ObservationExtract, Resolver, literal_key
 from fhir_microsystems.measures._inputs import ObservationFact, observation_facts_of
 from fhir_microsystems.sources import LineBlock
 
-LOINC = "http://loinc.org"
-BP_PANEL, SYSTOLIC, DIASTOLIC, HBA1C, PAIN = "85354-9", "8480-6", "8462-4", "4548-4", "72514-3"
-IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled"})
-
 
 def extract_observation(
     resource: dict[str, Any], findings: Findings, *, resolve: Resolver | None = None
@@ -42,12 +38,6 @@ def extract_observation(
 
 
 __all__ = [
-    "BP_PANEL",
-    "DIASTOLIC",
-    "HBA1C",
-    "IGNORED_STATUSES",
-    "PAIN",
-    "SYSTOLIC",
     "Resolver",
     "extract_observation",
     "literal_key",

@@ -105,6 +105,13 @@ class LineBlock:
         last = self.open_end and index == len(self.lines) - 1
         return line if last else line + b"\n"
 
+    def texts(self) -> list[bytes]:
+        """Every line as :meth:`text` gives it (one conversion for the block)."""
+        texts = [line + b"\n" for line in self.lines.to_pylist()]
+        if self.open_end:
+            texts[-1] = texts[-1][:-1]
+        return texts
+
 
 def line_blocks(
     handle: IO[bytes] | io.BufferedIOBase,
@@ -153,9 +160,9 @@ def bounded_lines(
     """``(line number, line)`` of the non-blank lines of ``handle`` (:func:`line_blocks`);
     ``None`` for a line longer than ``max_bytes``."""
     for block in line_blocks(handle, max_bytes):
-        items: list[tuple[int, bytes | None]] = [
-            (n, block.text(i)) for i, n in enumerate(block.numbers.to_pylist())
-        ]
+        items: list[tuple[int, bytes | None]] = list(
+            zip(block.numbers.to_pylist(), block.texts(), strict=True)
+        )
         if block.too_long:
             items = sorted(items + [(n, None) for n in block.too_long], key=lambda i: i[0])
         yield from items
@@ -222,8 +229,7 @@ class NdjsonSource:
     def iter_lines(self, path: Path) -> Iterator[tuple[int, bytes]]:
         """``(line number, line)`` of one file's non-blank lines that fit the limit."""
         for block in self.iter_line_blocks(path):
-            for index, number in enumerate(block.numbers.to_pylist()):
-                yield number, block.text(index)
+            yield from zip(block.numbers.to_pylist(), block.texts(), strict=True)
 
     def iter_file(self, path: Path, resource_type: str) -> Iterator[Resource]:
         """Stream the resources of one file (one partition of a type)."""
