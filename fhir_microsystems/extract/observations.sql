@@ -187,7 +187,8 @@ WITH src AS (
         END AS q2
     FROM typed
 )
-SELECT lineno, screened, key, status, subject, raw_time, time_field, kind, has_code, is_coded,
+SELECT lineno, screened, key, status, status IN ('entered-in-error', 'cancelled') AS ignored,
+    subject, raw_time, fast_time(raw_time) AS quick_time, time_field, kind, has_code, is_coded,
     CASE WHEN kind IN ('bp-panel', 'systolic') THEN q1.v END AS systolic,
     CASE WHEN kind = 'bp-panel' THEN q2.v WHEN kind = 'diastolic' THEN q2.v END AS diastolic,
     CASE WHEN kind IN ('hba1c', 'pain', 'experience') THEN q1.v END AS value,
@@ -205,21 +206,20 @@ FROM measured
 
 -- @step subjects
 SELECT DISTINCT subject FROM obs_values
-WHERE subject IS NOT NULL AND status NOT IN ('entered-in-error', 'cancelled')
+WHERE subject IS NOT NULL AND NOT ignored
   AND subject NOT IN (SELECT subject FROM obs_subjects);
 
 -- @step times
+-- (``obs_times`` holds one batch's: it is emptied after each)
 SELECT DISTINCT raw_time FROM obs_values v JOIN obs_subjects s USING (subject)
-WHERE s.patient IS NOT NULL AND v.status NOT IN ('entered-in-error', 'cancelled')
-  AND v.raw_time IS NOT NULL AND fast_time(v.raw_time) IS NULL
-  AND v.raw_time NOT IN (SELECT raw_time FROM obs_times);
+WHERE s.patient IS NOT NULL AND NOT v.ignored
+  AND v.raw_time IS NOT NULL AND v.quick_time IS NULL;
 
 -- @step resolved
 CREATE OR REPLACE TEMP TABLE obs_resolved AS
 SELECT v.*, s.patient,
-    coalesce(fast_time(v.raw_time), t.effective) AS effective,
-    v.raw_time IS NOT NULL AND fast_time(v.raw_time) IS NULL AND t.effective IS NULL AS bad_time,
-    v.status IN ('entered-in-error', 'cancelled') AS ignored
+    coalesce(v.quick_time, t.effective) AS effective,
+    v.raw_time IS NOT NULL AND v.quick_time IS NULL AND t.effective IS NULL AS bad_time
 FROM obs_values v
 LEFT JOIN obs_subjects s USING (subject)
 LEFT JOIN obs_times t ON t.raw_time = v.raw_time;
