@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 import random
 import threading
-from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from itertools import combinations
+from datetime import UTC, datetime, timedelta
 
 import igraph
+import pyarrow as pa
 
+from fhir_microsystems._duckdb import sql_steps, thread_connection
 from fhir_microsystems.sources import ReferenceIndex
 
 from .config import DerivationConfig
@@ -31,30 +31,14 @@ Context = tuple[str | None, str | None]  # (organisation, location or None)
 @dataclass(frozen=True)
 class PairCounts:
     """Shared encounters and shared patients of each clinician pair, and the tie weight
-    they add up to (look-back evidence discounted).
+    they add up to (look-back evidence discounted): the rows of ``ties.sql``, a table of
+    ``u, v, shared_encounters, shared_patients, weight`` with ``u < v``, sorted."""
 
-    Held compactly (the pair tables are the network stage's largest structures): clinicians
-    are numbered in name order, a pair ``(i, j)``, ``i < j``, is the key ``i * n + j`` (``n``
-    clinicians), and ``slots`` gives each pair's row in the three arrays.
-    """
-
-    clinicians: list[str]
-    slots: dict[int, int]
-    shared_encounters: array[int]
-    shared_patients: array[int]
-    tie_weights: array[float]
+    table: pa.Table
 
     def rows(self) -> Iterator[tuple[str, str, int, int, float]]:
         """``(u, v, shared encounters, shared patients, weight)`` of every pair, ``u < v``."""
-        names, n = self.clinicians, len(self.clinicians)
-        encounters, patients, weights = (
-            self.shared_encounters,
-            self.shared_patients,
-            self.tie_weights,
-        )
-        for key, row in self.slots.items():
-            i, j = divmod(key, n)
-            yield names[i], names[j], encounters[row], patients[row], weights[row]
+        return zip(*(self.table[name].to_pylist() for name in _PAIR_COLUMNS), strict=True)
 
     @property
     def encounters(self) -> Counter[tuple[str, str]]:
@@ -72,117 +56,60 @@ class PairCounts:
         return defaultdict(float, {(u, v): w for u, v, _, _, w in self.rows()})
 
 
+_PAIR_COLUMNS = ("u", "v", "shared_encounters", "shared_patients", "weight")
+_SQL = sql_steps(__package__, "ties.sql")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _pairs(
+    records: Sequence[EncounterRecord],
+    config: DerivationConfig,
+    recent_from: datetime | None,
+    query: str,
+    extra: Mapping[str, object] | None = None,
+) -> pa.Table:
+    """The result of ``query`` (the ``pairs`` step, or a query over it) on the records of a
+    network window."""
+    con = thread_connection("ties")
+    con.register(
+        "tie_records",
+        pa.table(
+            {
+                "rec": pa.array(range(len(records)), pa.int64()),
+                "patient": pa.array([r.patient for r in records], pa.string()),
+                "start": pa.array([r.start for r in records], pa.timestamp("us", tz="UTC")),
+                "participants": pa.array([r.participants for r in records], pa.list_(pa.string())),
+            }
+        ),
+    )
+    parameters = {
+        "recent": None if recent_from is None else _micros(recent_from),
+        "most": config.max_participants_per_encounter,
+        "window": config.shared_patient_window_days * 86_400_000_000,
+        "lookback": float(config.lookback_weight),
+        "per_encounter": float(config.weight_shared_encounter),
+        "per_patient": float(config.weight_shared_patient),
+        **(extra or {}),
+    }
+    try:
+        return con.sql(query, params=parameters).to_arrow_table()
+    finally:
+        con.unregister("tie_records")
+
+
 def count_pairs(
     records: Sequence[EncounterRecord],
     config: DerivationConfig,
     recent_from: datetime | None = None,
 ) -> PairCounts:
     """Count shared encounters and shared patients over ``records``; evidence from before
-    ``recent_from`` weighs ``lookback_weight`` times as much as recent evidence."""
-    # A pair's weight is summed in the same order as ever: its shared encounters in record
-    # order, then its shared patients in order of the patients' first record.
-    clinicians = _clinicians(records)
-    number = {name: i for i, name in enumerate(clinicians)}
-    n = len(clinicians)
-    slots: dict[int, int] = {}
-    encounters, patients, weights = array("l"), array("l"), array("d")
-    slot_of = slots.get
-
-    def tie(key: int, counts: array[int], add: float) -> None:
-        row = slot_of(key)
-        if row is None:
-            row = slots[key] = len(weights)
-            encounters.append(0)
-            patients.append(0)
-            weights.append(0.0)
-        counts[row] += 1
-        weights[row] += add
-
-    lookback = config.lookback_weight
-    per_encounter = config.weight_shared_encounter
-    most = config.max_participants_per_encounter
-    visits: dict[str, list[tuple[float, tuple[str, ...]]]] = {}
-    recent = recent_from.timestamp() if recent_from is not None else float("-inf")
-    for rec in records:
-        people = rec.participants
-        start = rec.start
-        stamp = start.timestamp() if start is not None else recent
-        if 2 <= len(people) <= most:
-            add = (1.0 if stamp >= recent else lookback) * per_encounter
-            for i, j in combinations(sorted([number[p] for p in people]), 2):
-                tie(i * n + j, encounters, add)
-        if rec.patient is not None and start is not None:
-            seen = visits.get(rec.patient)
-            if seen is None:
-                visits[rec.patient] = [(stamp, people)]
-            else:
-                seen.append((stamp, people))
-    window = timedelta(days=config.shared_patient_window_days).total_seconds()
-    per_patient = config.weight_shared_patient
-    recent_add, lookback_add = 1.0 * per_patient, lookback * per_patient
-    for seen in visits.values():
-        if len(seen) == 1:
-            stamp, people = seen[0]
-            if len(people) < 2:
-                continue
-            add = recent_add if stamp >= recent else lookback_add
-            for i, j in combinations(sorted({number[p] for p in people}), 2):
-                tie(i * n + j, patients, add)
-            continue
-        numbered = [(stamp, [number[p] for p in people]) for stamp, people in seen]
-        for key, factor in _shared_patient_pairs(numbered, n, window, recent, lookback):
-            tie(key, patients, factor * per_patient)
-    return PairCounts(clinicians, slots, encounters, patients, weights)
-
-
-def _shared_patient_pairs(
-    seen: list[tuple[float, list[int]]], n: int, window: float, recent: float, lookback: float
-) -> Iterable[tuple[int, float]]:
-    """The keys of the clinician pairs (numbered, ``n`` of them) who saw one patient within
-    ``window`` seconds of each other, each with the largest factor of those visit pairs: 1
-    when the later visit is recent, else ``lookback``."""
-    first = min(stamp for stamp, _ in seen)
-    last = max(stamp for stamp, _ in seen)
-    if last - first > window:
-        return _windowed_pairs(seen, n, window, recent, lookback).items()
-    # Every two visits are within the window: the pair's latest visit decides the factor
-    # (``lookback`` is at most 1).
-    everyone: set[int] = set()
-    lately: set[int] = set()
-    for stamp, people in seen:
-        everyone.update(people)
-        if stamp >= recent:
-            lately.update(people)
-    if len(everyone) < 2:
-        return ()
-    ordered = sorted(everyone)
-    if len(lately) == len(everyone) or not lately:
-        factor = 1.0 if lately else lookback
-        return ((i * n + j, factor) for i, j in combinations(ordered, 2))
-    return (
-        (i * n + j, 1.0 if i in lately or j in lately else lookback)
-        for i, j in combinations(ordered, 2)
-    )
-
-
-def _windowed_pairs(
-    seen: list[tuple[float, list[int]]], n: int, window: float, recent: float, lookback: float
-) -> dict[int, float]:
-    entries = sorted((stamp, person) for stamp, people in seen for person in people)
-    pairs: dict[int, float] = {}
-    for i, (t_i, p_i) in enumerate(entries):
-        for t_j, p_j in entries[i + 1 :]:
-            if t_j - t_i > window:
-                break
-            if p_i != p_j:
-                key = p_i * n + p_j if p_i < p_j else p_j * n + p_i
-                factor = 1.0 if t_j >= recent else lookback
-                pairs[key] = max(pairs.get(key, 0.0), factor)
-    return pairs
-
-
-def _clinicians(records: Iterable[EncounterRecord]) -> list[str]:
-    return sorted({p for rec in records for p in rec.participants})
+    ``recent_from`` weighs ``lookback_weight`` times as much as recent evidence (see
+    ``ties.sql``)."""
+    return PairCounts(_pairs(records, config, recent_from, _SQL["pairs"]))
 
 
 def ties(
@@ -192,15 +119,22 @@ def ties(
     recent_from: datetime | None,
 ) -> list[tuple[str, str, float]]:
     """The ties that pass a threshold, ``(u, v, weight)`` with ``u < v``, sorted, among the
-    clinicians of ``records`` (the pair tables are dropped before this returns)."""
-    counts = count_pairs(records, config, recent_from)
-    patient_threshold = config.shared_patient_threshold(window_days)
-    min_encounters = config.min_shared_encounters
-    return sorted(
-        (u, v, weight)
-        for u, v, encounters, patients, weight in counts.rows()
-        if encounters >= min_encounters or patients >= patient_threshold
+    clinicians of ``records``: ``min_shared_encounters`` shared encounters, or the shared
+    patients of :meth:`~DerivationConfig.shared_patient_threshold`."""
+    query = (
+        f"SELECT u, v, weight FROM ({_SQL['pairs']}) WHERE shared_encounters >= $min_encounters"
+        " OR shared_patients >= $min_patients ORDER BY u, v"
     )
+    thresholds = {
+        "min_encounters": config.min_shared_encounters,
+        "min_patients": config.shared_patient_threshold(window_days),
+    }
+    found = _pairs(records, config, recent_from, query, thresholds)
+    return list(zip(*(found[name].to_pylist() for name in ("u", "v", "weight")), strict=True))
+
+
+def _clinicians(records: Iterable[EncounterRecord]) -> list[str]:
+    return sorted({p for rec in records for p in rec.participants})
 
 
 def home_contexts(

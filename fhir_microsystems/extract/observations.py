@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 import duckdb
@@ -35,6 +34,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fhir_microsystems._duckdb import sql_steps
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.periods import parse_fhir_datetime
 from fhir_microsystems.sources._base import resource_problem
@@ -75,13 +75,7 @@ def literal_key(reference: Any) -> str | None:
     return f"{match['type']}/{match['id']}" if match else None
 
 
-def _steps() -> dict[str, str]:
-    text = resources.files(__package__).joinpath("observations.sql").read_text("utf-8")
-    parts = re.split(r"^-- @step (\w+)\n", text, flags=re.MULTILINE)
-    return dict(zip(parts[1::2], parts[2::2], strict=True))
-
-
-_SQL = _steps()
+_SQL = sql_steps(__package__, "observations.sql")
 _VALUES = _SQL["values"].strip().rstrip(";")
 
 

@@ -17,14 +17,14 @@ One load serves every context of a batch (a partition's microsystems): each row 
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+
+from fhir_microsystems._duckdb import thread_connection
 
 from ._inputs import (
     VOID_ENCOUNTER_STATUSES,
@@ -100,18 +100,9 @@ def _micros(values: list[datetime | None]) -> list[int | None]:
     return [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
 
 
-_LOCAL = threading.local()
-
-
 def _connection() -> duckdb.DuckDBPyConnection:
-    """This thread's in-memory database, made once per process and thread (a connection
-    costs more than a small batch); a forked worker makes its own."""
-    made: tuple[int, duckdb.DuckDBPyConnection] | None = getattr(_LOCAL, "made", None)
-    if made is None or made[0] != os.getpid():
-        con = duckdb.connect(":memory:", config={"threads": 1})
-        con.execute(AGE_BAND + MEDIAN)
-        made = _LOCAL.made = (os.getpid(), con)
-    return made[1]
+    """This thread's measures database (its macros made once)."""
+    return thread_connection("measures", AGE_BAND + MEDIAN)
 
 
 def connect(

@@ -77,7 +77,7 @@ def test_a_crowded_encounter_is_capped_and_named() -> None:
     assert len(rec.participants) == 200
     assert [(f.kind, f.where) for f in findings] == [("too-many-participants", "Encounter/crowd")]
     pairs = count_pairs([rec], DerivationConfig())
-    assert len(pairs.slots) <= 200 * 199 // 2
+    assert pairs.table.num_rows <= 200 * 199 // 2
 
 
 def test_ids_that_are_not_fhir_ids_are_findings(tmp_path: Path) -> None:

@@ -47,59 +47,89 @@ def _records(seed: int, days: int, count: int = 400) -> list[EncounterRecord]:
     return out
 
 
+Pair = tuple[str, str]
+
+
 def _reference_count_pairs(
     records: list[EncounterRecord], config: DerivationConfig, recent_from: datetime | None
-) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]], dict[tuple[str, str], float]]:
-    """Visit pair by visit pair, weights summed in record order then patient order."""
-    encounters: Counter[tuple[str, str]] = Counter()
-    patients: Counter[tuple[str, str]] = Counter()
-    weights: dict[tuple[str, str], float] = {}
+) -> tuple[Counter[Pair], Counter[Pair], dict[Pair, float], dict[Pair, float]]:
+    """Visit pair by visit pair: shared encounters and patients, and each pair's weight
+    twice, by the definition (four integer counts scaled once) and summed piece by piece
+    in record order, then patient order (as the row-at-a-time counter did)."""
+    encounters: Counter[Pair] = Counter()
+    patients: Counter[Pair] = Counter()
+    older: Counter[tuple[str, Pair]] = Counter()  # ("encounter" | "patient", pair)
+    summed: dict[Pair, float] = {}
     visits: dict[str, list[tuple[float, str]]] = {}
     recent = recent_from.timestamp() if recent_from is not None else float("-inf")
+    lookback = config.lookback_weight
     for rec in records:
         people = sorted(rec.participants)
         stamp = rec.start.timestamp() if rec.start is not None else recent
-        factor = 1.0 if stamp >= recent else config.lookback_weight
         if 2 <= len(people) <= config.max_participants_per_encounter:
             for pair in combinations(people, 2):
                 encounters[pair] += 1
-                weights[pair] = weights.get(pair, 0.0) + factor * config.weight_shared_encounter
+                older["encounter", pair] += stamp < recent
+                factor = 1.0 if stamp >= recent else lookback
+                summed[pair] = summed.get(pair, 0.0) + factor * config.weight_shared_encounter
         if rec.patient is not None and rec.start is not None:
             visits.setdefault(rec.patient, []).extend((stamp, p) for p in people)
     window = timedelta(days=config.shared_patient_window_days).total_seconds()
     for seen in visits.values():
         seen.sort()
-        pairs: dict[tuple[str, str], float] = {}
+        pairs: dict[Pair, float] = {}
         for i, (t_i, p_i) in enumerate(seen):
             for t_j, p_j in seen[i + 1 :]:
                 if t_j - t_i > window:
                     break
                 if p_i != p_j:
                     pair = (p_i, p_j) if p_i < p_j else (p_j, p_i)
-                    factor = 1.0 if t_j >= recent else config.lookback_weight
+                    factor = 1.0 if t_j >= recent else lookback
                     pairs[pair] = max(pairs.get(pair, 0.0), factor)
         for pair, factor in pairs.items():
             patients[pair] += 1
-            weights[pair] = weights.get(pair, 0.0) + factor * config.weight_shared_patient
-    return encounters, patients, weights
+            older["patient", pair] += factor != 1.0
+            summed[pair] = summed.get(pair, 0.0) + factor * config.weight_shared_patient
+    defined = {
+        pair: config.weight_shared_encounter
+        * (encounters[pair] - older["encounter", pair] + lookback * older["encounter", pair])
+        + config.weight_shared_patient
+        * (patients[pair] - older["patient", pair] + lookback * older["patient", pair])
+        for pair in encounters.keys() | patients.keys()
+    }
+    return encounters, patients, defined, summed
 
 
 @pytest.mark.parametrize("days", [20, 200])  # all visits within the window, and not
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_count_pairs_matches_visit_by_visit_counting(seed: int, days: int) -> None:
     records = _records(seed, days)
-    # weights that do not add up exactly in floating point, so summation order shows
+    # weights that do not add up exactly in floating point, so summation order would show
     config = DerivationConfig(
         lookback_weight=0.3, weight_shared_encounter=0.7, weight_shared_patient=0.1
     )
     for recent_from in (None, START + timedelta(days=days // 2), START + timedelta(days=days)):
         counts = count_pairs(records, config, recent_from)
-        encounters, patients, weights = _reference_count_pairs(records, config, recent_from)
+        encounters, patients, weights, _ = _reference_count_pairs(records, config, recent_from)
         assert counts.patients and counts.encounters
         assert counts.encounters == encounters
         assert counts.patients == patients
         assert dict(counts.weights) == weights
         assert counts.weights["nobody", "none"] == 0.0  # still a defaultdict
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_default_weights_equal_the_piecewise_sums(seed: int) -> None:
+    """The shipped weights (1, 0.5, 0.25) are sums of powers of two, exact in floating
+    point: the weights scaled once are the very floats the row-at-a-time counter summed,
+    so communities (and every output) are unchanged by counting with SQL."""
+    records = _records(seed, 120)
+    config = DerivationConfig()
+    recent_from = START + timedelta(days=60)
+    counts = count_pairs(records, config, recent_from)
+    _, _, defined, summed = _reference_count_pairs(records, config, recent_from)
+    assert dict(counts.weights) == defined == summed
+    assert any(w != int(w) for w in summed.values())  # the look-back factor was used
 
 
 def test_count_pairs_uses_the_later_visit_of_a_pair_for_the_lookback_factor() -> None:

@@ -1,0 +1,41 @@
+"""In-process DuckDB databases: one per purpose, thread and process, made on first use."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from importlib import resources
+
+import duckdb
+
+_LOCAL = threading.local()
+
+
+def thread_connection(purpose: str, setup: str = "") -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory database for ``purpose`` (``setup`` run once when it is made).
+
+    A connection costs more than a small query, so it is kept for the thread; a forked
+    worker process makes its own. Each runs on one thread: the stages already run one
+    task per core.
+    """
+    made: tuple[int, dict[str, duckdb.DuckDBPyConnection]] | None = getattr(_LOCAL, "made", None)
+    if made is None or made[0] != os.getpid():
+        made = _LOCAL.made = (os.getpid(), {})
+    con = made[1].get(purpose)
+    if con is None:
+        con = duckdb.connect(":memory:", config={"threads": 1})
+        if setup:
+            con.execute(setup)
+        made[1][purpose] = con
+    return con
+
+
+def sql_steps(package: str, name: str) -> dict[str, str]:
+    """The steps of a packaged SQL file, each introduced by a ``-- @step <name>`` line."""
+    text = resources.files(package).joinpath(name).read_text("utf-8")
+    parts = re.split(r"^-- @step (\w+)\n", text, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+__all__ = ["sql_steps", "thread_connection"]
