@@ -16,6 +16,7 @@ from ._catalog import (
 from ._compute import compute_batch, compute_measure, compute_measures
 from ._encounters import ENCOUNTER_MEASURES, qualifying_measures
 from ._inputs import (
+    EncounterCounts,
     EncounterFact,
     MicrosystemContext,
     ObservationCounts,
@@ -32,6 +33,7 @@ from ._measure import Measure
 from ._registry import MEASURES, MEASURES_BY_ID, REGISTRY, SHIPPED, measure_definition
 from ._resource import measure_resource, shipped_measures
 from ._result import GroupResult, MeasureResult, PopulationCount, Stratum, age_band
+from ._tables import FactsBuilder, FactTables, encounter_counts, fact_tables
 
 __all__ = [
     "DEFAULT_CANONICAL_BASE",
@@ -41,7 +43,10 @@ __all__ = [
     "MEASURE_VERSION",
     "REGISTRY",
     "SHIPPED",
+    "EncounterCounts",
     "EncounterFact",
+    "FactTables",
+    "FactsBuilder",
     "GroupDefinition",
     "GroupResult",
     "Measure",
@@ -61,6 +66,8 @@ __all__ = [
     "compute_batch",
     "compute_measure",
     "compute_measures",
+    "encounter_counts",
+    "fact_tables",
     "measure_definition",
     "measure_resource",
     "observation_counts",

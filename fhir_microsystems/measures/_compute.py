@@ -13,7 +13,7 @@ from ._measure import Measure
 from ._registry import REGISTRY, SHIPPED
 from ._result import GroupResult, MeasureResult, PopulationCount, PopulationSize, Stratum
 from ._sql import CODES, MEMBERS, STRATA, stacked
-from ._tables import connect
+from ._tables import FactTables, connect, fact_tables
 
 _COLUMN = {code: n for n, code in enumerate(CODES)}
 
@@ -62,12 +62,20 @@ def compute_batch(
     *,
     findings: Findings,
     measures: Sequence[type[Measure]] = SHIPPED,
+    tables: FactTables | None = None,
 ) -> list[list[MeasureResult]]:
-    """One :class:`MeasureResult` per measure (catalog order) for each of ``contexts``."""
+    """One :class:`MeasureResult` per measure (catalog order) for each of ``contexts``.
+
+    ``tables`` are the contexts' fact tables when they are built already (the pipeline's
+    derive stage builds them, see :class:`~fhir_microsystems.measures.FactsBuilder`); then
+    the contexts' encounters, the timelines' encounters and ``patients`` are not read.
+    """
     groups = [
         (m, g, sql) for m in measures for g, sql in zip(m.definition.groups, m.cases, strict=True)
     ]
-    con = connect(contexts, timelines, patients)
+    if tables is None:
+        tables = fact_tables(contexts, timelines, patients)
+    con = connect(tables, timelines.observations)
     try:
         con.execute(stacked([sql for _, _, sql in groups]))
         con.execute(

@@ -164,6 +164,19 @@ class ObservationCounts:
     experienced: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class EncounterCounts:
+    """A microsystem's encounters that count for the data indicators (not void, starting in
+    its period): how many, how many with two or more distinct clinicians and with any, how
+    many are finished and how many of those have an end."""
+
+    total: int
+    multi_clinician: int
+    with_participants: int
+    finished: int
+    finished_with_end: int
+
+
 def observations_in(
     table: pa.Table, patients: Iterable[str], period: tuple[datetime, datetime]
 ) -> pa.Table:
@@ -231,6 +244,7 @@ class Timelines:
 __all__ = [
     "RESULT_STATUSES",
     "VOID_ENCOUNTER_STATUSES",
+    "EncounterCounts",
     "EncounterFact",
     "MicrosystemContext",
     "ObservationCounts",

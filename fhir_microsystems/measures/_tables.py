@@ -1,13 +1,16 @@
-"""The fact tables the measures' SQL reads, loaded into an in-process DuckDB database
-(one per thread, its tables replaced by each batch).
+"""The fact tables the measures' SQL reads: built as Arrow tables (:class:`FactsBuilder`),
+loaded into an in-process DuckDB database (one per thread, its tables replaced by each batch).
 
-One load serves every context of a batch (a partition's microsystems): each row carries
-``ctx``, the context's number in the batch. Times are microseconds since the epoch (UTC).
+One set of tables serves every context of a batch (a partition's microsystems): each row
+carries ``ctx``, the context's number in the batch. Times are microseconds since the epoch
+(UTC). The derive stage builds them as it derives a period and hands them to the measure
+stage as Parquet; a library caller builds them from contexts (:func:`fact_tables`).
 
 - ``ctxs``: ctx, start_us, end_us, data_end_us, start_year/start_month/start_day;
 - ``enc``: the attributed encounters, each key once per context (the first occurrence):
   ctx, ord, key, patient, cls, status, void, start_us, end_us, discharge,
-  primary_practitioner (the first listed practitioner who is a member of the microsystem);
+  primary_practitioner (the first listed practitioner who is a member of the microsystem),
+  clinicians (distinct practitioners);
 - ``grp``: ctx, patient (the microsystem's patient Group);
 - ``pat``: key, gender, birth_date, deceased_us (the patients of ``enc`` and ``grp``);
 - ``timeline``: patient, key, cls, void, start_us (every encounter of those patients);
@@ -17,9 +20,10 @@ One load serves every context of a batch (a partition's microsystems): each row 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
@@ -28,6 +32,7 @@ from fhir_microsystems._duckdb import thread_connection
 
 from ._inputs import (
     VOID_ENCOUNTER_STATUSES,
+    EncounterCounts,
     MicrosystemContext,
     PatientFact,
     PatientTimelines,
@@ -59,7 +64,7 @@ def _columns(spec: str) -> Columns:
     return {name: (kind, []) for name, kind in (c.split() for c in spec.split(","))}
 
 
-#: The Arrow type a column of each SQL type is loaded as (times as microseconds, BIGINT).
+#: The Arrow type a column of each SQL type is built as (times as microseconds, BIGINT).
 _ARROW = {
     "INTEGER": pa.int32(),
     "VARCHAR": pa.string(),
@@ -70,25 +75,14 @@ _ARROW = {
 }
 
 
-def _create(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    columns: Columns,
-    extra: str = "",
-) -> None:
-    """``CREATE OR REPLACE TABLE name`` from Python column lists (type, values), loaded as
-    one Arrow table (no DuckDB value per element); ``extra`` adds computed columns."""
-    table = pa.table(
+def _arrow(columns: Columns) -> pa.Table:
+    """Python column lists (type, values) as one Arrow table."""
+    return pa.table(
         {
             col: pa.array(_micros(values) if kind == "TIMESTAMPTZ" else values, _ARROW[kind])
             for col, (kind, values) in columns.items()
         }
     )
-    con.register("facts_load", table)
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT *{extra} FROM facts_load")
-    finally:
-        con.unregister("facts_load")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -96,50 +90,55 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def _micros(values: list[datetime | None]) -> list[int | None]:
-    """Microseconds since the epoch (exact; binding ints costs DuckDB less than datetimes)."""
+    """Microseconds since the epoch (exact)."""
     return [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
 
 
-def _connection() -> duckdb.DuckDBPyConnection:
-    """This thread's measures database (its macros made once)."""
-    return thread_connection("measures", AGE_BAND + MEDIAN)
+@dataclass(frozen=True)
+class FactTables:
+    """A batch's fact tables (see the module's docstring), as Arrow tables."""
+
+    ctxs: pa.Table
+    enc: pa.Table
+    grp: pa.Table
+    pat: pa.Table
+    timeline: pa.Table
+
+    #: The tables' names, in the order of the fields.
+    NAMES: ClassVar[tuple[str, ...]] = ("ctxs", "enc", "grp", "pat", "timeline")
+
+    def named(self) -> list[tuple[str, pa.Table]]:
+        """``(name, table)`` of each table."""
+        return [(name, getattr(self, name)) for name in self.NAMES]
 
 
-def connect(
-    contexts: Sequence[MicrosystemContext],
-    timelines: PatientTimelines,
-    patients: Mapping[str, PatientFact],
-) -> duckdb.DuckDBPyConnection:
-    """This thread's in-memory database with the fact tables of ``contexts`` (replacing
-    the previous batch's)."""
-    con = _connection()
-    c_rows = _columns(
-        "ctx INTEGER, start_us TIMESTAMPTZ, end_us TIMESTAMPTZ, data_end_us TIMESTAMPTZ,"
-        " start_year INTEGER, start_month INTEGER, start_day INTEGER"
-    )
-    enc = _columns(
-        "ctx INTEGER, ord INTEGER, key VARCHAR, patient VARCHAR, cls VARCHAR, status VARCHAR,"
-        " start_us TIMESTAMPTZ, end_us TIMESTAMPTZ, discharge VARCHAR,"
-        " primary_practitioner VARCHAR"
-    )
-    grp = _columns("ctx INTEGER, patient VARCHAR")
-    people: set[str] = set()
-    group_people: set[str] = set()
-    for number, ctx in enumerate(contexts):
-        for col, value in zip(
-            c_rows,
-            (
-                number,
-                ctx.start,
-                ctx.end,
-                ctx.data_end,
-                ctx.start.year,
-                ctx.start.month,
-                ctx.start.day,
-            ),
-            strict=True,
-        ):
-            c_rows[col][1].append(value)
+class FactsBuilder:
+    """Builds a batch's :class:`FactTables` one context at a time (a caller need not hold
+    every context of the batch at once)."""
+
+    def __init__(self) -> None:
+        self._ctxs = _columns(
+            "ctx INTEGER, start_us TIMESTAMPTZ, end_us TIMESTAMPTZ, data_end_us TIMESTAMPTZ,"
+            " start_year INTEGER, start_month INTEGER, start_day INTEGER"
+        )
+        self._enc = _columns(
+            "ctx INTEGER, ord INTEGER, key VARCHAR, patient VARCHAR, cls VARCHAR,"
+            " status VARCHAR, start_us TIMESTAMPTZ, end_us TIMESTAMPTZ, discharge VARCHAR,"
+            " primary_practitioner VARCHAR, clinicians INTEGER"
+        )
+        self._grp = _columns("ctx INTEGER, patient VARCHAR")
+        self._people: set[str] = set()  # patients of the encounters
+        self._group_people: set[str] = set()
+        self.contexts = 0
+
+    def add(self, ctx: MicrosystemContext) -> None:
+        """Add one context (the next ``ctx`` number) and its encounters and group."""
+        number = self.contexts
+        self.contexts += 1
+        start = ctx.start
+        values = (number, start, ctx.end, ctx.data_end, start.year, start.month, start.day)
+        for (_, column), value in zip(self._ctxs.values(), values, strict=True):
+            column.append(value)
         seen: set[str] = set()
         members = ctx.members
         for e in ctx.encounters:
@@ -147,41 +146,56 @@ def connect(
                 continue
             seen.add(e.key)
             primary = next((p for p in e.practitioners if p in members), None)
-            row = (number, len(seen), e.key, e.patient, e.cls, e.status, e.start, e.end)
-            for col, value in zip(enc, (*row, e.discharge_disposition, primary), strict=True):
-                enc[col][1].append(value)
+            row = (number, len(seen), e.key, e.patient, e.cls, e.status, e.start, e.end,
+                   e.discharge_disposition, primary, len(set(e.practitioners)))  # fmt: skip
+            for (_, column), value in zip(self._enc.values(), row, strict=True):
+                column.append(value)
             if e.patient is not None:
-                people.add(e.patient)
+                self._people.add(e.patient)
         for patient in ctx.patients:
-            grp["ctx"][1].append(number)
-            grp["patient"][1].append(patient)
-        group_people.update(ctx.patients)
-    _create(con, "ctxs", c_rows)
-    _create(con, "enc", enc, _VOID)
-    _create(con, "grp", grp)
-    _patients(con, patients, people | group_people)
-    _timeline(con, timelines, people)
-    _observations(con, timelines)
-    return con
+            self._grp["ctx"][1].append(number)
+            self._grp["patient"][1].append(patient)
+        self._group_people.update(ctx.patients)
+
+    def tables(
+        self, timelines: PatientTimelines, patients: Mapping[str, PatientFact]
+    ) -> FactTables:
+        """The tables of the contexts added, with the facts of their patients and the
+        encounter timelines of their encounters' patients."""
+        return FactTables(
+            ctxs=_arrow(self._ctxs),
+            enc=_arrow(self._enc),
+            grp=_arrow(self._grp),
+            pat=_patients(patients, self._people | self._group_people),
+            timeline=_timeline(timelines, self._people),
+        )
 
 
-def _patients(
-    con: duckdb.DuckDBPyConnection, patients: Mapping[str, PatientFact], keys: set[str]
-) -> None:
+def fact_tables(
+    contexts: Iterable[MicrosystemContext],
+    timelines: PatientTimelines,
+    patients: Mapping[str, PatientFact],
+) -> FactTables:
+    """The :class:`FactTables` of ``contexts`` (numbered in order)."""
+    builder = FactsBuilder()
+    for ctx in contexts:
+        builder.add(ctx)
+    return builder.tables(timelines, patients)
+
+
+def _patients(patients: Mapping[str, PatientFact], keys: set[str]) -> pa.Table:
     facts = [patients[k] for k in sorted(keys) if k in patients]
-    _create(
-        con,
-        "pat",
+    return _arrow(
         {
             "key": ("VARCHAR", [p.key for p in facts]),
             "gender": ("VARCHAR", [p.gender for p in facts]),
             "birth_date": ("DATE", [p.birth_date for p in facts]),
             "deceased_us": ("TIMESTAMPTZ", [p.deceased_at for p in facts]),
-        },
+        }
     )
 
 
-def _timeline(con: duckdb.DuckDBPyConnection, timelines: PatientTimelines, keys: set[str]) -> None:
+def _timeline(timelines: PatientTimelines, keys: set[str]) -> pa.Table:
     cols = _columns(
         "patient VARCHAR, key VARCHAR, cls VARCHAR, status VARCHAR, start_us TIMESTAMPTZ"
     )
@@ -193,13 +207,40 @@ def _timeline(con: duckdb.DuckDBPyConnection, timelines: PatientTimelines, keys:
             cls.append(e.cls)
             status.append(e.status)
             start.append(e.start)
-    _create(con, "timeline", cols, _VOID)
+    return _arrow(cols)
 
 
-def _observations(con: duckdb.DuckDBPyConnection, timelines: PatientTimelines) -> None:
+def _connection() -> duckdb.DuckDBPyConnection:
+    """This thread's measures database (its macros made once)."""
+    return thread_connection("measures", AGE_BAND + MEDIAN)
+
+
+def _load(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, extra: str = "") -> None:
+    """``CREATE OR REPLACE TABLE name`` from an Arrow table; ``extra`` adds computed columns."""
+    con.register("facts_load", table)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT *{extra} FROM facts_load")
+    finally:
+        con.unregister("facts_load")
+
+
+def connect(tables: FactTables, observations: pa.Table) -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory database with ``tables`` and the observations of their group
+    patients (replacing the previous batch's)."""
+    con = _connection()
+    _load(con, "ctxs", tables.ctxs)
+    _load(con, "enc", tables.enc, _VOID)
+    _load(con, "grp", tables.grp)
+    _load(con, "pat", tables.pat)
+    _load(con, "timeline", tables.timeline, _VOID)
+    _observations(con, observations)
+    return con
+
+
+def _observations(con: duckdb.DuckDBPyConnection, observations: pa.Table) -> None:
     """``obs``: the observations of the patients of ``grp`` (loaded first), from the
     extract stage's Arrow table."""
-    con.register("obs_facts", timelines.observations)
+    con.register("obs_facts", observations)
     try:
         con.execute(
             "CREATE OR REPLACE TABLE obs AS SELECT patient, kind, status,"
@@ -211,4 +252,38 @@ def _observations(con: duckdb.DuckDBPyConnection, timelines: PatientTimelines) -
         con.unregister("obs_facts")
 
 
-__all__ = ["AGE_BAND", "connect"]
+#: Per context: its encounters that count for the data indicators (not void, starting in
+#: the period), those with 2 or more clinicians and with any, the finished ones and those
+#: of them with an end.
+_ENCOUNTER_COUNTS = f"""
+SELECT c.ctx, count(e.key), count(*) FILTER (WHERE e.clinicians >= 2),
+    count(*) FILTER (WHERE e.clinicians >= 1), count(*) FILTER (WHERE e.status = 'finished'),
+    count(*) FILTER (WHERE e.status = 'finished' AND e.end_us IS NOT NULL)
+FROM counts_ctxs c LEFT JOIN counts_enc e ON e.ctx = c.ctx
+    AND e.status NOT IN ({", ".join(f"'{s}'" for s in sorted(VOID_ENCOUNTER_STATUSES))})
+    AND e.start_us >= c.start_us AND e.start_us < c.end_us
+GROUP BY c.ctx ORDER BY c.ctx
+"""
+
+
+def encounter_counts(tables: FactTables) -> list[EncounterCounts]:
+    """:class:`EncounterCounts` of each context of ``tables``, in ``ctx`` order."""
+    con = _connection()
+    con.register("counts_ctxs", tables.ctxs)
+    con.register("counts_enc", tables.enc)
+    try:
+        rows = con.execute(_ENCOUNTER_COUNTS).fetchall()
+    finally:
+        con.unregister("counts_ctxs")
+        con.unregister("counts_enc")
+    return [EncounterCounts(*row[1:]) for row in rows]
+
+
+__all__ = [
+    "AGE_BAND",
+    "FactTables",
+    "FactsBuilder",
+    "connect",
+    "encounter_counts",
+    "fact_tables",
+]

@@ -1,28 +1,21 @@
-"""Compact facts to and from JSON bytes, for the claim-check store (no pickle)."""
+"""Contexts, summaries and findings to and from JSON bytes, for the claim-check store (no
+pickle)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from fhir_microsystems._findings import Finding, Findings
-from fhir_microsystems.measures import (
-    EncounterFact,
-    MicrosystemContext,
-    PatientFact,
-)
+from fhir_microsystems.measures import MicrosystemContext
 
 
 def dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_DATACLASS)
-
-
-_intern = sys.intern
-_parse_instant = datetime.fromisoformat
 
 
 def instant(value: str | None) -> datetime | None:
@@ -35,57 +28,9 @@ def interned(value: str | None) -> str | None:
     return sys.intern(value) if value is not None else None
 
 
-def encounter_row(fact: EncounterFact) -> list[Any]:
-    """One fact as a positional row (the field order of :class:`EncounterFact`)."""
-    return [
-        fact.key,
-        fact.patient,
-        fact.cls,
-        fact.status,
-        fact.start,
-        fact.end,
-        fact.practitioners,
-        fact.discharge_disposition,
-    ]
-
-
-def encounter_from_row(row: list[Any]) -> EncounterFact:
-    """Inverse of :func:`encounter_row` (repeated keys interned).
-
-    What :func:`interned` and :func:`instant` do is written out: a measure partition
-    decodes hundreds of thousands of rows, and the calls cost more than the work.
-    """
-    patient, cls, start, end, disposition = row[1], row[2], row[4], row[5], row[7]
-    return EncounterFact(
-        row[0],
-        None if patient is None else _intern(patient),
-        None if cls is None else _intern(cls),
-        _intern(row[3]),
-        None if start is None else _parse_instant(start),
-        None if end is None else _parse_instant(end),
-        tuple(map(_intern, row[6])),
-        None if disposition is None else _intern(disposition),
-    )
-
-
-def patient_row(fact: PatientFact) -> list[Any]:
-    """One fact as a positional row (the field order of :class:`PatientFact`)."""
-    return [fact.key, fact.gender, fact.birth_date, fact.deceased_at, fact.deceased]
-
-
-def patient_from_row(row: list[Any]) -> PatientFact:
-    """Inverse of :func:`patient_row`."""
-    birth = row[2]
-    return PatientFact(
-        sys.intern(row[0]),
-        interned(row[1]),
-        date.fromisoformat(birth) if birth else None,
-        instant(row[3]),
-        row[4],
-    )
-
-
 def context_from(data: dict[str, Any]) -> MicrosystemContext:
+    """A context stored by :func:`context_to` (its encounters are in the period's fact
+    tables, not here)."""
     start, end = data["period"]
     return MicrosystemContext(
         id=data["id"],
@@ -96,7 +41,7 @@ def context_from(data: dict[str, Any]) -> MicrosystemContext:
         period=(datetime.fromisoformat(start), datetime.fromisoformat(end)),
         members=frozenset(data["members"]),
         core_members=frozenset(data["core_members"]),
-        encounters=tuple(map(encounter_from_row, data["encounters"])),
+        encounters=(),
         patients=frozenset(data["patients"]),
         data_end=datetime.fromisoformat(data["data_end"]),
         stability=data["stability"],
@@ -105,6 +50,7 @@ def context_from(data: dict[str, Any]) -> MicrosystemContext:
 
 
 def context_to(ctx: MicrosystemContext) -> dict[str, Any]:
+    """What the measure stage reads of a context besides the fact tables."""
     return {
         "id": ctx.id,
         "careteam_ref": ctx.careteam_ref,
@@ -114,7 +60,6 @@ def context_to(ctx: MicrosystemContext) -> dict[str, Any]:
         "period": [ctx.start.isoformat(), ctx.end.isoformat()],
         "members": sorted(ctx.members),
         "core_members": sorted(ctx.core_members),
-        "encounters": [encounter_row(e) for e in ctx.encounters],
         "patients": sorted(ctx.patients),
         "data_end": ctx.data_end.isoformat(),
         "stability": ctx.stability,

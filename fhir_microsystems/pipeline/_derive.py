@@ -22,8 +22,10 @@ from fhir_microsystems.derive.records import EncounterRecord
 from fhir_microsystems.measures import (
     ENCOUNTER_MEASURES,
     EncounterFact,
+    FactsBuilder,
     MicrosystemContext,
     PatientFact,
+    Timelines,
 )
 from fhir_microsystems.measures._encounters import READMISSION_WINDOW
 from fhir_microsystems.periods import Period, to_utc
@@ -32,6 +34,7 @@ from fhir_microsystems.sources import ReferenceIndex, Source
 from fhir_microsystems.sources._references import INDEXED_TYPES
 
 from . import _codec
+from ._columns import to_parquet
 from ._common import (
     opened,
     utc_date,
@@ -249,22 +252,40 @@ def _store_period(
     organization_names: Mapping[str, str],
 ) -> None:
     """Store what one period's measure partition needs: its contexts (one per key, each
-    stored as it is built), its bundle and its CareTeam and Group resources. Nothing of
-    the period outlives this call (the next period's derivation needs the memory).
+    stored as it is built; their encounters go into the fact tables), its bundle, the
+    measures' fact tables (Parquet) and its CareTeam and Group resources. Nothing of the
+    period outlives this call (the next period's derivation needs the memory).
     ``ending`` are the records of encounters started earlier that end (and count) here."""
     period = items[0].period
     label = period.label
     by_key = {rec.key: rec for rec in windows.records(period.start, period.end)}
     by_key.update((rec.key, rec) for rec in ending)
-    bundle = _period_bundle(spec, items, windows, responses, data_end, by_key)
+    facts = FactsBuilder()
     for number, item in enumerate(items):
+        context = _context(item, by_key, data_end)
+        facts.add(context)
         store.put(
             store_key(run_id, "ms-context", label, str(number)),
-            _codec.dumps(_codec.context_to(_context(item, by_key, data_end))),
+            _codec.dumps(_codec.context_to(context)),
         )
-    bundle["contexts"] = len(items)
+    timelines, patients = _follow_up_facts(items, windows, by_key)
+    del by_key
+    for name, table in facts.tables(timelines, patients).named():
+        store.put(store_key(run_id, "ms-facts", label, name), to_parquet([table]))
+    del facts, timelines, patients
+    staff = staff_scores(
+        {item.id: item.members for item in items},
+        responses.get(period.label, ()),
+        windows.findings,
+        canonical_base=spec.canonical_base,
+    )
+    bundle = {
+        "period": [period.start.isoformat(), period.end.isoformat()],
+        "data_end": data_end.isoformat(),
+        "staff": staff,  # one period per partition: staff scores by microsystem id
+        "contexts": len(items),
+    }
     store.put(store_key(run_id, "ms", label), _codec.dumps(bundle))
-    del bundle, by_key
     types = []
     for rtype, blob in _resource_lines(items, spec, organization_names):
         store.put(store_key(run_id, "ms-resources", label, rtype), blob)
@@ -272,42 +293,23 @@ def _store_period(
     store.put(store_key(run_id, "ms-resource-types", label), orjson.dumps(sorted(types)))
 
 
-def _period_bundle(
-    spec: RunSpec,
-    items: list[MicrosystemPeriod],
-    windows: MonthWindows,
-    responses: dict[str, list[StaffResponse]],
-    data_end: datetime,
-    by_key: dict[str, EncounterRecord],
-) -> dict[str, Any]:
-    """The period's follow-up timeline, patient facts and staff scores (the contexts go
-    one per key, see :func:`_store_period`)."""
+def _follow_up_facts(
+    items: list[MicrosystemPeriod], windows: MonthWindows, by_key: dict[str, EncounterRecord]
+) -> tuple[Timelines, dict[str, PatientFact]]:
+    """The period's follow-up timeline and the facts of its patients: those attributed to a
+    microsystem, and those of every attributed encounter."""
     period = items[0].period
     horizon = period.end + FOLLOW_UP_HORIZON + timedelta(microseconds=1)
     by_patient: dict[str, list[EncounterRecord]] = {}
     for rec in _follow_ups(windows.records(period.start, horizon, FOLLOW_UP_CLASSES), period):
         if rec.patient:
             by_patient.setdefault(rec.patient, []).append(rec)
-    # Patients attributed to a microsystem, and those of every attributed encounter.
     patients = sorted(
         {p for item in items for p in item.patients}
         | {p for item in items for k in item.encounter_ids if (p := _patient_of(by_key, k))}
     )
-    staff = staff_scores(
-        {item.id: item.members for item in items},
-        responses.get(period.label, ()),
-        windows.findings,
-        canonical_base=spec.canonical_base,
-    )
-    return {
-        "period": [period.start.isoformat(), period.end.isoformat()],
-        "data_end": data_end.isoformat(),
-        "timeline": [
-            _codec.encounter_row(_fact(r)) for p in patients for r in by_patient.get(p, ())
-        ],
-        "patients": [_codec.patient_row(patient_fact(p, windows.patient(p))) for p in patients],
-        "staff": staff,  # one period per partition: staff scores by microsystem id
-    }
+    timelines = Timelines(_fact(r) for p in patients for r in by_patient.get(p, ()))
+    return timelines, {p: patient_fact(p, windows.patient(p)) for p in patients}
 
 
 def _resource_lines(

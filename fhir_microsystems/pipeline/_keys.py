@@ -7,7 +7,8 @@ writes them:
 - extract: ``enc:<partition>:<month>:<n>`` and ``enc-meta:<partition>`` (encounter months),
   ``spells:<partition>:<n>`` and ``spell-chunks:<partition>``, ``obs:<partition>:<month>:<n>``
   and ``obs-chunks:<partition>``, ``findings:extract:<partition>``;
-- derive: ``ms:<period>``, ``ms-context:<period>:<n>``, ``ms-resources:<period>:<type>``,
+- derive: ``ms:<period>``, ``ms-context:<period>:<n>``, ``ms-facts:<period>:<table>`` (the
+  measures' fact tables as Parquet), ``ms-resources:<period>:<type>``,
   ``ms-resource-types:<period>``, ``derivation``, ``findings:derive``;
 - measure: ``reports:<period>``, ``sink-plan:<period>``, ``findings:measure:<period>``.
 

@@ -15,8 +15,10 @@ from fhir_microsystems._findings import Findings
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.connect import make_client
 from fhir_microsystems.measures import (
+    FactTables,
     Timelines,
     compute_batch,
+    encounter_counts,
     observation_table,
     observations_in,
 )
@@ -71,13 +73,11 @@ def measure(
         raise LookupError(f"no derivation stored for partition {partition!r} of run {run_id}")
     bundle = orjson.loads(blob)
     del blob
-    patients = {p.key: p for p in map(_codec.patient_from_row, bundle.pop("patients"))}
+    tables = _fact_tables(store, run_id, partition)
     start, end = bundle["period"]
     period = (datetime.fromisoformat(start), datetime.fromisoformat(end))
-    timelines = Timelines(
-        encounters=map(_codec.encounter_from_row, bundle.pop("timeline")),
-        observations=_period_observations(store, run_id, period, set(patients)),
-    )
+    patients = set(tables.pat["key"].to_pylist())
+    timelines = Timelines(observations=_period_observations(store, run_id, period, patients))
     findings = Findings(keep=FINDINGS_KEPT)
     when = generated_at or datetime.fromisoformat(bundle["data_end"])
     reports: list[dict[str, Any]] = []
@@ -91,9 +91,13 @@ def measure(
         if context_blob is None:
             raise LookupError(f"claim check of context {number} of {partition!r} is gone")
         contexts.append(_codec.context_from(orjson.loads(context_blob)))
-    computed = compute_batch(contexts, timelines, patients, findings=findings)
-    for ctx, results in zip(contexts, computed, strict=True):
-        assessment = assess_microsystem(ctx, results, timelines, staff=staff.get(ctx.id))
+    computed = compute_batch(contexts, timelines, {}, findings=findings, tables=tables)
+    counts = encounter_counts(tables)
+    del tables
+    for ctx, results, counted in zip(contexts, computed, counts, strict=True):
+        assessment = assess_microsystem(
+            ctx, results, timelines, staff=staff.get(ctx.id), encounters=counted
+        )
         builds: list[Callable[[], dict[str, Any]]] = [
             partial(
                 build_measure_report,
@@ -153,6 +157,17 @@ def measure(
         store_key(run_id, "reports", safe_name(partition)), _codec.dumps(_report_rows(reports))
     )
     return {"reports": len(reports), "findings": findings.total}
+
+
+def _fact_tables(store: Store, run_id: str, partition: str) -> FactTables:
+    """The measures' fact tables the derive stage stored for ``partition``."""
+    tables = {}
+    for name in FactTables.NAMES:
+        blob = store.get(store_key(run_id, "ms-facts", partition, name))
+        if blob is None:
+            raise LookupError(f"claim check of fact table {name} of {partition!r} is gone")
+        tables[name] = from_parquet(blob)
+    return FactTables(**tables)
 
 
 def _period_observations(

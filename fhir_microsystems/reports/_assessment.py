@@ -12,9 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from fhir_microsystems.measures import (
+    EncounterCounts,
+    FactsBuilder,
     MeasureResult,
     MicrosystemContext,
     PatientTimelines,
+    Timelines,
+    encounter_counts,
     measure_definition,
     observation_counts,
 )
@@ -145,17 +149,27 @@ def _targets(results: Sequence[MeasureResult]) -> Indicator:
     return _share("targets-met", met, scored)
 
 
+_NO_TIMELINES = Timelines()
+
+
+def own_encounter_counts(ctx: MicrosystemContext) -> EncounterCounts:
+    """The :class:`EncounterCounts` of ``ctx``'s own encounters (each key once)."""
+    builder = FactsBuilder()
+    builder.add(ctx)
+    (counts,) = encounter_counts(builder.tables(_NO_TIMELINES, {}))
+    return counts
+
+
 def data_indicators(
-    ctx: MicrosystemContext, results: Sequence[MeasureResult], timelines: PatientTimelines
+    ctx: MicrosystemContext,
+    results: Sequence[MeasureResult],
+    timelines: PatientTimelines,
+    encounters: EncounterCounts | None = None,
 ) -> list[Indicator]:
-    """The data indicators of ``ctx`` (see ``DATA_INDICATORS`` for their definitions)."""
+    """The data indicators of ``ctx`` (see ``DATA_INDICATORS`` for their definitions);
+    ``encounters`` counts its encounters (:func:`own_encounter_counts` when not given)."""
     observations = observation_counts(timelines.observations, ctx.patients, ctx.period)
-    encounters = [
-        e
-        for e in dict((e.key, e) for e in ctx.encounters).values()
-        if not e.void and ctx.in_period(e.start)
-    ]
-    finished = [e for e in encounters if e.status == "finished"]
+    counted = encounters if encounters is not None else own_encounter_counts(ctx)
     continuity = next((r.score for r in results if r.measure == "continuity-of-care"), None)
     length = (ctx.end - ctx.start).total_seconds()
     covered = (min(ctx.data_end, ctx.end) - ctx.start).total_seconds()
@@ -170,17 +184,9 @@ def data_indicators(
         ),
         _value("stability", ctx.stability),
         _share("core-member-share", len(ctx.core_members & ctx.members), len(ctx.members)),
-        _share(
-            "multi-clinician-encounters",
-            sum(len(set(e.practitioners)) >= 2 for e in encounters),
-            len(encounters),
-        ),
-        _share("encounters-with-end", sum(e.end is not None for e in finished), len(finished)),
-        _share(
-            "encounters-with-participants",
-            sum(bool(e.practitioners) for e in encounters),
-            len(encounters),
-        ),
+        _share("multi-clinician-encounters", counted.multi_clinician, counted.total),
+        _share("encounters-with-end", counted.finished_with_end, counted.finished),
+        _share("encounters-with-participants", counted.with_participants, counted.total),
         _share("complete-observations", observations.complete, observations.total),
         _value("timeliness", min(max(covered / length, 0.0), 1.0)),
         _targets(results),
@@ -193,9 +199,11 @@ def assess_microsystem(
     timelines: PatientTimelines,
     *,
     staff: Mapping[str, StaffScore] | None = None,
+    encounters: EncounterCounts | None = None,
 ) -> Assessment:
-    """Score the seven dimensions from the data and, when given, staff ratings."""
-    indicators = data_indicators(ctx, results, timelines)
+    """Score the seven dimensions from the data and, when given, staff ratings
+    (``encounters``: see :func:`data_indicators`)."""
+    indicators = data_indicators(ctx, results, timelines, encounters)
     for code, rating in sorted((staff or {}).items()):
         characteristic = CHARACTERISTICS_BY_CODE[code]
         indicators.append(
@@ -225,4 +233,5 @@ __all__ = [
     "assess_microsystem",
     "data_indicators",
     "overall_score",
+    "own_encounter_counts",
 ]

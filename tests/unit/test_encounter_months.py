@@ -186,32 +186,6 @@ def test_observation_facts_round_trip_through_parquet() -> None:
     assert back == facts
 
 
-def test_encounter_and_patient_rows_round_trip() -> None:
-    from datetime import date
-
-    from fhir_microsystems.measures import EncounterFact, PatientFact
-    from fhir_microsystems.pipeline import _codec
-
-    enc = EncounterFact(
-        key="Encounter/e1",
-        patient="Patient/p1",
-        cls="IMP",
-        status="finished",
-        start=_at(3, 4),
-        end=None,
-        practitioners=("Practitioner/a", "Practitioner/b"),
-        discharge_disposition="home",
-    )
-    row = orjson.loads(_codec.dumps([_codec.encounter_row(enc)]))[0]
-    assert _codec.encounter_from_row(row) == enc
-    pat = PatientFact("Patient/p1", "female", date(1950, 2, 3), _at(5, 6), True)
-    row = orjson.loads(_codec.dumps([_codec.patient_row(pat)]))[0]
-    assert _codec.patient_from_row(row) == pat
-    assert _codec.patient_from_row(["Patient/p2", None, None, None, False]) == PatientFact(
-        "Patient/p2"
-    )
-
-
 def test_writer_rows_store_times_as_record_row_does() -> None:
     store = MemoryStore()
     writer = MonthWriter(store, "p")

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from fhir_microsystems._findings import Findings
-from fhir_microsystems.measures import compute_batch
+from fhir_microsystems.measures import (
+    EncounterCounts,
+    FactTables,
+    Timelines,
+    compute_batch,
+    encounter_counts,
+    fact_tables,
+)
+from fhir_microsystems.pipeline._columns import from_parquet, to_parquet
+from fhir_microsystems.reports._assessment import own_encounter_counts
 from tests.unit.test_measures_support import context, enc, obs, person, timelines
 
 APRIL = (datetime(2025, 4, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC))
@@ -45,3 +55,44 @@ def test_two_contexts_in_one_batch_see_only_their_own_encounters_and_period() ->
     assert first["volume"].groups[0].population("initial-population").members == ("Encounter/e1",)
     assert second["volume"].groups[0].population("initial-population").members == ("Encounter/e3",)
     assert [(f.kind, f.where) for f in findings.items] == [("missing-field", "Encounter/e2")]
+
+
+def test_fact_tables_handed_over_as_parquet_give_the_same_results_and_counts() -> None:
+    """The pipeline's hand-off: the derive stage builds the fact tables, the measure stage
+    reads them back from Parquet with contexts that carry no encounters."""
+    stays = [
+        enc("e1", "2025-03-10T10:00:00Z", "2025-03-10T11:00:00Z", patient="Patient/p1",
+            practitioners=("Practitioner/a", "Practitioner/x", "Practitioner/a")),
+        enc("e2", "2025-03-12T10:00:00Z", None, patient="Patient/p2", practitioners=()),
+        enc("e3", "2025-03-13T10:00:00Z", "2025-03-13T12:00:00Z", patient="Patient/p2",
+            status="cancelled"),
+        enc("e4", "2025-02-27T10:00:00Z", "2025-03-01T12:00:00Z", patient="Patient/p1"),
+        enc("e5", "2025-03-20T10:00:00Z", None, patient="Patient/p1", status="in-progress",
+            practitioners=("Practitioner/b", "Practitioner/c")),
+    ]  # fmt: skip
+    march = context(stays, ["Patient/p1", "Patient/p2"])
+    april = context([], ["Patient/p2"], period=APRIL)
+    lines = timelines(stays, [])
+    patients = {"Patient/p1": person("Patient/p1", gender="female", born="1950-01-01")}
+    tables = fact_tables([march, april], lines, patients)
+    back = FactTables(**{name: from_parquet(to_parquet([table])) for name, table in tables.named()})
+    bare = [replace(ctx, encounters=()) for ctx in (march, april)]
+    direct = compute_batch([march, april], lines, patients, findings=Findings())
+    handed = compute_batch(bare, Timelines(), {}, findings=Findings(), tables=back)
+    assert handed == direct
+
+    # counted independently: not void, starting in the period, each key once
+    counted = [e for e in stays if e.status != "cancelled" and e.start and e.start >= march.start]
+    finished = [e for e in counted if e.status == "finished"]
+    assert encounter_counts(back) == [
+        EncounterCounts(
+            total=len(counted),
+            multi_clinician=sum(len(set(e.practitioners)) >= 2 for e in counted),
+            with_participants=sum(bool(e.practitioners) for e in counted),
+            finished=len(finished),
+            finished_with_end=sum(e.end is not None for e in finished),
+        ),
+        EncounterCounts(0, 0, 0, 0, 0),
+    ]
+    assert encounter_counts(back)[0] == EncounterCounts(3, 2, 2, 2, 1)
+    assert own_encounter_counts(march) == encounter_counts(back)[0]
