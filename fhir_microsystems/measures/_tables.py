@@ -33,6 +33,7 @@ from fhir_microsystems._duckdb import thread_connection
 from ._inputs import (
     VOID_ENCOUNTER_STATUSES,
     EncounterCounts,
+    EncounterFact,
     MicrosystemContext,
     PatientFact,
     PatientTimelines,
@@ -112,6 +113,18 @@ class FactTables:
         return [(name, getattr(self, name)) for name in self.NAMES]
 
 
+#: ``enc`` columns copied from :class:`EncounterFact` attributes.
+_ENCOUNTER_ATTRIBUTES = (
+    ("key", "key"),
+    ("patient", "patient"),
+    ("cls", "cls"),
+    ("status", "status"),
+    ("start_us", "start"),
+    ("end_us", "end"),
+    ("discharge", "discharge_disposition"),
+)
+
+
 class FactsBuilder:
     """Builds a batch's :class:`FactTables` one context at a time (a caller need not hold
     every context of the batch at once)."""
@@ -139,19 +152,21 @@ class FactsBuilder:
         values = (number, start, ctx.end, ctx.data_end, start.year, start.month, start.day)
         for (_, column), value in zip(self._ctxs.values(), values, strict=True):
             column.append(value)
-        seen: set[str] = set()
-        members = ctx.members
+        firsts: dict[str, EncounterFact] = {}
         for e in ctx.encounters:
-            if e.key in seen:
-                continue
-            seen.add(e.key)
-            primary = next((p for p in e.practitioners if p in members), None)
-            row = (number, len(seen), e.key, e.patient, e.cls, e.status, e.start, e.end,
-                   e.discharge_disposition, primary, len(set(e.practitioners)))  # fmt: skip
-            for (_, column), value in zip(self._enc.values(), row, strict=True):
-                column.append(value)
-            if e.patient is not None:
-                self._people.add(e.patient)
+            firsts.setdefault(e.key, e)
+        encounters = list(firsts.values())
+        columns = {name: values for name, (_, values) in self._enc.items()}
+        columns["ctx"].extend([number] * len(encounters))
+        columns["ord"].extend(range(1, len(encounters) + 1))
+        for name, attribute in _ENCOUNTER_ATTRIBUTES:
+            columns[name].extend([getattr(e, attribute) for e in encounters])
+        members = ctx.members
+        columns["primary_practitioner"].extend(
+            [next((p for p in e.practitioners if p in members), None) for e in encounters]
+        )
+        columns["clinicians"].extend([len(set(e.practitioners)) for e in encounters])
+        self._people.update(e.patient for e in encounters if e.patient is not None)
         for patient in ctx.patients:
             self._grp["ctx"][1].append(number)
             self._grp["patient"][1].append(patient)

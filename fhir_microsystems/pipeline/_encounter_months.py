@@ -1,20 +1,21 @@
 """Encounter records bucketed by the UTC month they start in, between extract and derive.
 
-Extract partitions write compact rows (positional JSON arrays, no resource bodies) in
-chunks per month; the derive stage reads the months in order and keeps only those the
-current period's window needs, so its memory follows the window, not the input.
+Extract partitions write the records as Arrow tables (:data:`ENCOUNTER_SCHEMA`: the
+record's fields and its patient's facts, no resource bodies) in Parquet chunks per month;
+the derive stage reads the months in order and keeps only those the current period's
+window needs, so its memory follows the window, not the input.
 """
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
-import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.derive import DerivationConfig, EncounterRecord
@@ -22,26 +23,51 @@ from fhir_microsystems.derive.pipeline import usable_records
 from fhir_microsystems.measures import EncounterFact, qualifying_measures
 from fhir_microsystems.periods import Period
 
-from ._codec import instant, interned
+from ._codec import instant
+from ._columns import MonthChunks, from_parquet
 from ._store import Store
 
 #: The bucket of records without a start (never in a window; counted as ``no-start``).
 NO_START = "none"
-#: Records per claim-check chunk.
-ENCOUNTER_CHUNK = 1_000
+#: Records per Parquet chunk of a month.
+ENCOUNTER_CHUNK = 20_000
+
+#: A patient's facts carried on their encounters' rows: gender, birth date (FHIR text),
+#: deceased, deceased dateTime (FHIR text).
+PatientRow = tuple[str | None, str | None, bool, str | None]
+
+_TIME = pa.timestamp("us", tz="UTC")
+#: The columns of an encounter month: an :class:`EncounterRecord` each row, ``month``, and
+#: the facts of its patient (``patient_found`` false when the patient was not read).
+ENCOUNTER_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("patient", pa.string()),
+        ("class_code", pa.string()),
+        ("status", pa.string()),
+        ("start", _TIME),
+        ("end", _TIME),
+        ("participants", pa.list_(pa.string())),
+        ("unresolved_participants", pa.int32()),
+        ("service_provider", pa.string()),
+        ("location", pa.string()),
+        ("context", pa.string()),
+        ("discharge_disposition", pa.string()),
+        ("month", pa.string()),
+        ("patient_found", pa.bool_()),
+        ("gender", pa.string()),
+        ("birth_date", pa.string()),
+        ("deceased", pa.bool_()),
+        ("deceased_at", pa.string()),
+    ]
+)
+_RECORD_FIELDS = tuple(f.name for f in fields(EncounterRecord))
+_PATIENT_FIELDS = ("gender", "birth_date", "deceased", "deceased_at")
 
 
-#: ``year * 12 + month`` -> ``YYYY-MM`` (formatting is slow and every record needs one).
-_MONTH_LABELS: dict[int, str] = {}
-
-
-def month_of(moment: datetime) -> str:
-    """``YYYY-MM`` of an aware UTC datetime."""
-    year, month = moment.year, moment.month
-    label = _MONTH_LABELS.get(year * 12 + month)
-    if label is None:
-        label = _MONTH_LABELS[year * 12 + month] = f"{year:04d}-{month:02d}"
-    return label
+def month_of(moment: datetime | None) -> str:
+    """``YYYY-MM`` of an aware UTC datetime (:data:`NO_START` for None)."""
+    return NO_START if moment is None else f"{moment.year:04d}-{moment.month:02d}"
 
 
 def _month_bounds(label: str) -> tuple[datetime, datetime]:
@@ -53,76 +79,70 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _row_instant(moment: datetime | None) -> datetime | str | None:
-    """``_iso(moment)``, or ``moment`` itself when UTC: orjson writes a UTC datetime exactly
-    as ``isoformat()`` does (``2025-01-27T14:15:00+00:00``, microseconds when not 0), and
-    several times faster, so the stored row is the same."""
-    if moment is None or moment.tzinfo is UTC:
-        return moment
-    return moment.isoformat()
+def records_table(rows: Sequence[tuple[EncounterRecord, PatientRow | None]]) -> pa.Table:
+    """Records, each with its patient's facts (None: not read), as an encounter month table."""
+    columns: dict[str, list[Any]] = {
+        name: [getattr(rec, name) for rec, _ in rows] for name in _RECORD_FIELDS
+    }
+    columns["month"] = [month_of(rec.start) for rec, _ in rows]
+    columns["patient_found"] = [patient is not None for _, patient in rows]
+    for n, name in enumerate(_PATIENT_FIELDS):
+        columns[name] = [None if patient is None else patient[n] for _, patient in rows]
+    return pa.Table.from_pydict(columns, schema=ENCOUNTER_SCHEMA)
 
 
-def record_row(rec: EncounterRecord, instant: Callable[[datetime | None], Any] = _iso) -> list[Any]:
-    """One record as a positional row (the order of :class:`EncounterRecord`'s fields),
-    its times as ``instant`` gives them (ISO strings by default)."""
-    return [
-        rec.key,
-        rec.patient,
-        rec.class_code,
-        rec.status,
-        instant(rec.start),
-        instant(rec.end),
-        rec.participants,
-        rec.unresolved_participants,
-        rec.service_provider,
-        rec.location,
-        rec.context,
-        rec.discharge_disposition,
+def _shared(column: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """A string column as Python values, one string object per distinct value (a month
+    repeats its patients', classes' and organisations' keys on every row)."""
+    encoded = column.dictionary_encode()
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    values = encoded.dictionary.to_pylist()
+    return [None if i is None else values[i] for i in encoded.indices.to_pylist()]
+
+
+def records_of(table: pa.Table) -> Iterator[tuple[EncounterRecord, PatientRow | None]]:
+    """The rows of an encounter month table as records with their patients' facts."""
+    if table.num_rows == 0:
+        return
+    columns: dict[str, list[Any]] = {
+        name: _shared(table[name]) if table.schema.field(name).type == pa.string() else []
+        for name in (*_RECORD_FIELDS, *_PATIENT_FIELDS)
+    }
+    for name in ("start", "end", "unresolved_participants", "deceased"):
+        columns[name] = table[name].to_pylist()
+    people = table["participants"].combine_chunks()
+    names, offsets = _shared(people.values), people.offsets.to_pylist()
+    columns["participants"] = [
+        tuple(names[offsets[n] : offsets[n + 1]]) for n in range(table.num_rows)
     ]
-
-
-def record_from(row: list[Any]) -> EncounterRecord:
-    """Inverse of :func:`record_row` (interning the repeated keys again)."""
-    return EncounterRecord(
-        key=row[0],
-        patient=interned(row[1]),
-        class_code=interned(row[2]),
-        status=interned(row[3]) or "unknown",
-        start=instant(row[4]),
-        end=instant(row[5]),
-        participants=tuple(_interned(row[6])),
-        unresolved_participants=row[7],
-        service_provider=interned(row[8]),
-        location=interned(row[9]),
-        context=interned(row[10]),
-        discharge_disposition=interned(row[11]),
-    )
-
-
-def _interned(values: Iterable[str]) -> Iterable[str]:
-    return (sys.intern(v) for v in values)
+    records = map(EncounterRecord, *(columns[name] for name in _RECORD_FIELDS))
+    patients = zip(*(columns[name] for name in _PATIENT_FIELDS), strict=True)
+    found = table["patient_found"].to_pylist()
+    for record, patient, known in zip(records, patients, found, strict=True):
+        yield record, patient if known else None
 
 
 @dataclass
 class MonthWriter:
-    """Buckets one extract partition's records by start month and flushes them in chunks."""
+    """Buckets one extract partition's records by start month, as Parquet chunks."""
 
     store: Store
     prefix: str
-    buckets: dict[str, list[list[Any]]] = field(default_factory=dict)
-    chunks: dict[str, int] = field(default_factory=dict)
+    pending: list[tuple[EncounterRecord, PatientRow | None]] = field(default_factory=list)
     first: datetime | None = None
     last: datetime | None = None
     latest: datetime | None = None
     count: int = 0
 
-    def add(self, rec: EncounterRecord, patient: list[Any] | None = None) -> None:
+    def __post_init__(self) -> None:
+        self.chunks = MonthChunks(self.store, self.prefix, ENCOUNTER_CHUNK)
+
+    def add(self, rec: EncounterRecord, patient: PatientRow | None = None) -> None:
         """Add one record, with its patient's facts (carried on the row for the derive
         stage, which holds no patient index)."""
         self.count += 1
-        month = NO_START
         if rec.start is not None:
-            month = month_of(rec.start)
             if self.first is None or rec.start < self.first:
                 self.first = rec.start
             if self.last is None or rec.start > self.last:
@@ -130,26 +150,19 @@ class MonthWriter:
         for moment in (rec.start, rec.end):
             if moment is not None and (self.latest is None or moment > self.latest):
                 self.latest = moment
-        bucket = self.buckets.get(month)
-        if bucket is None:
-            bucket = self.buckets[month] = []
-        row = record_row(rec, _row_instant)  # the same bytes once orjson writes them
-        row.append(patient)
-        bucket.append(row)
-        if len(bucket) >= ENCOUNTER_CHUNK:
-            self._flush(month)
+        self.pending.append((rec, patient))
+        if len(self.pending) >= ENCOUNTER_CHUNK:
+            self._spill()
 
-    def _flush(self, month: str) -> None:
-        number = self.chunks.get(month, 0)
-        self.store.put(f"{self.prefix}:{month}:{number}", orjson.dumps(self.buckets.pop(month)))
-        self.chunks[month] = number + 1
+    def _spill(self) -> None:
+        self.chunks.add(records_table(self.pending))
+        self.pending = []
 
     def close(self) -> dict[str, Any]:
-        """Flush what is left; the partition's metadata (chunks per month, time range)."""
-        for month in list(self.buckets):
-            self._flush(month)
+        """Store what is left; the partition's metadata (chunks per month, time range)."""
+        self._spill()
         return {
-            "chunks": self.chunks,
+            "chunks": self.chunks.close(),
             "first": _iso(self.first),
             "last": _iso(self.last),
             "latest": _iso(self.latest),
@@ -190,7 +203,7 @@ class _Month:
     usable: list[EncounterRecord]  # those that may feed the networks, in record order
     start: datetime
     end: datetime
-    patients: dict[str, tuple[Any, ...]]  # facts of the month's patients (row tails)
+    patients: dict[str, PatientRow]  # facts of the month's patients
 
 
 class MonthWindows:
@@ -221,32 +234,37 @@ class MonthWindows:
         self.read = 0
         self.peak_records = 0
         #: Facts of patients whose encounters outlast their dropped start month.
-        self.kept_patients: dict[str, tuple[Any, ...]] = {}
+        self.kept_patients: dict[str, PatientRow] = {}
 
-    def _rows(self, month: str) -> Iterable[list[Any]]:
+    def _rows(
+        self, month: str, classes: frozenset[str] | None = None
+    ) -> Iterable[tuple[EncounterRecord, PatientRow | None]]:
+        """The month's records in the order read (only those of ``classes`` if given)."""
         for prefix, count in self.index.chunks.get(month, ()):
             for number in range(count):
                 blob = self.store.get(f"{prefix}:{month}:{number}")
                 if blob is None:
                     raise LookupError(f"claim check of encounters {prefix} {month} is gone")
-                yield from orjson.loads(blob)
+                table = from_parquet(blob)
+                if classes is not None:
+                    wanted = pa.array(sorted(classes), pa.string())
+                    table = table.filter(pc.is_in(table["class_code"], value_set=wanted))
+                yield from records_of(table)
 
     def _load(
-        self, month: str, patients: dict[str, tuple[Any, ...]] | None = None
+        self, month: str, patients: dict[str, PatientRow] | None = None
     ) -> list[EncounterRecord]:
         seen: set[str] = set()
         records = []
-        for row in self._rows(month):
-            if patients is not None and row[1] is not None and len(row) > 12 and row[12]:
-                gender, birth, deceased, deceased_at = row[12]
-                patients[sys.intern(row[1])] = (interned(gender), birth, deceased, deceased_at)
+        for rec, patient in self._rows(month):
+            if patients is not None and rec.patient is not None and patient is not None:
+                patients[rec.patient] = patient
             self.read += 1
-            if row[0] in seen:
-                self.findings.add("duplicate-resource", row[0], "Encounter.id", "read twice")
+            if rec.key in seen:
+                self.findings.add("duplicate-resource", rec.key, "Encounter.id", "read twice")
                 self.unattributed["duplicate"] += 1
                 continue
-            seen.add(row[0])
-            rec = record_from(row)
+            seen.add(rec.key)
             records.append(rec)
             self._qualify(rec)
         return records
@@ -266,7 +284,7 @@ class MonthWindows:
         """Load every month starting before ``hi``."""
         while self.pending and _month_bounds(self.pending[0])[0] < hi:
             month = self.pending.pop(0)
-            patients: dict[str, tuple[Any, ...]] = {}
+            patients: dict[str, PatientRow] = {}
             records = self._load(month, patients)
             start, end = _month_bounds(month)
             self.loaded[month] = _Month(records, self._classify(records), start, end, patients)
@@ -314,16 +332,15 @@ class MonthWindows:
             if _month_bounds(month)[0] >= hi:
                 break
             seen: set[str] = set()
-            for row in self._rows(month):
-                if row[0] in seen or (classes is not None and row[2] not in classes):
+            for rec, _ in self._rows(month, classes):
+                if rec.key in seen:
                     continue
-                seen.add(row[0])
-                rec = record_from(row)
+                seen.add(rec.key)
                 if rec.start is not None and lo <= rec.start < hi:
                     found.append(rec)
         return found
 
-    def patient(self, key: str) -> tuple[Any, ...] | None:
+    def patient(self, key: str) -> PatientRow | None:
         """The facts row of a patient seen in a loaded month, or of one whose encounter
         outlasted its dropped start month (None if not known)."""
         for data in self.loaded.values():
@@ -343,11 +360,13 @@ class MonthWindows:
 
 __all__ = [
     "ENCOUNTER_CHUNK",
+    "ENCOUNTER_SCHEMA",
     "NO_START",
     "MonthIndex",
     "MonthWindows",
     "MonthWriter",
+    "PatientRow",
     "month_of",
-    "record_from",
-    "record_row",
+    "records_of",
+    "records_table",
 ]

@@ -20,12 +20,12 @@ from fhir_microsystems.sources import LineBlock, NdjsonSource, ReferenceIndex, S
 from fhir_microsystems.sources._references import INDEXED_TYPES
 
 from . import _codec
-from ._columns import split_by_month, to_parquet
+from ._columns import MonthChunks
 from ._common import (
     opened,
     source_retries,
 )
-from ._encounter_months import MonthWriter
+from ._encounter_months import MonthWriter, PatientRow
 from ._keys import store_key
 from ._spec import RunSpec
 from ._store import Store
@@ -94,12 +94,18 @@ def _extract_encounters(
     return _extracted(partition, source, store, run_id, read)
 
 
-def _patient_row(index: ReferenceIndex, key: str | None) -> list[Any] | None:
+def _patient_row(index: ReferenceIndex, key: str | None) -> PatientRow | None:
     """The encounter's patient facts (gender, birth date, deceased) carried on its row."""
     info = index.patients.get(key) if key else None
     if info is None:
         return None
-    return [info.gender, info.birth_date, info.deceased, info.deceased_at]
+    gender, birth = info.gender, info.birth_date  # any JSON value as read: text or nothing
+    return (
+        gender if isinstance(gender, str) else None,
+        birth if isinstance(birth, str) else None,
+        info.deceased,
+        info.deceased_at,
+    )
 
 
 def _extract_conditions(
@@ -162,15 +168,8 @@ def _extract_observations(
     def resolve(reference: Any) -> str | None:
         return index.resolve(reference, where="Observation", field="subject", record=False)
 
-    pending: dict[str, list[pa.Table]] = {}
-    chunks: dict[str, int] = {}
+    chunks = MonthChunks(store, store_key(run_id, "obs", partition), OBSERVATION_CHUNK)
     read = 0
-
-    def flush(month: str, tables: list[pa.Table]) -> None:
-        number = chunks.get(month, 0)
-        store.put(store_key(run_id, "obs", partition, month, str(number)), to_parquet(tables))
-        chunks[month] = number + 1
-
     extract: ObservationExtract | None = None
     try:
         for block, where, checked in _observation_batches(partition, source):
@@ -179,26 +178,12 @@ def _extract_observations(
                     read += extract.resources
                     extract.close()
                 extract = ObservationExtract(findings, resolve=resolve, where=where)
-            facts = extract.batch(block, checked=checked)
-            for month, table in split_by_month(facts):
-                tables = pending.setdefault(month, [])
-                tables.append(table)
-                while sum(t.num_rows for t in tables) >= OBSERVATION_CHUNK:
-                    whole = pa.concat_tables(tables)
-                    flush(month, [whole.slice(0, OBSERVATION_CHUNK)])
-                    tables[:] = (
-                        [whole.slice(OBSERVATION_CHUNK)]
-                        if whole.num_rows > OBSERVATION_CHUNK
-                        else []
-                    )
+            chunks.add(extract.batch(block, checked=checked))
     finally:
         if extract is not None:
             read += extract.resources
             extract.close()
-    for month in sorted(pending):
-        if pending[month]:
-            flush(month, pending[month])
-    store.put(store_key(run_id, "obs-chunks", partition), orjson.dumps(chunks))
+    store.put(store_key(run_id, "obs-chunks", partition), orjson.dumps(chunks.close()))
     return _extracted(partition, source, store, run_id, read)
 
 

@@ -4,6 +4,7 @@ is counted once, and the streamed derive stage agrees with the in-memory ``deriv
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,12 +16,16 @@ from fhir_microsystems.derive import DerivationConfig, EncounterRecord, derive
 from fhir_microsystems.periods import split_periods
 from fhir_microsystems.pipeline import MemoryStore, RunSpec, extract, plan
 from fhir_microsystems.pipeline import derive as derive_stage
+from fhir_microsystems.pipeline._columns import from_parquet, to_parquet
 from fhir_microsystems.pipeline._encounter_months import (
+    ENCOUNTER_SCHEMA,
+    NO_START,
     MonthIndex,
     MonthWindows,
     MonthWriter,
-    record_from,
-    record_row,
+    PatientRow,
+    records_of,
+    records_table,
 )
 from fhir_microsystems.sources import NdjsonSource, ReferenceIndex
 
@@ -46,11 +51,27 @@ def _at(month: int, day: int = 1) -> datetime:
     return datetime(2025, month, day, 12, tzinfo=UTC)
 
 
-def test_rows_round_trip() -> None:
-    rec = _rec("e1", _at(3, 5))
-    assert record_from(orjson.loads(orjson.dumps(record_row(rec)))) == rec
-    empty = _rec("e2", None)
-    assert record_from(orjson.loads(orjson.dumps(record_row(empty)))) == empty
+def test_records_round_trip_through_parquet() -> None:
+    full = replace(
+        _rec("e1", datetime(2025, 3, 5, 12, 0, 0, 1500, tzinfo=UTC)),
+        unresolved_participants=2,
+        location="Location/l",
+        discharge_disposition="home",
+    )
+    empty = EncounterRecord(
+        "Encounter/e2", None, None, "unknown", None, None, (), 0, None, None, None, None
+    )
+    rows: list[tuple[EncounterRecord, PatientRow | None]] = [
+        (full, ("female", "1970-01-01", True, "2025-04-01T00:00:00Z")),
+        (empty, None),
+        (_rec("e3", _at(4, 1)), (None, None, False, None)),
+    ]
+    table = from_parquet(to_parquet([records_table(rows)]))
+    assert table.schema == ENCOUNTER_SCHEMA
+    assert table["month"].to_pylist() == ["2025-03", NO_START, "2025-04"]
+    assert list(records_of(table)) == rows
+    back = [rec for rec, _ in records_of(table)]
+    assert back[0].patient is back[2].patient  # one string object per distinct value
 
 
 def _windows(
@@ -186,19 +207,33 @@ def test_observation_facts_round_trip_through_parquet() -> None:
     assert back == facts
 
 
-def test_writer_rows_store_times_as_record_row_does() -> None:
+def test_writer_stores_months_in_chunks_in_record_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fhir_microsystems.pipeline import _encounter_months
+
+    monkeypatch.setattr(_encounter_months, "ENCOUNTER_CHUNK", 2)
     store = MemoryStore()
     writer = MonthWriter(store, "p")
-    odd = _rec("e3", datetime(2025, 3, 5, 12, 0, 0, 1500, tzinfo=UTC))
-    recs = [_rec("e1", _at(3, 5)), _rec("e2", None), odd]
-    for rec in recs:
-        writer.add(rec, ["female", "1970-01-01", False, None])
+    recs = [_rec("a", _at(3, 9)), _rec("b", _at(4)), _rec("c", None), _rec("d", _at(3, 2))]
+    recs += [_rec("e", _at(3, 5)), _rec("f", _at(3, 1))]
+    for n, rec in enumerate(recs):
+        writer.add(rec, None if n % 2 else ("female", "1970-01-01", False, None))
     meta = writer.close()
-    rows = [
-        row
+    assert meta["chunks"] == {"2025-03": 2, "2025-04": 1, NO_START: 1}
+    assert (meta["first"], meta["last"], meta["records"]) == (
+        _at(3, 1).isoformat(),
+        _at(4).isoformat(),
+        6,
+    )
+    stored = {
+        month: [
+            rec.key
+            for number in range(count)
+            for rec, _ in records_of(from_parquet(store.get(f"p:{month}:{number}") or b""))
+        ]
         for month, count in meta["chunks"].items()
-        for number in range(count)
-        for row in orjson.loads(store.get(f"p:{month}:{number}") or b"[]")
-    ]
-    expected = [[*record_row(r), ["female", "1970-01-01", False, None]] for r in recs]
-    assert sorted(orjson.dumps(r) for r in rows) == sorted(orjson.dumps(r) for r in expected)
+    }
+    assert stored == {
+        "2025-03": ["Encounter/a", "Encounter/d", "Encounter/e", "Encounter/f"],
+        "2025-04": ["Encounter/b"],
+        NO_START: ["Encounter/c"],
+    }
