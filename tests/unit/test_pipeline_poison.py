@@ -83,3 +83,34 @@ def test_a_bulk_exports_error_files_are_findings_of_the_run(hospital: Path, tmp_
     errors = [f for f in _findings(tmp_path / "out") if f["kind"] == "export-error"]
     assert [f["where"] for f in errors] == ["error.000.ndjson:1", "error.000.ndjson:2"]
     assert all("Encounter/x: gone" in f["message"] for f in errors)
+
+
+def test_patients_with_gender_and_birth_date_of_the_wrong_json_type_are_unknown(
+    hospital: Path, tmp_path: Path
+) -> None:
+    """A gender or birthDate that is not a string (a number, an object) reads as absent:
+    the patients fall into the ``unknown`` gender and age-band strata and the run goes on."""
+    src = tmp_path / "src"
+    shutil.copytree(hospital, src)
+    odd = [{"gender": 1, "birthDate": 19500101}, {"gender": {"code": "female"}, "birthDate": []}]
+    lines = [
+        orjson.dumps(orjson.loads(line) | odd[n % 2])
+        for n, line in enumerate((src / "Patient.ndjson").read_bytes().splitlines())
+    ]
+    (src / "Patient.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    clean = run_in_process(RunSpec(source=str(hospital), out_dir=str(tmp_path / "clean")))
+    out = tmp_path / "out"
+    summary = run_in_process(RunSpec(source=str(src), out_dir=str(out)))
+    assert summary["files"] == clean["files"]
+    reports = [orjson.loads(x) for x in (out / "MeasureReport.ndjson").read_bytes().splitlines()]
+    for report in reports:
+        validate_measure_report(report)
+    strata = {
+        (s["id"], stratum["value"]["text"])
+        for r in reports
+        for g in r["group"]
+        for s in g.get("stratifier", ())
+        for stratum in s.get("stratum", ())
+        if s["id"] in ("gender", "age-band")
+    }
+    assert strata == {("gender", "unknown"), ("age-band", "unknown")}
