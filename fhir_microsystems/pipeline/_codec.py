@@ -3,7 +3,6 @@ pickle)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -21,11 +20,6 @@ def dumps(value: Any) -> bytes:
 def instant(value: str | None) -> datetime | None:
     """An ISO datetime from a stored row (None stays None)."""
     return datetime.fromisoformat(value) if value is not None else None
-
-
-def interned(value: str | None) -> str | None:
-    """A repeated key from a stored row, interned (None stays None)."""
-    return sys.intern(value) if value is not None else None
 
 
 def context_from(data: dict[str, Any]) -> MicrosystemContext:
