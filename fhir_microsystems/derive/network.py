@@ -57,7 +57,14 @@ class PairCounts:
 
 
 _PAIR_COLUMNS = ("u", "v", "shared_encounters", "shared_patients", "weight")
+#: Pairs of one patient's visits (rows of the shared-patient join) that a slice of the
+#: patients holds at most (about 100 bytes each while they are grouped).
+SLICE_VISIT_PAIRS = 2_000_000
 _SQL = sql_steps(__package__, "ties.sql")
+_PAIRS = _SQL["pairs"].strip().rstrip(";")
+#: A window's joins allocate and free much more than they keep: memory freed beyond this
+#: goes back to the system at once (DuckDB keeps 128 MB by default).
+_SETUP = "SET allocator_flush_threshold = '8MB'"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -73,8 +80,8 @@ def _pairs(
     extra: Mapping[str, object] | None = None,
 ) -> pa.Table:
     """The result of ``query`` (the ``pairs`` step, or a query over it) on the records of a
-    network window."""
-    con = thread_connection("ties")
+    network window, after the steps of ``ties.sql`` before it."""
+    con = thread_connection("ties", _SETUP)
     con.register(
         "tie_records",
         pa.table(
@@ -86,19 +93,35 @@ def _pairs(
             }
         ),
     )
-    parameters = {
-        "recent": None if recent_from is None else _micros(recent_from),
-        "most": config.max_participants_per_encounter,
-        "window": config.shared_patient_window_days * 86_400_000_000,
-        "lookback": float(config.lookback_weight),
-        "per_encounter": float(config.weight_shared_encounter),
-        "per_patient": float(config.weight_shared_patient),
-        **(extra or {}),
-    }
     try:
-        return con.sql(query, params=parameters).to_arrow_table()
+        con.execute(_SQL["people"])
     finally:
         con.unregister("tie_records")
+    recent = None if recent_from is None else _micros(recent_from)
+    try:
+        (load,) = con.execute(_SQL["slice_load"]).fetchone() or (0,)
+        slices = max(1, -(-int(load) // SLICE_VISIT_PAIRS))
+        for number in range(slices):
+            con.execute(
+                _SQL["patient_pairs"],
+                {
+                    "slices": slices,
+                    "slice": number,
+                    "recent": recent,
+                    "window": config.shared_patient_window_days * 86_400_000_000,
+                },
+            )
+        parameters = {
+            "recent": recent,
+            "most": config.max_participants_per_encounter,
+            "lookback": float(config.lookback_weight),
+            "per_encounter": float(config.weight_shared_encounter),
+            "per_patient": float(config.weight_shared_patient),
+            **(extra or {}),
+        }
+        return con.sql(query, params=parameters).to_arrow_table()
+    finally:
+        con.execute(_SQL["drop"])
 
 
 def count_pairs(
@@ -109,7 +132,7 @@ def count_pairs(
     """Count shared encounters and shared patients over ``records``; evidence from before
     ``recent_from`` weighs ``lookback_weight`` times as much as recent evidence (see
     ``ties.sql``)."""
-    return PairCounts(_pairs(records, config, recent_from, _SQL["pairs"]))
+    return PairCounts(_pairs(records, config, recent_from, _PAIRS))
 
 
 def ties(
@@ -122,7 +145,7 @@ def ties(
     clinicians of ``records``: ``min_shared_encounters`` shared encounters, or the shared
     patients of :meth:`~DerivationConfig.shared_patient_threshold`."""
     query = (
-        f"SELECT u, v, weight FROM ({_SQL['pairs']}) WHERE shared_encounters >= $min_encounters"
+        f"SELECT u, v, weight FROM ({_PAIRS}) WHERE shared_encounters >= $min_encounters"
         " OR shared_patients >= $min_patients ORDER BY u, v"
     )
     thresholds = {

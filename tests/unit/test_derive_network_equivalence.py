@@ -183,3 +183,18 @@ def test_home_contexts_and_profiles_keep_the_plurality_and_first_seen_order() ->
         assert list(profile.hours.items()) == list(hours.items())
         assert list(profile.places.items()) == list(places.items())
         assert list(profile.classes.items()) == list(classes.items())
+
+
+def test_patients_counted_in_slices_give_the_same_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shared patients are counted a slice of the patients at a time when their visit pairs
+    are many; the slices partition the patients, so the counts are the same."""
+    from fhir_microsystems.derive import network
+
+    records = _records(5, 200)
+    config = DerivationConfig()
+    recent_from = START + timedelta(days=100)
+    whole = count_pairs(records, config, recent_from)
+    monkeypatch.setattr(network, "SLICE_VISIT_PAIRS", 500)  # dozens of slices here
+    sliced = count_pairs(records, config, recent_from)
+    assert sliced.table.equals(whole.table)
+    assert sliced.patients
