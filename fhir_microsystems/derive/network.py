@@ -66,6 +66,15 @@ _PAIRS = _SQL["pairs"].strip().rstrip(";")
 #: goes back to the system at once (DuckDB keeps 128 MB by default).
 _SETUP = "SET allocator_flush_threshold = '8MB'"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_PAIRS = pa.table(
+    {
+        "u": pa.array([], pa.string()),
+        "v": pa.array([], pa.string()),
+        "shared_encounters": pa.array([], pa.int64()),
+        "shared_patients": pa.array([], pa.int64()),
+        "weight": pa.array([], pa.float64()),
+    }
+)
 
 
 def _micros(moment: datetime) -> int:
@@ -132,6 +141,8 @@ def count_pairs(
     """Count shared encounters and shared patients over ``records``; evidence from before
     ``recent_from`` weighs ``lookback_weight`` times as much as recent evidence (see
     ``ties.sql``)."""
+    if len(_clinicians(records)) < 2:  # no pair: spare the database its fixed cost
+        return PairCounts(_NO_PAIRS)
     return PairCounts(_pairs(records, config, recent_from, _PAIRS))
 
 
@@ -148,6 +159,8 @@ def ties(
         f"SELECT u, v, weight FROM ({_PAIRS}) WHERE shared_encounters >= $min_encounters"
         " OR shared_patients >= $min_patients ORDER BY u, v"
     )
+    if len(_clinicians(records)) < 2:  # no pair (most windows of a sparse history)
+        return []
     thresholds = {
         "min_encounters": config.min_shared_encounters,
         "min_patients": config.shared_patient_threshold(window_days),

@@ -13,7 +13,7 @@ from ._measure import Measure
 from ._registry import REGISTRY, SHIPPED
 from ._result import GroupResult, MeasureResult, PopulationCount, PopulationSize, Stratum
 from ._sql import CODES, MEMBERS, STRATA, stacked
-from ._tables import FactTables, connect, fact_tables
+from ._tables import FactTables, connect, fact_tables, release
 
 _COLUMN = {code: n for n, code in enumerate(CODES)}
 
@@ -92,7 +92,7 @@ def compute_batch(
                 strata.setdefault((row[0], row[1]), []).append(row)
         members = {(r[0], r[1]): r for r in con.execute(MEMBERS).fetchall()}
     finally:
-        con.execute("DROP TABLE IF EXISTS cases")
+        release(con)
     out: list[list[MeasureResult]] = []
     for number in range(len(contexts)):
         results: list[MeasureResult] = []

@@ -226,8 +226,22 @@ def _timeline(timelines: PatientTimelines, keys: set[str]) -> pa.Table:
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
-    """This thread's measures database (its macros made once)."""
-    return thread_connection("measures", AGE_BAND + MEDIAN)
+    """This thread's measures database (its macros made once; memory its queries free
+    beyond 8 MB goes back to the system, as a 10M-resource month's tables are large)."""
+    return thread_connection(
+        "measures", AGE_BAND + MEDIAN + "SET allocator_flush_threshold = '8MB';"
+    )
+
+
+#: The tables a batch loads or makes (dropped by :func:`release`).
+_BATCH_TABLES = ("cases", "obs", *FactTables.NAMES)
+
+
+def release(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop a batch's tables: the measure stage builds its reports after the queries, and
+    needs no copy of the facts then."""
+    for name in _BATCH_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _load(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, extra: str = "") -> None:
@@ -301,4 +315,5 @@ __all__ = [
     "connect",
     "encounter_counts",
     "fact_tables",
+    "release",
 ]

@@ -198,3 +198,15 @@ def test_patients_counted_in_slices_give_the_same_pairs(monkeypatch: pytest.Monk
     sliced = count_pairs(records, config, recent_from)
     assert sliced.table.equals(whole.table)
     assert sliced.patients
+
+
+def test_a_window_with_fewer_than_two_clinicians_has_no_pairs() -> None:
+    records = [r for r in _records(6, 30) if set(r.participants) <= {"Practitioner/000"}]
+    assert records
+    config = DerivationConfig()
+    assert count_pairs(records, config).table.num_rows == 0
+    assert (
+        count_pairs(records, config).table.schema
+        == count_pairs(_records(6, 30), config).table.schema
+    )
+    assert count_pairs([], config).weights == {}
