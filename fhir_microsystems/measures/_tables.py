@@ -156,7 +156,7 @@ class FactsBuilder:
         for e in ctx.encounters:
             firsts.setdefault(e.key, e)
         encounters = list(firsts.values())
-        columns = {name: values for name, (_, values) in self._enc.items()}
+        columns = {name: column for name, (_, column) in self._enc.items()}
         columns["ctx"].extend([number] * len(encounters))
         columns["ord"].extend(range(1, len(encounters) + 1))
         for name, attribute in _ENCOUNTER_ATTRIBUTES:
