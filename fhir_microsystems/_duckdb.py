@@ -5,11 +5,19 @@ from __future__ import annotations
 import os
 import re
 import threading
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import duckdb
 
 _LOCAL = threading.local()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_micros(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime (exact), as the SQL holds times."""
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def thread_connection(purpose: str, setup: str = "") -> duckdb.DuckDBPyConnection:
@@ -38,4 +46,4 @@ def sql_steps(package: str, name: str) -> dict[str, str]:
     return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
-__all__ = ["sql_steps", "thread_connection"]
+__all__ = ["epoch_micros", "sql_steps", "thread_connection"]

@@ -12,14 +12,15 @@ import math
 import random
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import igraph
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from fhir_microsystems._duckdb import sql_steps, thread_connection
+from fhir_microsystems._duckdb import epoch_micros, sql_steps, thread_connection
 from fhir_microsystems.sources import ReferenceIndex
 
 from .config import DerivationConfig
@@ -61,11 +62,10 @@ _PAIR_COLUMNS = ("u", "v", "shared_encounters", "shared_patients", "weight")
 #: patients holds at most (about 100 bytes each while they are grouped).
 SLICE_VISIT_PAIRS = 2_000_000
 _SQL = sql_steps(__package__, "ties.sql")
-_PAIRS = _SQL["pairs"].strip().rstrip(";")
+_PAIRS = _SQL["pairs"]
 #: A window's joins allocate and free much more than they keep: memory freed beyond this
 #: goes back to the system at once (DuckDB keeps 128 MB by default).
 _SETUP = "SET allocator_flush_threshold = '8MB'"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_PAIRS = pa.table(
     {
         "u": pa.array([], pa.string()),
@@ -77,19 +77,10 @@ _NO_PAIRS = pa.table(
 )
 
 
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
 def _pairs(
-    records: Sequence[EncounterRecord],
-    config: DerivationConfig,
-    recent_from: datetime | None,
-    query: str,
-    extra: Mapping[str, object] | None = None,
+    records: Sequence[EncounterRecord], config: DerivationConfig, recent_from: datetime | None
 ) -> pa.Table:
-    """The result of ``query`` (the ``pairs`` step, or a query over it) on the records of a
-    network window, after the steps of ``ties.sql`` before it."""
+    """The ``pairs`` of ``ties.sql`` over the records of a network window."""
     con = thread_connection("ties", _SETUP)
     con.register(
         "tie_records",
@@ -106,7 +97,7 @@ def _pairs(
         con.execute(_SQL["people"])
     finally:
         con.unregister("tie_records")
-    recent = None if recent_from is None else _micros(recent_from)
+    recent = None if recent_from is None else epoch_micros(recent_from)
     try:
         (load,) = con.execute(_SQL["slice_load"]).fetchone() or (0,)
         slices = max(1, -(-int(load) // SLICE_VISIT_PAIRS))
@@ -126,9 +117,8 @@ def _pairs(
             "lookback": float(config.lookback_weight),
             "per_encounter": float(config.weight_shared_encounter),
             "per_patient": float(config.weight_shared_patient),
-            **(extra or {}),
         }
-        return con.sql(query, params=parameters).to_arrow_table()
+        return con.sql(_PAIRS, params=parameters).to_arrow_table()
     finally:
         con.execute(_SQL["drop"])
 
@@ -141,9 +131,10 @@ def count_pairs(
     """Count shared encounters and shared patients over ``records``; evidence from before
     ``recent_from`` weighs ``lookback_weight`` times as much as recent evidence (see
     ``ties.sql``)."""
-    if len(_clinicians(records)) < 2:  # no pair: spare the database its fixed cost
+    if len(_clinicians(records)) < 2:  # no pair (half the windows of a sparse history):
+        # spare the database its fixed cost
         return PairCounts(_NO_PAIRS)
-    return PairCounts(_pairs(records, config, recent_from, _PAIRS))
+    return PairCounts(_pairs(records, config, recent_from))
 
 
 def ties(
@@ -155,17 +146,12 @@ def ties(
     """The ties that pass a threshold, ``(u, v, weight)`` with ``u < v``, sorted, among the
     clinicians of ``records``: ``min_shared_encounters`` shared encounters, or the shared
     patients of :meth:`~DerivationConfig.shared_patient_threshold`."""
-    query = (
-        f"SELECT u, v, weight FROM ({_PAIRS}) WHERE shared_encounters >= $min_encounters"
-        " OR shared_patients >= $min_patients ORDER BY u, v"
+    pairs = count_pairs(records, config, recent_from).table
+    passing = pc.or_(
+        pc.greater_equal(pairs["shared_encounters"], config.min_shared_encounters),
+        pc.greater_equal(pairs["shared_patients"], config.shared_patient_threshold(window_days)),
     )
-    if len(_clinicians(records)) < 2:  # no pair (most windows of a sparse history)
-        return []
-    thresholds = {
-        "min_encounters": config.min_shared_encounters,
-        "min_patients": config.shared_patient_threshold(window_days),
-    }
-    found = _pairs(records, config, recent_from, query, thresholds)
+    found = pairs.filter(passing)  # (still in ``u, v`` order)
     return list(zip(*(found[name].to_pylist() for name in ("u", "v", "weight")), strict=True))
 
 

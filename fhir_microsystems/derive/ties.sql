@@ -72,7 +72,7 @@ SELECT nu.name AS u, nv.name AS v,
         + $per_patient * (coalesce(p.recent, 0) + $lookback * coalesce(p.older, 0)) AS weight
 FROM encounter_pairs e FULL JOIN patient_pairs p USING (u, v)
 JOIN tie_names nu ON nu.person = u JOIN tie_names nv ON nv.person = v
-ORDER BY u, v;
+ORDER BY nu.person, nv.person;  -- (numbered in name order: by name)
 
 -- @step drop
 DROP TABLE tie_people; DROP TABLE tie_visits; DROP TABLE tie_patient_pairs;

@@ -33,7 +33,13 @@ from ._measure import Measure
 from ._registry import MEASURES, MEASURES_BY_ID, REGISTRY, SHIPPED, measure_definition
 from ._resource import measure_resource, shipped_measures
 from ._result import GroupResult, MeasureResult, PopulationCount, Stratum, age_band
-from ._tables import FactsBuilder, FactTables, encounter_counts, fact_tables
+from ._tables import (
+    FactsBuilder,
+    FactTables,
+    encounter_counts,
+    fact_tables,
+    own_encounter_counts,
+)
 
 __all__ = [
     "DEFAULT_CANONICAL_BASE",
@@ -74,6 +80,7 @@ __all__ = [
     "observation_facts_of",
     "observation_table",
     "observations_in",
+    "own_encounter_counts",
     "qualifying_measures",
     "shipped_measures",
 ]

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
 
-from fhir_microsystems._duckdb import thread_connection
+from fhir_microsystems._duckdb import epoch_micros, thread_connection
 
 from ._inputs import (
     VOID_ENCOUNTER_STATUSES,
@@ -37,12 +37,13 @@ from ._inputs import (
     MicrosystemContext,
     PatientFact,
     PatientTimelines,
+    Timelines,
 )
 from ._sql import MEDIAN
 
-_VOID = ", status IN ({}) AS void".format(
-    ", ".join(f"'{s}'" for s in sorted(VOID_ENCOUNTER_STATUSES))
-)
+#: The void statuses as an SQL list, and the ``void`` column computed from them.
+_VOID_STATUSES = ", ".join(f"'{s}'" for s in sorted(VOID_ENCOUNTER_STATUSES))
+_VOID = f", status IN ({_VOID_STATUSES}) AS void"
 
 #: ``age_band(birth_date, year, month, day)``: the band at that day (see ``docs/measures.md``).
 AGE_BAND = """
@@ -86,13 +87,9 @@ def _arrow(columns: Columns) -> pa.Table:
     )
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
 def _micros(values: list[datetime | None]) -> list[int | None]:
     """Microseconds since the epoch (exact)."""
-    return [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
+    return [None if v is None else epoch_micros(v) for v in values]
 
 
 @dataclass(frozen=True)
@@ -289,7 +286,7 @@ SELECT c.ctx, count(e.key), count(*) FILTER (WHERE e.clinicians >= 2),
     count(*) FILTER (WHERE e.clinicians >= 1), count(*) FILTER (WHERE e.status = 'finished'),
     count(*) FILTER (WHERE e.status = 'finished' AND e.end_us IS NOT NULL)
 FROM counts_ctxs c LEFT JOIN counts_enc e ON e.ctx = c.ctx
-    AND e.status NOT IN ({", ".join(f"'{s}'" for s in sorted(VOID_ENCOUNTER_STATUSES))})
+    AND e.status NOT IN ({_VOID_STATUSES})
     AND e.start_us >= c.start_us AND e.start_us < c.end_us
 GROUP BY c.ctx ORDER BY c.ctx
 """
@@ -308,6 +305,14 @@ def encounter_counts(tables: FactTables) -> list[EncounterCounts]:
     return [EncounterCounts(*row[1:]) for row in rows]
 
 
+def own_encounter_counts(ctx: MicrosystemContext) -> EncounterCounts:
+    """The :class:`EncounterCounts` of ``ctx``'s own encounters (each key once)."""
+    builder = FactsBuilder()
+    builder.add(ctx)
+    (counts,) = encounter_counts(builder.tables(Timelines(), {}))
+    return counts
+
+
 __all__ = [
     "AGE_BAND",
     "FactTables",
@@ -315,5 +320,6 @@ __all__ = [
     "connect",
     "encounter_counts",
     "fact_tables",
+    "own_encounter_counts",
     "release",
 ]

@@ -101,21 +101,24 @@ def _shared(column: pa.Array | pa.ChunkedArray) -> list[Any]:
     return [None if i is None else values[i] for i in encoded.indices.to_pylist()]
 
 
+def _values(table: pa.Table, name: str) -> list[Any]:
+    """One column as Python values: strings shared (:func:`_shared`), lists as tuples."""
+    column = table[name]
+    if pa.types.is_string(column.type):
+        return _shared(column)
+    if pa.types.is_list(column.type):
+        lists = column.combine_chunks()
+        items, offsets = _shared(lists.values), lists.offsets.to_pylist()
+        return [tuple(items[offsets[n] : offsets[n + 1]]) for n in range(len(lists))]
+    values: list[Any] = column.to_pylist()
+    return values
+
+
 def records_of(table: pa.Table) -> Iterator[tuple[EncounterRecord, PatientRow | None]]:
     """The rows of an encounter month table as records with their patients' facts."""
     if table.num_rows == 0:
         return
-    columns: dict[str, list[Any]] = {
-        name: _shared(table[name]) if table.schema.field(name).type == pa.string() else []
-        for name in (*_RECORD_FIELDS, *_PATIENT_FIELDS)
-    }
-    for name in ("start", "end", "unresolved_participants", "deceased"):
-        columns[name] = table[name].to_pylist()
-    people = table["participants"].combine_chunks()
-    names, offsets = _shared(people.values), people.offsets.to_pylist()
-    columns["participants"] = [
-        tuple(names[offsets[n] : offsets[n + 1]]) for n in range(table.num_rows)
-    ]
+    columns = {name: _values(table, name) for name in (*_RECORD_FIELDS, *_PATIENT_FIELDS)}
     records = map(EncounterRecord, *(columns[name] for name in _RECORD_FIELDS))
     patients = zip(*(columns[name] for name in _PATIENT_FIELDS), strict=True)
     found = table["patient_found"].to_pylist()
@@ -240,14 +243,14 @@ class MonthWindows:
         self, month: str, classes: frozenset[str] | None = None
     ) -> Iterable[tuple[EncounterRecord, PatientRow | None]]:
         """The month's records in the order read (only those of ``classes`` if given)."""
+        wanted = None if classes is None else pa.array(sorted(classes), pa.string())
         for prefix, count in self.index.chunks.get(month, ()):
             for number in range(count):
                 blob = self.store.get(f"{prefix}:{month}:{number}")
                 if blob is None:
                     raise LookupError(f"claim check of encounters {prefix} {month} is gone")
                 table = from_parquet(blob)
-                if classes is not None:
-                    wanted = pa.array(sorted(classes), pa.string())
+                if wanted is not None:
                     table = table.filter(pc.is_in(table["class_code"], value_set=wanted))
                 yield from records_of(table)
 

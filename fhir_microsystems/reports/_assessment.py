@@ -13,14 +13,12 @@ from dataclasses import dataclass
 
 from fhir_microsystems.measures import (
     EncounterCounts,
-    FactsBuilder,
     MeasureResult,
     MicrosystemContext,
     PatientTimelines,
-    Timelines,
-    encounter_counts,
     measure_definition,
     observation_counts,
+    own_encounter_counts,
 )
 
 from ._questionnaire import CHARACTERISTICS_BY_CODE, StaffScore
@@ -149,17 +147,6 @@ def _targets(results: Sequence[MeasureResult]) -> Indicator:
     return _share("targets-met", met, scored)
 
 
-_NO_TIMELINES = Timelines()
-
-
-def own_encounter_counts(ctx: MicrosystemContext) -> EncounterCounts:
-    """The :class:`EncounterCounts` of ``ctx``'s own encounters (each key once)."""
-    builder = FactsBuilder()
-    builder.add(ctx)
-    (counts,) = encounter_counts(builder.tables(_NO_TIMELINES, {}))
-    return counts
-
-
 def data_indicators(
     ctx: MicrosystemContext,
     results: Sequence[MeasureResult],
@@ -167,7 +154,8 @@ def data_indicators(
     encounters: EncounterCounts | None = None,
 ) -> list[Indicator]:
     """The data indicators of ``ctx`` (see ``DATA_INDICATORS`` for their definitions);
-    ``encounters`` counts its encounters (:func:`own_encounter_counts` when not given)."""
+    ``encounters`` counts its encounters
+    (:func:`~fhir_microsystems.measures.own_encounter_counts` when not given)."""
     observations = observation_counts(timelines.observations, ctx.patients, ctx.period)
     counted = encounters if encounters is not None else own_encounter_counts(ctx)
     continuity = next((r.score for r in results if r.measure == "continuity-of-care"), None)
@@ -233,5 +221,4 @@ __all__ = [
     "assess_microsystem",
     "data_indicators",
     "overall_score",
-    "own_encounter_counts",
 ]

@@ -13,9 +13,9 @@ from fhir_microsystems.measures import (
     compute_batch,
     encounter_counts,
     fact_tables,
+    own_encounter_counts,
 )
 from fhir_microsystems.pipeline._columns import from_parquet, to_parquet
-from fhir_microsystems.reports._assessment import own_encounter_counts
 from tests.unit.test_measures_support import context, enc, obs, person, timelines
 
 APRIL = (datetime(2025, 4, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC))
