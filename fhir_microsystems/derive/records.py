@@ -76,9 +76,24 @@ def _parse_time(
         return None
 
 
+def _listed(value: Any) -> list[Any]:
+    """A repeating element's entries (a value that is not a list has none)."""
+    return value if isinstance(value, list) else []
+
+
+def _entries(resource: dict[str, Any], name: str, *, where: str, findings: Findings) -> list[Any]:
+    """The entries of a repeating element ``name``; a value that is not a list is an
+    ``invalid-element`` finding and read as none."""
+    value = resource.get(name)
+    if value is None or isinstance(value, list):
+        return value or []
+    findings.add("invalid-element", where, f"Encounter.{name}", "not a list")
+    return []
+
+
 def _first_code(element: Any) -> str | None:
     codings = element.get("coding") if isinstance(element, dict) else None
-    for coding in codings or ():
+    for coding in _listed(codings):
         if isinstance(coding, dict) and isinstance(coding.get("code"), str):
             return str(coding["code"])
     return None
@@ -148,8 +163,8 @@ def encounter_record(
     )
     participants: list[str] = []
     unresolved = 0
-    entries = resource.get("participant") or ()
-    if isinstance(entries, list) and len(entries) > max_participants:
+    entries = _entries(resource, "participant", where=key, findings=findings)
+    if len(entries) > max_participants:
         findings.add(
             "too-many-participants",
             key,
@@ -184,7 +199,7 @@ def encounter_record(
         expected="Organization",
     )
     location = None
-    for n, entry in enumerate(resource.get("location") or ()):
+    for n, entry in enumerate(_entries(resource, "location", where=key, findings=findings)):
         if isinstance(entry, dict) and entry.get("location") is not None:
             location = index.resolve(
                 entry["location"],

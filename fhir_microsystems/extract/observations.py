@@ -35,10 +35,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fhir_microsystems._duckdb import sql_steps
-from fhir_microsystems._findings import Findings
+from fhir_microsystems._findings import Finding, Findings
 from fhir_microsystems.periods import parse_fhir_datetime
-from fhir_microsystems.sources._base import resource_problem
 from fhir_microsystems.sources._ndjson import LineBlock
+
+from ._lines import JSON_MACROS, line_table, project, read_line
 
 #: Maps a reference element (``subject``) to a ``Type/id`` key, or None.
 Resolver = Callable[[Any], str | None]
@@ -76,12 +77,6 @@ def literal_key(reference: Any) -> str | None:
 
 
 _SQL = sql_steps(__package__, "observations.sql")
-_VALUES = _SQL["values"].strip().rstrip(";")
-
-
-def _values(table: str, *, trusted: bool) -> str:
-    """The ``values`` step over ``table``; ``trusted``: its lines are checked resources."""
-    return _VALUES.replace("{lines}", table).replace("{trusted}", str(trusted).lower())
 
 
 #: Subjects resolved in Python are remembered up to this many (then forgotten at once).
@@ -106,6 +101,7 @@ class ObservationExtract:
         self.resolve = resolve
         self.where = where
         self.con = duckdb.connect(":memory:", config={"threads": 1})
+        self.con.execute(JSON_MACROS)
         self.con.execute(_SQL["macros"])
         self._subjects = 0
         #: Observations read so far (lines that were resources; the rest are findings).
@@ -119,16 +115,17 @@ class ObservationExtract:
         search); records their findings in line order."""
         con = self.con
         line_findings: list[tuple[int, int, str, str, str, str]] = []
-        con.register("obs_input", pa.table({"lineno": block.numbers, "line": block.lines}))
-        values = _values("obs_input", trusted=checked)
+        table, text = line_table(block)
+        con.register("obs_input", table)
+        values = project(_SQL["values"], "obs_input", text, trusted=checked)
         con.execute(f"CREATE OR REPLACE TEMP TABLE obs_values AS {values}")
         con.unregister("obs_input")
         rescued = self._rescue(block, checked, line_findings)
         if rescued is not None:
-            con.register(
-                "obs_rescued", pa.table({"lineno": rescued.numbers, "line": rescued.lines})
-            )
-            con.execute(f"INSERT INTO obs_values {_values('obs_rescued', trusted=True)}")
+            table, text = line_table(rescued)
+            con.register("obs_rescued", table)
+            again = project(_SQL["values"], "obs_rescued", text, trusted=True)
+            con.execute(f"INSERT INTO obs_values {again}")
             con.unregister("obs_rescued")
         counted = con.execute("SELECT count(*) FROM obs_values").fetchone()
         self.resources += counted[0] if counted else 0
@@ -163,20 +160,12 @@ class ObservationExtract:
         numbers: list[int] = []
         again: list[bytes] = []
         for number, index in zip(unscreened.to_pylist(), indices, strict=True):
-            text = block.text(index)
-            try:
-                obj = orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
-                message = f"invalid JSON ({exc.msg})"
-                found.append((number, 0, "invalid-json", self.where(number), "", message))
-                continue
-            problem = resource_problem(obj, "Observation")
-            if problem is not None:
-                kind, key, field, message = problem
-                found.append((number, 0, kind, key or self.where(number), field, message))
+            read = read_line(block.text(index), "Observation", self.where(number))
+            if isinstance(read, Finding):
+                found.append((number, 0, read.kind, read.where, read.field, read.message))
                 continue
             numbers.append(number)
-            again.append(orjson.dumps(obj))
+            again.append(orjson.dumps(read))
         if not numbers:
             return None
         return LineBlock(pa.array(numbers, pa.int64()), pa.array(again, pa.large_binary()))

@@ -1,5 +1,5 @@
 -- Observations projected to what the measures need: one row per usable Observation and one
--- row per finding, from a table ``{lines}(lineno BIGINT, line BLOB)`` of NDJSON lines.
+-- row per finding, from a table ``{lines}(lineno BIGINT, line)`` of NDJSON lines (BLOB or VARCHAR).
 --
 -- The rules (and the findings, in this order per resource) are those of
 -- ``fhir_microsystems/extract/observations.py``'s docstring. Values whose JSON type matters
@@ -9,24 +9,7 @@
 -- distinct values (tables ``obs_subjects`` and ``obs_times``, filled between the steps).
 
 -- @step macros
--- JSON values read as Python reads the parsed dict: ``jt`` the JSON type ('NULL' when absent),
--- ``truthy`` Python truthiness, ``pystr`` ``str()``, ``num`` a number that is not a boolean.
-CREATE OR REPLACE MACRO jt(j) AS coalesce(json_type(j), 'NULL');
-CREATE OR REPLACE MACRO truthy(j) AS CASE jt(j)
-    WHEN 'NULL' THEN false
-    WHEN 'VARCHAR' THEN j::VARCHAR <> '""'
-    WHEN 'BOOLEAN' THEN j::VARCHAR = 'true'
-    WHEN 'ARRAY' THEN j::VARCHAR <> '[]'
-    WHEN 'OBJECT' THEN j::VARCHAR <> '{}'
-    ELSE j::DOUBLE <> 0 END;
-CREATE OR REPLACE MACRO no_value(j) AS jt(j) = 'NULL' OR j::VARCHAR IN ('""', '[]', '{}');
-CREATE OR REPLACE MACRO pystr(j) AS CASE jt(j)
-    WHEN 'VARCHAR' THEN json_extract_string(j, '$')
-    WHEN 'BOOLEAN' THEN CASE WHEN j::VARCHAR = 'true' THEN 'True' ELSE 'False' END
-    WHEN 'NULL' THEN 'None'
-    ELSE j::VARCHAR END;
-CREATE OR REPLACE MACRO num(j) AS CASE WHEN jt(j) IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'HUGEINT')
-    AND isfinite(j::DOUBLE) THEN j::DOUBLE END;
+-- (after the JSON macros of ``json.sql``)
 -- The codings of a CodeableConcept (a STRUCT of the projection) that have a code. A
 -- non-object where an object is expected reads as one without fields, as Python's ``.get``
 -- on a non-dict element is skipped: neither has a code. Codes, systems and the strings of a
@@ -71,25 +54,17 @@ CREATE OR REPLACE MACRO quantity(present, t, vi, field, expected, texts) AS CASE
     ELSE {'v': t.value, 'u': coalesce(expected, t.code, t.unit),
           'fk': NULL::VARCHAR, 'ff': NULL::VARCHAR, 'fm': NULL::VARCHAR}
     END;
--- A dateTime (as a UTC TIMESTAMP) of the common full form with an offset (years 0003-9996,
--- inside the clamp of ``periods.EARLIEST``/``LATEST``), read here; other forms are read in
--- Python (``parse_fhir_datetime``) over their distinct values.
-CREATE OR REPLACE MACRO fast_time(raw) AS CASE WHEN jt(raw) = 'VARCHAR' AND regexp_full_match(
-        json_extract_string(raw, '$'),
-        '(0{3}[3-9]|0{2}[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-6])'
-        || '-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3])'
-        || ':[0-5][0-9]:[0-5][0-9](Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])')
-    THEN try_cast(json_extract_string(raw, '$') AS TIMESTAMPTZ)::TIMESTAMP END;
 CREATE OR REPLACE TEMP TABLE obs_subjects (subject VARCHAR, patient VARCHAR);
 CREATE OR REPLACE TEMP TABLE obs_times (raw_time VARCHAR, effective TIMESTAMP);
 
 -- @step values
--- (a SELECT over ``{lines}``. ``screened``: the line is an Observation that the source's own
--- check, ``resource_problem``, passes, or ``{trusted}``: resources already checked (a search
--- result, a line that check passed). The other lines (invalid JSON among them) are checked
--- in Python, and those it passes are read again as trusted.)
+-- (a SELECT over ``{lines}``, ``{text}`` the text of a ``line``. ``screened``: the line
+-- is an Observation that the source's own check, ``resource_problem``, passes, or
+-- ``{trusted}``: resources already checked (a search result, a line that check passed).
+-- The other lines (invalid JSON among them) are checked in Python, and those it passes are
+-- read again as trusted.)
 WITH src AS (
-    SELECT lineno, try(decode(line)) AS line FROM {lines}  -- NULL: not UTF-8
+    SELECT lineno, {text} AS line FROM {lines}  -- NULL: not UTF-8
 ), r AS (
     SELECT lineno, line, try(from_json(line, '{
         "resourceType": "JSON", "id": "JSON", "status": "JSON", "subject": "JSON",
@@ -110,9 +85,7 @@ WITH src AS (
         lineno, line,
         {trusted} OR coalesce(r IS NOT NULL
             AND json_extract_string(r.resourceType, '$') = 'Observation'
-            AND jt(r.id) = 'VARCHAR'
-            AND regexp_full_match(json_extract_string(r.id, '$'), '[A-Za-z0-9\-.]{1,64}')
-            AND NOT regexp_full_match(json_extract_string(r.id, '$'), '\.+')
+            AND fhir_id(r.id)
             AND NOT no_value(r.status) AND len(r.code.coding) > 0, false)
             AS screened,
         'Observation/' || coalesce(CASE WHEN truthy(r.id) THEN pystr(r.id) END, '?') AS key,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,12 @@ import pyarrow.compute as pc
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.derive import DerivationConfig, EncounterRecord
 from fhir_microsystems.derive.pipeline import usable_records
+from fhir_microsystems.extract.encounters import (
+    NO_START,
+    PATIENT_FIELDS,
+    RECORD_FIELDS,
+    PatientRow,
+)
 from fhir_microsystems.measures import EncounterFact, qualifying_measures
 from fhir_microsystems.periods import Period
 
@@ -27,47 +33,8 @@ from ._codec import instant
 from ._columns import MonthChunks, from_parquet
 from ._store import Store
 
-#: The bucket of records without a start (never in a window; counted as ``no-start``).
-NO_START = "none"
 #: Records per Parquet chunk of a month.
 ENCOUNTER_CHUNK = 20_000
-
-#: A patient's facts carried on their encounters' rows: gender, birth date (FHIR text),
-#: deceased, deceased dateTime (FHIR text).
-PatientRow = tuple[str | None, str | None, bool, str | None]
-
-_TIME = pa.timestamp("us", tz="UTC")
-#: The columns of an encounter month: an :class:`EncounterRecord` each row, ``month``, and
-#: the facts of its patient (``patient_found`` false when the patient was not read).
-ENCOUNTER_SCHEMA = pa.schema(
-    [
-        ("key", pa.string()),
-        ("patient", pa.string()),
-        ("class_code", pa.string()),
-        ("status", pa.string()),
-        ("start", _TIME),
-        ("end", _TIME),
-        ("participants", pa.list_(pa.string())),
-        ("unresolved_participants", pa.int32()),
-        ("service_provider", pa.string()),
-        ("location", pa.string()),
-        ("context", pa.string()),
-        ("discharge_disposition", pa.string()),
-        ("month", pa.string()),
-        ("patient_found", pa.bool_()),
-        ("gender", pa.string()),
-        ("birth_date", pa.string()),
-        ("deceased", pa.bool_()),
-        ("deceased_at", pa.string()),
-    ]
-)
-_RECORD_FIELDS = tuple(f.name for f in fields(EncounterRecord))
-_PATIENT_FIELDS = ("gender", "birth_date", "deceased", "deceased_at")
-
-
-def month_of(moment: datetime | None) -> str:
-    """``YYYY-MM`` of an aware UTC datetime (:data:`NO_START` for None)."""
-    return NO_START if moment is None else f"{moment.year:04d}-{moment.month:02d}"
 
 
 def _month_bounds(label: str) -> tuple[datetime, datetime]:
@@ -77,18 +44,6 @@ def _month_bounds(label: str) -> tuple[datetime, datetime]:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
-
-
-def records_table(rows: Sequence[tuple[EncounterRecord, PatientRow | None]]) -> pa.Table:
-    """Records, each with its patient's facts (None: not read), as an encounter month table."""
-    columns: dict[str, list[Any]] = {
-        name: [getattr(rec, name) for rec, _ in rows] for name in _RECORD_FIELDS
-    }
-    columns["month"] = [month_of(rec.start) for rec, _ in rows]
-    columns["patient_found"] = [patient is not None for _, patient in rows]
-    for n, name in enumerate(_PATIENT_FIELDS):
-        columns[name] = [None if patient is None else patient[n] for _, patient in rows]
-    return pa.Table.from_pydict(columns, schema=ENCOUNTER_SCHEMA)
 
 
 def _shared(column: pa.Array | pa.ChunkedArray) -> list[Any]:
@@ -118,52 +73,41 @@ def records_of(table: pa.Table) -> Iterator[tuple[EncounterRecord, PatientRow | 
     """The rows of an encounter month table as records with their patients' facts."""
     if table.num_rows == 0:
         return
-    columns = {name: _values(table, name) for name in (*_RECORD_FIELDS, *_PATIENT_FIELDS)}
-    records = map(EncounterRecord, *(columns[name] for name in _RECORD_FIELDS))
-    patients = zip(*(columns[name] for name in _PATIENT_FIELDS), strict=True)
+    columns = {name: _values(table, name) for name in (*RECORD_FIELDS, *PATIENT_FIELDS)}
+    records = map(EncounterRecord, *(columns[name] for name in RECORD_FIELDS))
+    patients = zip(*(columns[name] for name in PATIENT_FIELDS), strict=True)
     found = table["patient_found"].to_pylist()
     for record, patient, known in zip(records, patients, found, strict=True):
         yield record, patient if known else None
 
 
-@dataclass
 class MonthWriter:
-    """Buckets one extract partition's records by start month, as Parquet chunks."""
+    """Buckets one extract partition's record tables (:data:`ENCOUNTER_SCHEMA`) by start
+    month, as Parquet chunks; notes the time range of what it was given."""
 
-    store: Store
-    prefix: str
-    pending: list[tuple[EncounterRecord, PatientRow | None]] = field(default_factory=list)
-    first: datetime | None = None
-    last: datetime | None = None
-    latest: datetime | None = None
-    count: int = 0
+    def __init__(self, store: Store, prefix: str) -> None:
+        self.chunks = MonthChunks(store, prefix, ENCOUNTER_CHUNK)
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+        self.latest: datetime | None = None
+        self.count = 0
 
-    def __post_init__(self) -> None:
-        self.chunks = MonthChunks(self.store, self.prefix, ENCOUNTER_CHUNK)
-
-    def add(self, rec: EncounterRecord, patient: PatientRow | None = None) -> None:
-        """Add one record, with its patient's facts (carried on the row for the derive
-        stage, which holds no patient index)."""
-        self.count += 1
-        if rec.start is not None:
-            if self.first is None or rec.start < self.first:
-                self.first = rec.start
-            if self.last is None or rec.start > self.last:
-                self.last = rec.start
-        for moment in (rec.start, rec.end):
-            if moment is not None and (self.latest is None or moment > self.latest):
-                self.latest = moment
-        self.pending.append((rec, patient))
-        if len(self.pending) >= ENCOUNTER_CHUNK:
-            self._spill()
-
-    def _spill(self) -> None:
-        self.chunks.add(records_table(self.pending))
-        self.pending = []
+    def add(self, table: pa.Table) -> None:
+        """Add records (of any months), with their patients' facts (carried on the rows for
+        the derive stage, which holds no patient index)."""
+        self.count += table.num_rows
+        starts = pc.min_max(table["start"]).as_py()
+        ends = pc.min_max(table["end"]).as_py()
+        if starts["min"] is not None:
+            self.first = min(self.first or starts["min"], starts["min"])
+            self.last = max(self.last or starts["max"], starts["max"])
+        for moment in (starts["max"], ends["max"]):
+            if moment is not None:
+                self.latest = max(self.latest or moment, moment)
+        self.chunks.add(table)
 
     def close(self) -> dict[str, Any]:
         """Store what is left; the partition's metadata (chunks per month, time range)."""
-        self._spill()
         return {
             "chunks": self.chunks.close(),
             "first": _iso(self.first),
@@ -363,13 +307,8 @@ class MonthWindows:
 
 __all__ = [
     "ENCOUNTER_CHUNK",
-    "ENCOUNTER_SCHEMA",
-    "NO_START",
     "MonthIndex",
     "MonthWindows",
     "MonthWriter",
-    "PatientRow",
-    "month_of",
     "records_of",
-    "records_table",
 ]

@@ -14,8 +14,7 @@ import pyarrow as pa
 from fhir_microsystems._findings import Findings
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.derive.cohorts import condition_spells
-from fhir_microsystems.derive.records import encounter_record
-from fhir_microsystems.extract import ObservationExtract
+from fhir_microsystems.extract import EncounterExtract, ObservationExtract
 from fhir_microsystems.sources import LineBlock, NdjsonSource, ReferenceIndex, Source
 from fhir_microsystems.sources._references import INDEXED_TYPES
 
@@ -25,7 +24,7 @@ from ._common import (
     opened,
     source_retries,
 )
-from ._encounter_months import MonthWriter, PatientRow
+from ._encounter_months import MonthWriter
 from ._keys import store_key
 from ._spec import RunSpec
 from ._store import Store
@@ -33,7 +32,7 @@ from ._store import Store
 #: Observation facts per Parquet chunk in the store (bounds extract and hand-off memory).
 OBSERVATION_CHUNK = 50_000
 #: Lines (NDJSON lines, or resources of a server search) the extract SQL reads at once.
-SQL_BATCH = 50_000
+SQL_BATCH = 20_000
 #: Condition spells per claim-check chunk.
 SPELL_CHUNK = 1_000
 
@@ -82,30 +81,20 @@ def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[st
 def _extract_encounters(
     partition: str, source: Source, store: Store, run_id: str
 ) -> dict[str, int]:
+    """Encounter records by start month (``MonthWriter``), read by the SQL projection."""
     index = _quiet_index(source)
     writer = MonthWriter(store, store_key(run_id, "enc", partition))
-    read = 0
-    most = Settings().max_encounter_participants
-    for resource in _partition_resources(partition, source, "Encounter"):
-        read += 1
-        rec = encounter_record(resource, index, source.findings, max_participants=most)
-        writer.add(rec, _patient_row(index, rec.patient))
-    store.put(store_key(run_id, "enc-meta", partition), orjson.dumps(writer.close()))
-    return _extracted(partition, source, store, run_id, read)
-
-
-def _patient_row(index: ReferenceIndex, key: str | None) -> PatientRow | None:
-    """The encounter's patient facts (gender, birth date, deceased) carried on its row."""
-    info = index.patients.get(key) if key else None
-    if info is None:
-        return None
-    gender, birth = info.gender, info.birth_date  # any JSON value as read: text or nothing
-    return (
-        gender if isinstance(gender, str) else None,
-        birth if isinstance(birth, str) else None,
-        info.deceased,
-        info.deceased_at,
+    extract = EncounterExtract(
+        index, source.findings, max_participants=Settings().max_encounter_participants
     )
+    try:
+        for block, where, checked in _line_batches(partition, source, "Encounter"):
+            extract.where = where
+            writer.add(extract.batch(block, checked=checked))
+    finally:
+        extract.close()
+    store.put(store_key(run_id, "enc-meta", partition), orjson.dumps(writer.close()))
+    return _extracted(partition, source, store, run_id, extract.resources)
 
 
 def _extract_conditions(
@@ -128,15 +117,16 @@ def _extract_conditions(
     return _extracted(partition, source, store, run_id, read)
 
 
-def _observation_batches(
-    partition: str, source: Source
+def _line_batches(
+    partition: str, source: Source, resource_type: str
 ) -> Iterator[tuple[LineBlock, Callable[[int], str], bool]]:
-    """The partition's Observations as blocks of lines: ``(block, where, checked)``.
+    """The partition's resources of ``resource_type`` as blocks of lines:
+    ``(block, where, checked)``.
     NDJSON files are read as blocks of lines (the SQL checks them); a server's search
     results are resources already, written as lines."""
     name = partition.split(":", 1)[1]
     if isinstance(source, NdjsonSource):
-        for path in source.files("Observation"):
+        for path in source.files(resource_type):
             if name not in ("all", path.name):
                 continue
             in_file: Callable[[int], str] = partial("{}:{}".format, path.name)
@@ -149,8 +139,8 @@ def _observation_batches(
             if pending:
                 yield LineBlock.joined(pending), in_file, False
         return
-    in_search: Callable[[int], str] = "Observation search result {}".format
-    resources = iter(source.iter_resources("Observation"))
+    in_search: Callable[[int], str] = f"{resource_type} search result {{}}".format
+    resources = iter(source.iter_resources(resource_type))
     count = 0
     while page := [orjson.dumps(r) for r in islice(resources, SQL_BATCH)]:
         numbers = pa.array(range(count + 1, count + 1 + len(page)), pa.int64())
@@ -169,22 +159,15 @@ def _extract_observations(
         return index.resolve(reference, where="Observation", field="subject", record=False)
 
     chunks = MonthChunks(store, store_key(run_id, "obs", partition), OBSERVATION_CHUNK)
-    read = 0
-    extract: ObservationExtract | None = None
+    extract = ObservationExtract(findings, resolve=resolve)
     try:
-        for block, where, checked in _observation_batches(partition, source):
-            if extract is None or extract.where is not where:
-                if extract is not None:
-                    read += extract.resources
-                    extract.close()
-                extract = ObservationExtract(findings, resolve=resolve, where=where)
+        for block, where, checked in _line_batches(partition, source, "Observation"):
+            extract.where = where
             chunks.add(extract.batch(block, checked=checked))
     finally:
-        if extract is not None:
-            read += extract.resources
-            extract.close()
+        extract.close()
     store.put(store_key(run_id, "obs-chunks", partition), orjson.dumps(chunks.close()))
-    return _extracted(partition, source, store, run_id, read)
+    return _extracted(partition, source, store, run_id, extract.resources)
 
 
 def _extracted(

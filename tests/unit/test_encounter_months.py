@@ -13,19 +13,16 @@ import pytest
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.derive import DerivationConfig, EncounterRecord, derive
+from fhir_microsystems.extract import ENCOUNTER_SCHEMA, NO_START, PatientRow, records_table
 from fhir_microsystems.periods import split_periods
 from fhir_microsystems.pipeline import MemoryStore, RunSpec, extract, plan
 from fhir_microsystems.pipeline import derive as derive_stage
 from fhir_microsystems.pipeline._columns import from_parquet, to_parquet
 from fhir_microsystems.pipeline._encounter_months import (
-    ENCOUNTER_SCHEMA,
-    NO_START,
     MonthIndex,
     MonthWindows,
     MonthWriter,
-    PatientRow,
     records_of,
-    records_table,
 )
 from fhir_microsystems.sources import NdjsonSource, ReferenceIndex
 
@@ -81,8 +78,7 @@ def _windows(
     metas = []
     for n in range(parts):
         writer = MonthWriter(store, f"p{n}")
-        for rec in records[n::parts]:
-            writer.add(rec)
+        writer.add(records_table([(rec, None) for rec in records[n::parts]]))
         metas.append((f"p{n}", orjson.loads(orjson.dumps(writer.close()))))
     periods = split_periods(_at(2).replace(day=1, hour=0), _at(5).replace(day=1, hour=0), "month")
     findings = Findings()
@@ -215,8 +211,10 @@ def test_writer_stores_months_in_chunks_in_record_order(monkeypatch: pytest.Monk
     writer = MonthWriter(store, "p")
     recs = [_rec("a", _at(3, 9)), _rec("b", _at(4)), _rec("c", None), _rec("d", _at(3, 2))]
     recs += [_rec("e", _at(3, 5)), _rec("f", _at(3, 1))]
-    for n, rec in enumerate(recs):
-        writer.add(rec, None if n % 2 else ("female", "1970-01-01", False, None))
+    facts: PatientRow = ("female", "1970-01-01", False, None)
+    rows = [(rec, None if n % 2 else facts) for n, rec in enumerate(recs)]
+    writer.add(records_table(rows[:3]))
+    writer.add(records_table(rows[3:]))
     meta = writer.close()
     assert meta["chunks"] == {"2025-03": 2, "2025-04": 1, NO_START: 1}
     assert (meta["first"], meta["last"], meta["records"]) == (

@@ -1,0 +1,59 @@
+"""What the extract projections share: their JSON macros and the Python check of a line
+the SQL does not read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from fhir_microsystems._duckdb import sql_steps
+from fhir_microsystems._findings import Finding
+from fhir_microsystems.sources._base import resource_problem
+from fhir_microsystems.sources._ndjson import LineBlock
+
+#: The macros every extract connection starts with (``json.sql``).
+JSON_MACROS = sql_steps(__package__, "json.sql")["macros"]
+
+
+def line_table(block: LineBlock) -> tuple[pa.Table, str]:
+    """The block as a table ``(lineno, line)`` for the SQL, and the SQL expression of a
+    line's text (NULL when it is not UTF-8): lines that are all valid UTF-8 are handed over
+    as text, checked by Arrow at once, instead of decoded one by one in the SQL."""
+    text = block.lines.view(pa.large_string())
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return pa.table({"lineno": block.numbers, "line": block.lines}), "try(decode(line))"
+    return pa.table({"lineno": block.numbers, "line": text}), "line"
+
+
+def project(sql: str, lines: str, text: str, *, trusted: bool) -> str:
+    """A projection's ``values`` step over the table ``lines`` (``text``: :func:`line_table`;
+    ``trusted``: its lines are resources already checked)."""
+    sql = sql.strip().rstrip(";")
+    return (
+        sql.replace("{lines}", lines)
+        .replace("{text}", text)
+        .replace("{trusted}", str(trusted).lower())
+    )
+
+
+def read_line(text: bytes, resource_type: str, where: str) -> dict[str, Any] | Finding:
+    """The resource on a line (``text`` as read, with its newline), or the finding a source
+    records for it: invalid JSON, or the problem of :func:`resource_problem` (named by the
+    resource's key when it has one, else by ``where``)."""
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return Finding("invalid-json", where, "", f"invalid JSON ({exc.msg})")
+    problem = resource_problem(obj, resource_type)
+    if problem is not None:
+        kind, key, field, message = problem
+        return Finding(kind, key or where, field, message)
+    resource: dict[str, Any] = obj
+    return resource
+
+
+__all__ = ["JSON_MACROS", "line_table", "project", "read_line"]
