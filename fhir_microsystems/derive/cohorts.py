@@ -124,11 +124,28 @@ def _time(value: Any, key: str, field: str, findings: Findings, *, upper: bool) 
         return None
 
 
+def _codings(element: Any) -> list[Any]:
+    """The ``coding`` entries of a CodeableConcept (none when either is not as FHIR has it)."""
+    codings = element.get("coding") if isinstance(element, dict) else None
+    return codings if isinstance(codings, list) else []
+
+
 def _status_code(element: Any) -> str | None:
-    for coding in (element or {}).get("coding") or () if isinstance(element, dict) else ():
+    for coding in _codings(element):
         if isinstance(coding, dict) and coding.get("code"):
             return str(coding["code"])
     return None
+
+
+def code_cohorts(code: Any) -> frozenset[str]:
+    """The condition cohorts of a ``Condition.code`` element (any JSON value)."""
+    return _cohorts_of(
+        tuple(
+            (str(c.get("system") or ""), str(c["code"]))
+            for c in _codings(code)
+            if isinstance(c, dict) and c.get("code")
+        )
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -141,13 +158,7 @@ def condition_spells(
     resource: Mapping[str, Any], index: ReferenceIndex, findings: Findings
 ) -> tuple[str | None, list[ConditionSpell]]:
     """``(patient_key, spells)`` of one Condition dict (no spells if it is in no cohort)."""
-    code = resource.get("code")
-    codings = tuple(
-        (str(c.get("system") or ""), str(c["code"]))
-        for c in (code.get("coding") or () if isinstance(code, dict) else ())
-        if isinstance(c, dict) and c.get("code")
-    )
-    names = _cohorts_of(codings)
+    names = code_cohorts(resource.get("code"))
     if not names or _status_code(resource.get("verificationStatus")) in _EXCLUDED_VERIFICATION:
         return None, []
     key = f"Condition/{resource['id']}"

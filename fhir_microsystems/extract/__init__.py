@@ -1,5 +1,6 @@
 """The extract stage's projections: input resources reduced to typed columns by SQL."""
 
+from .conditions import ConditionExtract, PatientSpells
 from .encounters import (
     ENCOUNTER_SCHEMA,
     NO_START,
@@ -20,9 +21,11 @@ __all__ = [
     "ENCOUNTER_SCHEMA",
     "FACT_SCHEMA",
     "NO_START",
+    "ConditionExtract",
     "EncounterExtract",
     "ObservationExtract",
     "PatientRow",
+    "PatientSpells",
     "Resolver",
     "literal_key",
     "month_of",

@@ -13,8 +13,7 @@ import pyarrow as pa
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems._settings import Settings
-from fhir_microsystems.derive.cohorts import condition_spells
-from fhir_microsystems.extract import EncounterExtract, ObservationExtract
+from fhir_microsystems.extract import ConditionExtract, EncounterExtract, ObservationExtract
 from fhir_microsystems.sources import LineBlock, NdjsonSource, ReferenceIndex, Source
 from fhir_microsystems.sources._references import INDEXED_TYPES
 
@@ -31,22 +30,13 @@ from ._store import Store
 
 #: Observation facts per Parquet chunk in the store (bounds extract and hand-off memory).
 OBSERVATION_CHUNK = 50_000
-#: Lines (NDJSON lines, or resources of a server search) the extract SQL reads at once.
-SQL_BATCH = 20_000
+#: Bytes of an NDJSON file the extract SQL reads at once (then the rest of the last line):
+#: enough that its fixed costs per batch do not count, little enough for memory.
+SQL_BATCH_BYTES = 32 * 1024 * 1024
+#: Resources of a server search the extract SQL reads at once.
+SEARCH_BATCH = 20_000
 #: Condition spells per claim-check chunk.
 SPELL_CHUNK = 1_000
-
-
-def _partition_resources(
-    partition: str, source: Source, resource_type: str
-) -> Iterator[dict[str, Any]]:
-    name = partition.split(":", 1)[1]
-    if name == "all" or not isinstance(source, NdjsonSource):
-        yield from source.iter_resources(resource_type)
-        return
-    for path in source.files(resource_type):
-        if path.name == name:
-            yield from source.iter_file(path, resource_type)
 
 
 def _quiet_index(source: Source, types: Iterable[str] = INDEXED_TYPES) -> ReferenceIndex:
@@ -100,21 +90,29 @@ def _extract_encounters(
 def _extract_conditions(
     partition: str, source: Source, store: Store, run_id: str
 ) -> dict[str, int]:
-    index = _quiet_index(source)
+    """Cohort spells per patient, in claim-check chunks of about ``SPELL_CHUNK`` rows."""
     rows: list[list[Any]] = []
-    chunks = read = 0
-    for resource in _partition_resources(partition, source, "Condition"):
-        read += 1
-        patient, spells = condition_spells(resource, index, source.findings)
-        rows.extend([patient, s.cohort, s.onset, s.abatement] for s in spells)
-        if len(rows) >= SPELL_CHUNK:
-            store.put(store_key(run_id, "spells", partition, str(chunks)), _codec.dumps(rows))
-            rows, chunks = [], chunks + 1
-    if rows:
+    chunks = 0
+
+    def spill() -> None:
+        nonlocal rows, chunks
         store.put(store_key(run_id, "spells", partition, str(chunks)), _codec.dumps(rows))
-        chunks += 1
+        rows, chunks = [], chunks + 1
+
+    extract = ConditionExtract(_quiet_index(source), source.findings)
+    try:
+        for block, where, checked in _line_batches(partition, source, "Condition"):
+            extract.where = where
+            for patient, spells in extract.batch(block, checked=checked):
+                rows.extend([patient, s.cohort, s.onset, s.abatement] for s in spells)
+                if len(rows) >= SPELL_CHUNK:
+                    spill()
+    finally:
+        extract.close()
+    if rows:
+        spill()
     store.put(store_key(run_id, "spell-chunks", partition), orjson.dumps(chunks))
-    return _extracted(partition, source, store, run_id, read)
+    return _extracted(partition, source, store, run_id, extract.resources)
 
 
 def _line_batches(
@@ -130,19 +128,13 @@ def _line_batches(
             if name not in ("all", path.name):
                 continue
             in_file: Callable[[int], str] = partial("{}:{}".format, path.name)
-            pending: list[LineBlock] = []
-            for block in source.iter_line_blocks(path):
-                pending.append(block)
-                if sum(map(len, pending)) >= SQL_BATCH:
-                    yield LineBlock.joined(pending), in_file, False
-                    pending = []
-            if pending:
-                yield LineBlock.joined(pending), in_file, False
+            for block in source.iter_line_blocks(path, SQL_BATCH_BYTES):
+                yield block, in_file, False
         return
     in_search: Callable[[int], str] = f"{resource_type} search result {{}}".format
     resources = iter(source.iter_resources(resource_type))
     count = 0
-    while page := [orjson.dumps(r) for r in islice(resources, SQL_BATCH)]:
+    while page := [orjson.dumps(r) for r in islice(resources, SEARCH_BATCH)]:
         numbers = pa.array(range(count + 1, count + 1 + len(page)), pa.int64())
         count += len(page)
         yield LineBlock(numbers, pa.array(page, pa.large_binary())), in_search, True
