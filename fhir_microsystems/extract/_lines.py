@@ -3,7 +3,8 @@ the SQL does not read."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -12,6 +13,9 @@ from fhir_microsystems._duckdb import sql_steps
 from fhir_microsystems._findings import Finding
 from fhir_microsystems.sources._base import resource_problem
 from fhir_microsystems.sources._ndjson import LineBlock
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 #: The macros every extract connection starts with (``json.sql``).
 JSON_MACROS = sql_steps(__package__, "json.sql")["macros"]
@@ -56,4 +60,20 @@ def read_line(text: bytes, resource_type: str, where: str) -> dict[str, Any] | F
     return resource
 
 
-__all__ = ["JSON_MACROS", "line_table", "project", "read_line"]
+def remembered(
+    memo: dict[K, V], wanted: Sequence[K], find: Callable[[K], V], *, most: int
+) -> list[V]:
+    """``find`` of each of a batch's distinct values, remembered in ``memo`` across batches
+    (emptied at once when it would pass ``most`` entries, so memory stays bounded)."""
+    if len(memo) + len(wanted) > most:
+        memo.clear()
+    found = []
+    for value in wanted:
+        if value in memo:
+            found.append(memo[value])
+        else:
+            found.append(memo.setdefault(value, find(value)))
+    return found
+
+
+__all__ = ["JSON_MACROS", "line_table", "project", "read_line", "remembered"]

@@ -38,7 +38,7 @@ from fhir_microsystems.periods import parse_fhir_datetime
 from fhir_microsystems.sources._ndjson import LineBlock
 from fhir_microsystems.sources._references import ReferenceIndex
 
-from ._lines import JSON_MACROS, line_table, project, read_line
+from ._lines import JSON_MACROS, line_table, project, read_line, remembered
 
 #: The month of records without a start (never in a window; counted as ``no-start``).
 NO_START = "none"
@@ -109,8 +109,8 @@ def patient_row(index: ReferenceIndex, key: str | None) -> PatientRow | None:
 
 _SQL = sql_steps(__package__, "encounters.sql")
 
-#: Resolved references (and contexts, patients) remembered up to this many rows each.
-_MEMO = 1_000_000
+#: Resolved references (and contexts, patients) remembered up to this many each.
+_MEMO = 200_000
 #: The target type each role of a reference must have (clinicians: see resolve_clinician).
 _EXPECTED = {"organization": "Organization", "location": "Location", "patient": "Patient"}
 
@@ -144,7 +144,10 @@ class EncounterExtract:
         self.max_participants = max_participants
         self.con = duckdb.connect(":memory:", config={"threads": 1})
         self.con.execute(JSON_MACROS)
-        self.con.execute(_SQL["tables"])
+        #: What Python found of distinct values, kept across batches (see :func:`remembered`).
+        self._refs: dict[tuple[str, str], tuple[str | None, bool]] = {}
+        self._contexts: dict[tuple[str | None, str | None], str | None] = {}
+        self._patients: dict[str, PatientRow | None] = {}
         self._resolved = _SQL["resolved"].replace("{max_participants}", str(max_participants))
         #: Encounters read so far (lines that were resources; the rest are findings).
         self.resources = 0
@@ -178,7 +181,9 @@ class EncounterExtract:
             ],
             pa.int64(),
         )
-        con.execute("DROP TABLE enc_values; DROP TABLE enc_resolved; DELETE FROM enc_times")
+        con.execute("DROP TABLE enc_values; DROP TABLE enc_resolved")
+        for name in ("enc_refs", "enc_times", "enc_contexts", "enc_patients"):
+            con.unregister(name)
         if fast.num_rows + len(slow) != len(block):  # each line is read by one of the two
             raise RuntimeError("the Encounter extract lost a line")
         self.resources += fast.num_rows
@@ -218,51 +223,39 @@ class EncounterExtract:
         self.in_python += len(rows)
         return pa.array(numbers, pa.int64()), rows
 
-    def _forget_if_full(self, table: str, adding: int) -> bool:
-        """Empty the memo ``table`` when ``adding`` rows would pass :data:`_MEMO`."""
-        [(held,)] = self.con.execute(f"SELECT count(*) FROM {table}").fetchall()
-        if held + adding <= _MEMO:
-            return False
-        self.con.execute(f"DELETE FROM {table}")
-        return True
-
-    def _insert(self, table: str, rows: pa.Table) -> None:
-        self.con.register("enc_new", rows)
-        self.con.execute(f"INSERT INTO {table} SELECT * FROM enc_new")
-        self.con.unregister("enc_new")
-
     def _resolve_references(self) -> None:
-        """Resolve the batch's new references (distinct JSON values per role) in Python,
+        """Resolve the batch's references (distinct JSON values per role) in Python,
         noting whether resolving them records a finding."""
-        new = self.con.execute(_SQL["references"]).fetchall()
-        if self._forget_if_full("enc_refs", len(new)):
-            new = self.con.execute(_SQL["references"]).fetchall()
-        if not new:
-            return
-        keys: list[str | None] = []
-        clean: list[bool] = []
+        wanted = self.con.execute(_SQL["references"]).fetchall()
         index = self.index
         with _probing(index) as probe:
-            for role, text in new:
+
+            def resolve(role_ref: tuple[str, str]) -> tuple[str | None, bool]:
+                role, text = role_ref
                 before = probe.total
                 reference = orjson.loads(text)
                 if role == "clinician":
                     key, _ = resolve_clinician(reference, index, probe, where="", field="")
                 else:
                     key = index.resolve(reference, where="", field="", expected=_EXPECTED[role])
-                keys.append(key)
-                clean.append(probe.total == before)
-        roles, refs = zip(*new, strict=True)
-        self._insert(
+                return key, probe.total == before
+
+            found = remembered(self._refs, wanted, resolve, most=_MEMO)
+        self.con.register(
             "enc_refs",
-            pa.table({"role": roles, "ref": refs, "key": keys, "clean": clean}),
+            pa.table(
+                {
+                    "role": pa.array([role for role, _ in wanted], pa.string()),
+                    "ref": pa.array([ref for _, ref in wanted], pa.string()),
+                    "key": pa.array([key for key, _ in found], pa.string()),
+                    "clean": pa.array([clean for _, clean in found], pa.bool_()),
+                }
+            ),
         )
 
     def _parse_times(self) -> None:
         """Parse the batch's datetimes of uncommon forms (distinct values) in Python."""
         wanted = self.con.execute(_SQL["times"]).fetchall()
-        if not wanted:
-            return
         parsed: list[datetime | None] = []
         for raw, upper in wanted:
             try:
@@ -270,60 +263,56 @@ class EncounterExtract:
                 parsed.append(moment.replace(tzinfo=None))  # UTC, as the SQL holds it
             except (ValueError, TypeError):
                 parsed.append(None)
-        raws, uppers = zip(*wanted, strict=True)
-        self._insert(
+        self.con.register(
             "enc_times",
             pa.table(
                 {
-                    "raw": pa.array(raws, pa.string()),
-                    "upper": pa.array(uppers, pa.bool_()),
+                    "raw": pa.array([raw for raw, _ in wanted], pa.string()),
+                    "upper": pa.array([upper for _, upper in wanted], pa.bool_()),
                     "moment": pa.array(parsed, pa.timestamp("us")),
                 }
             ),
         )
 
     def _add_contexts(self) -> None:
-        """The most specific organisation of each new serviceProvider and Location pair."""
-        new = self.con.execute(_SQL["contexts"]).fetchall()
-        if self._forget_if_full("enc_contexts", len(new)):
-            new = self.con.execute(_SQL["contexts"]).fetchall()
-        if not new:
-            return
+        """The most specific organisation of the batch's serviceProvider and Location pairs."""
+        wanted = self.con.execute(_SQL["contexts"]).fetchall()
         index = self.index
-        contexts = [
-            most_specific_org(provider, index.location_org(location) if location else None, index)
-            for provider, location in new
-        ]
-        providers, locations = zip(*new, strict=True)
-        self._insert(
+
+        def context(pair: tuple[str | None, str | None]) -> str | None:
+            provider, location = pair
+            return most_specific_org(
+                provider, index.location_org(location) if location else None, index
+            )
+
+        contexts = remembered(self._contexts, wanted, context, most=_MEMO)
+        self.con.register(
             "enc_contexts",
             pa.table(
                 {
-                    "service_provider": pa.array(providers, pa.string()),
-                    "location": pa.array(locations, pa.string()),
+                    "service_provider": pa.array([p for p, _ in wanted], pa.string()),
+                    "location": pa.array([loc for _, loc in wanted], pa.string()),
                     "context": pa.array(contexts, pa.string()),
                 }
             ),
         )
 
     def _add_patients(self) -> None:
-        """The facts of each new patient (``found`` false when the patient was not read)."""
-        new = [key for (key,) in self.con.execute(_SQL["patients"]).fetchall()]
-        if self._forget_if_full("enc_patients", len(new)):
-            new = [key for (key,) in self.con.execute(_SQL["patients"]).fetchall()]
-        if not new:
-            return
-        facts = [patient_row(self.index, key) for key in new]
-        self._insert(
+        """The facts of the batch's patients (``found`` false when the patient was not read)."""
+        wanted = [key for (key,) in self.con.execute(_SQL["patients"]).fetchall()]
+        facts = remembered(
+            self._patients, wanted, lambda key: patient_row(self.index, key), most=_MEMO
+        )
+        self.con.register(
             "enc_patients",
             pa.table(
                 {
-                    "patient": pa.array(new, pa.string()),
-                    "found": [f is not None for f in facts],
-                    "gender": pa.array([f and f[0] for f in facts], pa.string()),
-                    "birth_date": pa.array([f and f[1] for f in facts], pa.string()),
+                    "patient": pa.array(wanted, pa.string()),
+                    "found": pa.array([f is not None for f in facts], pa.bool_()),
+                    "gender": pa.array([f[0] if f else None for f in facts], pa.string()),
+                    "birth_date": pa.array([f[1] if f else None for f in facts], pa.string()),
                     "deceased": pa.array([f[2] if f else None for f in facts], pa.bool_()),
-                    "deceased_at": pa.array([f and f[3] for f in facts], pa.string()),
+                    "deceased_at": pa.array([f[3] if f else None for f in facts], pa.string()),
                 }
             ),
         )

@@ -4,17 +4,12 @@
 -- The rules are those of ``derive/records.py``'s ``encounter_record``. This SQL reads the
 -- encounters that have nothing to report: those it does not read whole (``fast`` false) go
 -- to ``encounter_record`` itself, which records their findings, so an encounter's record and
--- findings do not depend on which of the two read it. References are resolved, and
--- datetimes of uncommon forms parsed, in Python over their distinct values (tables
--- ``enc_refs`` and ``enc_times``); ``clean``: resolving it records no finding.
-
--- @step tables
-CREATE OR REPLACE TEMP TABLE enc_refs (role VARCHAR, ref VARCHAR, key VARCHAR, clean BOOLEAN);
-CREATE OR REPLACE TEMP TABLE enc_times (raw VARCHAR, upper BOOLEAN, moment TIMESTAMP);
-CREATE OR REPLACE TEMP TABLE enc_contexts (
-    service_provider VARCHAR, location VARCHAR, context VARCHAR);
-CREATE OR REPLACE TEMP TABLE enc_patients (patient VARCHAR, found BOOLEAN,
-    gender VARCHAR, birth_date VARCHAR, deceased BOOLEAN, deceased_at VARCHAR);
+-- findings do not depend on which of the two read it. References are resolved, datetimes of
+-- uncommon forms parsed, and contexts and patients' facts looked up, in Python over the
+-- batch's distinct values: the tables ``enc_refs(role, ref, key, clean)`` (``clean``:
+-- resolving it records no finding), ``enc_times(raw, upper, moment)``,
+-- ``enc_contexts(service_provider, location, context)`` and ``enc_patients(patient, found,
+-- gender, birth_date, deceased, deceased_at)`` hold one batch's values.
 
 -- @step values
 -- (a SELECT over ``{lines}``, ``{text}`` the text of a ``line``. ``screened``: the line
@@ -57,7 +52,7 @@ SELECT
 FROM r
 
 -- @step references
--- (the screened encounters' references not resolved yet)
+-- (the screened encounters' references)
 WITH wanted AS (
     SELECT 'clinician' AS role, unnest(parts).individual AS ref FROM enc_values WHERE screened
     UNION
@@ -67,10 +62,9 @@ WITH wanted AS (
     UNION
     SELECT 'patient', subject_ref FROM enc_values WHERE screened
 )
-SELECT role, ref FROM wanted ANTI JOIN enc_refs USING (role, ref) WHERE ref IS NOT NULL;
+SELECT role, ref FROM wanted WHERE ref IS NOT NULL;
 
 -- @step times
--- (``enc_times`` holds one batch's: it is emptied after each)
 SELECT DISTINCT raw_start AS raw, false AS upper FROM enc_values
 WHERE screened AND raw_start IS NOT NULL AND quick_start IS NULL
 UNION
@@ -117,15 +111,11 @@ LEFT JOIN enc_refs l ON l.role = 'location' AND l.ref = v.location_ref
 LEFT JOIN enc_refs pt ON pt.role = 'patient' AND pt.ref = v.subject_ref;
 
 -- @step contexts
--- (the fast records' serviceProvider and Location pairs without a context yet)
-SELECT DISTINCT service_provider, location FROM enc_resolved r
-WHERE fast AND NOT EXISTS (SELECT 1 FROM enc_contexts c
-    WHERE c.service_provider IS NOT DISTINCT FROM r.service_provider
-      AND c.location IS NOT DISTINCT FROM r.location);
+-- (the fast records' serviceProvider and Location pairs)
+SELECT DISTINCT service_provider, location FROM enc_resolved WHERE fast;
 
 -- @step patients
-SELECT DISTINCT patient FROM enc_resolved ANTI JOIN enc_patients USING (patient)
-WHERE fast;
+SELECT DISTINCT patient FROM enc_resolved WHERE fast;
 
 -- @step records
 SELECT r.lineno, r.key, r.patient, r.class_code, r.status,

@@ -133,8 +133,15 @@ def line_blocks(
                 while piece := handle.readline(_DRAIN_CHUNK):
                     if piece.endswith(b"\n"):
                         break
-        lines = pc.split_pattern(pa.array([block], pa.large_binary()), b"\n").flatten()
-        if block.endswith(b"\n"):
+        ends_line = block.endswith(b"\n")
+        whole = pa.Array.from_buffers(  # the block as one value, without a copy
+            pa.large_binary(),
+            1,
+            [None, pa.array([0, len(block)], pa.int64()).buffers()[1], pa.py_buffer(block)],
+        )
+        lines = pc.split_pattern(whole, b"\n").flatten()
+        del whole, block  # (the lines are a copy: the block's memory goes now)
+        if ends_line:
             lines = lines.slice(0, len(lines) - 1)
         numbers = pa.array(range(before + 1, before + 1 + len(lines)), pa.int64())
         before += len(lines)
@@ -144,10 +151,11 @@ def line_blocks(
         blank = pc.and_(pc.match_substring_regex(lines, _BLANK), pc.invert(too_long))
         keep = pc.invert(pc.or_(blank, too_long))
         # the file's last line has no newline (and is kept: not blank, not too long)
-        open_end = not block.endswith(b"\n") and bool(keep[len(keep) - 1].as_py())
+        open_end = not ends_line and bool(keep[len(keep) - 1].as_py())
+        every = pc.all(keep).as_py()  # (a filter would copy the lines)
         yield LineBlock(
-            numbers.filter(keep),
-            lines.filter(keep),
+            numbers if every else numbers.filter(keep),
+            lines if every else lines.filter(keep),
             tuple(numbers.filter(too_long).to_pylist()),
             pc.sum(blank).as_py() or 0,
             open_end,
