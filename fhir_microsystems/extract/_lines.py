@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import duckdb
 import orjson
 import pyarrow as pa
 
@@ -19,6 +20,15 @@ V = TypeVar("V")
 
 #: The macros every extract connection starts with (``json.sql``).
 JSON_MACROS = sql_steps(__package__, "json.sql")["macros"]
+
+
+def connect(*setup: str) -> duckdb.DuckDBPyConnection:
+    """An extract's own in-memory database (one thread: extract tasks run one per core),
+    with the JSON macros and then ``setup`` run."""
+    con = duckdb.connect(":memory:", config={"threads": 1})
+    for sql in (JSON_MACROS, *setup):
+        con.execute(sql)
+    return con
 
 
 def line_table(block: LineBlock) -> tuple[pa.Table, str]:
@@ -42,6 +52,27 @@ def project(sql: str, lines: str, text: str, *, trusted: bool) -> str:
         .replace("{text}", text)
         .replace("{trusted}", str(trusted).lower())
     )
+
+
+def load_values(
+    con: duckdb.DuckDBPyConnection,
+    block: LineBlock,
+    values: str,
+    table: str,
+    *,
+    trusted: bool,
+    append: bool = False,
+) -> None:
+    """Run a projection's ``values`` step over ``block`` into the temporary ``table``
+    (made anew, or added to when ``append``)."""
+    lines, text = line_table(block)
+    con.register("extract_lines", lines)
+    try:
+        query = project(values, "extract_lines", text, trusted=trusted)
+        into = f"INSERT INTO {table}" if append else f"CREATE OR REPLACE TEMP TABLE {table} AS"
+        con.execute(f"{into} {query}")
+    finally:
+        con.unregister("extract_lines")
 
 
 def read_line(text: bytes, resource_type: str, where: str) -> dict[str, Any] | Finding:
@@ -76,4 +107,12 @@ def remembered(
     return found
 
 
-__all__ = ["JSON_MACROS", "line_table", "project", "read_line", "remembered"]
+__all__ = [
+    "JSON_MACROS",
+    "connect",
+    "line_table",
+    "load_values",
+    "project",
+    "read_line",
+    "remembered",
+]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,7 +22,7 @@ from fhir_microsystems.derive.cohorts import ConditionSpell, code_cohorts, condi
 from fhir_microsystems.sources._ndjson import LineBlock
 from fhir_microsystems.sources._references import ReferenceIndex
 
-from ._lines import JSON_MACROS, line_table, project, read_line
+from ._lines import connect, load_values, read_line
 
 _SQL = sql_steps(__package__, "conditions.sql")
 
@@ -48,9 +47,7 @@ class ConditionExtract:
         where: Callable[[int], str] = lambda n: f"line {n}",
     ) -> None:
         self.index, self.findings, self.where = index, findings, where
-        self.con = duckdb.connect(":memory:", config={"threads": 1})
-        self.con.execute(JSON_MACROS)
-        self.con.execute(_SQL["tables"])
+        self.con = connect(_SQL["tables"])
         #: Conditions read so far (lines that were resources; the rest are findings).
         self.resources = 0
         #: Of those, the ones read in Python (coded in a cohort).
@@ -63,11 +60,7 @@ class ConditionExtract:
         """The spells of a block of lines (``checked``: resources already, as from a
         search), in line order; records the findings of the lines, in line order."""
         con = self.con
-        table, text = line_table(block)
-        con.register("cond_input", table)
-        values = project(_SQL["values"], "cond_input", text, trusted=checked)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE cond_values AS {values}")
-        con.unregister("cond_input")
+        load_values(con, block, _SQL["values"], "cond_values", trusted=checked)
         self._look_up_codes()
         [(screened,)] = con.execute("SELECT count(*) FROM cond_values WHERE screened").fetchall()
         wanted = con.execute(_SQL["wanted"]).fetchall()

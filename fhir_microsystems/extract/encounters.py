@@ -20,7 +20,6 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,7 +37,7 @@ from fhir_microsystems.periods import parse_fhir_datetime
 from fhir_microsystems.sources._ndjson import LineBlock
 from fhir_microsystems.sources._references import ReferenceIndex
 
-from ._lines import JSON_MACROS, line_table, project, read_line, remembered
+from ._lines import connect, load_values, read_line, remembered
 
 #: The month of records without a start (never in a window; counted as ``no-start``).
 NO_START = "none"
@@ -142,8 +141,7 @@ class EncounterExtract:
     ) -> None:
         self.index, self.findings, self.where = index, findings, where
         self.max_participants = max_participants
-        self.con = duckdb.connect(":memory:", config={"threads": 1})
-        self.con.execute(JSON_MACROS)
+        self.con = connect()
         #: What Python found of distinct values, kept across batches (see :func:`remembered`).
         self._refs: dict[tuple[str, str], tuple[str | None, bool]] = {}
         self._contexts: dict[tuple[str | None, str | None], str | None] = {}
@@ -161,11 +159,7 @@ class EncounterExtract:
         """The records of a block of lines (``checked``: resources already, as from a
         search), in line order; records the findings of the lines, in line order."""
         con = self.con
-        table, text = line_table(block)
-        con.register("enc_input", table)
-        values = project(_SQL["values"], "enc_input", text, trusted=checked)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE enc_values AS {values}")
-        con.unregister("enc_input")
+        load_values(con, block, _SQL["values"], "enc_values", trusted=checked)
         self._resolve_references()
         self._parse_times()
         con.execute(self._resolved)

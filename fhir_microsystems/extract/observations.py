@@ -29,7 +29,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,7 +38,7 @@ from fhir_microsystems._findings import Finding, Findings
 from fhir_microsystems.periods import parse_fhir_datetime
 from fhir_microsystems.sources._ndjson import LineBlock
 
-from ._lines import JSON_MACROS, line_table, project, read_line
+from ._lines import connect, load_values, read_line
 
 #: Maps a reference element (``subject``) to a ``Type/id`` key, or None.
 Resolver = Callable[[Any], str | None]
@@ -100,9 +99,7 @@ class ObservationExtract:
         self.findings = findings
         self.resolve = resolve
         self.where = where
-        self.con = duckdb.connect(":memory:", config={"threads": 1})
-        self.con.execute(JSON_MACROS)
-        self.con.execute(_SQL["macros"])
+        self.con = connect(_SQL["macros"])
         self._subjects = 0
         #: Observations read so far (lines that were resources; the rest are findings).
         self.resources = 0
@@ -115,18 +112,10 @@ class ObservationExtract:
         search); records their findings in line order."""
         con = self.con
         line_findings: list[tuple[int, int, str, str, str, str]] = []
-        table, text = line_table(block)
-        con.register("obs_input", table)
-        values = project(_SQL["values"], "obs_input", text, trusted=checked)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE obs_values AS {values}")
-        con.unregister("obs_input")
+        load_values(con, block, _SQL["values"], "obs_values", trusted=checked)
         rescued = self._rescue(block, checked, line_findings)
         if rescued is not None:
-            table, text = line_table(rescued)
-            con.register("obs_rescued", table)
-            again = project(_SQL["values"], "obs_rescued", text, trusted=True)
-            con.execute(f"INSERT INTO obs_values {again}")
-            con.unregister("obs_rescued")
+            load_values(con, rescued, _SQL["values"], "obs_values", trusted=True, append=True)
         counted = con.execute("SELECT count(*) FROM obs_values").fetchone()
         self.resources += counted[0] if counted else 0
         self._resolve_subjects()

@@ -6,14 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import pyarrow as pa
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems._settings import Settings
-from fhir_microsystems.extract import ConditionExtract, EncounterExtract, ObservationExtract
+from fhir_microsystems.extract import (
+    ConditionExtract,
+    EncounterExtract,
+    ObservationExtract,
+    PatientSpells,
+)
 from fhir_microsystems.sources import LineBlock, NdjsonSource, ReferenceIndex, Source
 from fhir_microsystems.sources._references import INDEXED_TYPES
 
@@ -27,6 +32,9 @@ from ._encounter_months import MonthWriter
 from ._keys import store_key
 from ._spec import RunSpec
 from ._store import Store
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 #: Observation facts per Parquet chunk in the store (bounds extract and hand-off memory).
 OBSERVATION_CHUNK = 50_000
@@ -77,14 +85,9 @@ def _extract_encounters(
     extract = EncounterExtract(
         index, source.findings, max_participants=Settings().max_encounter_participants
     )
-    try:
-        for block, where, checked in _line_batches(partition, source, "Encounter"):
-            extract.where = where
-            writer.add(extract.batch(block, checked=checked))
-    finally:
-        extract.close()
+    read = _read_lines(extract, partition, source, "Encounter", writer.add)
     store.put(store_key(run_id, "enc-meta", partition), orjson.dumps(writer.close()))
-    return _extracted(partition, source, store, run_id, extract.resources)
+    return _extracted(partition, source, store, run_id, read)
 
 
 def _extract_conditions(
@@ -99,20 +102,47 @@ def _extract_conditions(
         store.put(store_key(run_id, "spells", partition, str(chunks)), _codec.dumps(rows))
         rows, chunks = [], chunks + 1
 
+    def add(found: list[PatientSpells]) -> None:
+        for patient, spells in found:
+            rows.extend([patient, s.cohort, s.onset, s.abatement] for s in spells)
+            if len(rows) >= SPELL_CHUNK:
+                spill()
+
     extract = ConditionExtract(_quiet_index(source), source.findings)
-    try:
-        for block, where, checked in _line_batches(partition, source, "Condition"):
-            extract.where = where
-            for patient, spells in extract.batch(block, checked=checked):
-                rows.extend([patient, s.cohort, s.onset, s.abatement] for s in spells)
-                if len(rows) >= SPELL_CHUNK:
-                    spill()
-    finally:
-        extract.close()
+    read = _read_lines(extract, partition, source, "Condition", add)
     if rows:
         spill()
     store.put(store_key(run_id, "spell-chunks", partition), orjson.dumps(chunks))
-    return _extracted(partition, source, store, run_id, extract.resources)
+    return _extracted(partition, source, store, run_id, read)
+
+
+class _LineExtract(Protocol[T_co]):
+    """An extract projection (``extract/``): batches of lines in, its output out."""
+
+    where: Callable[[int], str]
+    resources: int
+
+    def batch(self, block: LineBlock, *, checked: bool = False) -> T_co: ...
+
+    def close(self) -> None: ...
+
+
+def _read_lines(
+    extract: _LineExtract[T],
+    partition: str,
+    source: Source,
+    resource_type: str,
+    add: Callable[[T], object],
+) -> int:
+    """Feed the partition's lines to ``extract`` batch by batch, its output to ``add``; the
+    resources read (``extract`` is closed)."""
+    try:
+        for block, where, checked in _line_batches(partition, source, resource_type):
+            extract.where = where
+            add(extract.batch(block, checked=checked))
+    finally:
+        extract.close()
+    return extract.resources
 
 
 def _line_batches(
@@ -152,14 +182,9 @@ def _extract_observations(
 
     chunks = MonthChunks(store, store_key(run_id, "obs", partition), OBSERVATION_CHUNK)
     extract = ObservationExtract(findings, resolve=resolve)
-    try:
-        for block, where, checked in _line_batches(partition, source, "Observation"):
-            extract.where = where
-            chunks.add(extract.batch(block, checked=checked))
-    finally:
-        extract.close()
+    read = _read_lines(extract, partition, source, "Observation", chunks.add)
     store.put(store_key(run_id, "obs-chunks", partition), orjson.dumps(chunks.close()))
-    return _extracted(partition, source, store, run_id, extract.resources)
+    return _extracted(partition, source, store, run_id, read)
 
 
 def _extracted(

@@ -10,10 +10,10 @@ import orjson
 import pyarrow as pa
 
 from fhir_microsystems._findings import Finding, Findings
-from fhir_microsystems.derive.cohorts import condition_spells
+from fhir_microsystems.derive.cohorts import ConditionSpell, condition_spells
 from fhir_microsystems.extract import ConditionExtract
-from fhir_microsystems.extract._lines import read_line
 from fhir_microsystems.sources import LineBlock, ListSource, ReferenceIndex
+from tests.support.lines import read_alone
 
 _SCT = "http://snomed.info/sct"
 _ICD = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -66,18 +66,15 @@ LINES: list[bytes] = [
 
 
 def _by_python(lines: list[bytes], index: ReferenceIndex) -> tuple[list[Any], list[Finding]]:
+    """Each line read as the source and ``condition_spells`` read it, alone."""
     findings = Findings()
     index.findings = findings
-    found = []
-    for number, line in enumerate(lines, start=1):
-        read = read_line(line + b"\n", "Condition", f"Condition.ndjson:{number}")
-        if isinstance(read, Finding):
-            findings.add(read.kind, read.where, read.field, read.message)
-            continue
-        patient, spells = condition_spells(read, index, findings)
-        if patient is not None and spells:
-            found.append((patient, spells))
-    return found, list(findings)
+
+    def spells(resource: dict[str, Any]) -> tuple[str, list[ConditionSpell]] | None:
+        patient, found = condition_spells(resource, index, findings)
+        return (patient, found) if patient is not None and found else None
+
+    return read_alone(lines, "Condition", findings, spells), list(findings)
 
 
 def test_spells_and_findings_are_those_of_condition_spells() -> None:

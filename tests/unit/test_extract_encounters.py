@@ -13,69 +13,47 @@ import pyarrow as pa
 import pytest
 
 from fhir_microsystems._findings import Finding, Findings
-from fhir_microsystems.derive.records import encounter_record
-from fhir_microsystems.extract import ENCOUNTER_SCHEMA, EncounterExtract, patient_row
-from fhir_microsystems.extract._lines import read_line
+from fhir_microsystems.derive.records import EncounterRecord, encounter_record
+from fhir_microsystems.extract import ENCOUNTER_SCHEMA, EncounterExtract, PatientRow, patient_row
 from fhir_microsystems.pipeline._encounter_months import records_of
 from fhir_microsystems.sources import LineBlock, ListSource, NdjsonSource, ReferenceIndex
+from tests.support.lines import read_alone
 
 BASE = "https://ehr.example.org/fhir"
 _NPI = "http://hl7.org/fhir/sid/us-npi"
 
 
+def _resource(rtype: str, rid: str, **fields: Any) -> dict[str, Any]:
+    return {"resourceType": rtype, "id": rid, **fields}
+
+
+def _ref(key: str) -> dict[str, str]:
+    return {"reference": key}
+
+
 def _index() -> ReferenceIndex:
+    npi = [{"system": _NPI, "value": f"10{n}"} for n in range(4)]
     source = ListSource(
         {
             "Organization": [
-                {"resourceType": "Organization", "id": "hosp"},
-                {
-                    "resourceType": "Organization",
-                    "id": "ed",
-                    "partOf": {"reference": "Organization/hosp"},
-                },
-                {"resourceType": "Organization", "id": "other"},
+                _resource("Organization", "hosp"),
+                _resource("Organization", "ed", partOf=_ref("Organization/hosp")),
+                _resource("Organization", "other"),
             ],
             "Location": [
-                {
-                    "resourceType": "Location",
-                    "id": "bay",
-                    "managingOrganization": {"reference": "Organization/ed"},
-                },
-                {
-                    "resourceType": "Location",
-                    "id": "away",
-                    "managingOrganization": {"reference": "Organization/other"},
-                },
+                _resource("Location", "bay", managingOrganization=_ref("Organization/ed")),
+                _resource("Location", "away", managingOrganization=_ref("Organization/other")),
             ],
             "Practitioner": [
-                {
-                    "resourceType": "Practitioner",
-                    "id": f"dr{n}",
-                    "identifier": [{"system": _NPI, "value": f"10{n}"}],
-                }
-                for n in range(4)
+                _resource("Practitioner", f"dr{n}", identifier=[npi[n]]) for n in range(4)
             ],
             "PractitionerRole": [
-                {
-                    "resourceType": "PractitionerRole",
-                    "id": "r1",
-                    "practitioner": {"reference": "Practitioner/dr1"},
-                },
-                {"resourceType": "PractitionerRole", "id": "vacant"},
+                _resource("PractitionerRole", "r1", practitioner=_ref("Practitioner/dr1")),
+                _resource("PractitionerRole", "vacant"),
             ],
             "Patient": [
-                {
-                    "resourceType": "Patient",
-                    "id": "p1",
-                    "gender": "female",
-                    "birthDate": "1950-02-03",
-                },
-                {
-                    "resourceType": "Patient",
-                    "id": "p2",
-                    "gender": 7,
-                    "deceasedDateTime": "2025-03-09T00:00:00Z",
-                },
+                _resource("Patient", "p1", gender="female", birthDate="1950-02-03"),
+                _resource("Patient", "p2", gender=7, deceasedDateTime="2025-03-09T00:00:00Z"),
             ],
         },
         base_urls=[BASE],
@@ -204,15 +182,12 @@ def _by_python(lines: list[bytes], index: ReferenceIndex) -> tuple[list[Any], li
     """Each line read as the source and ``encounter_record`` read it, alone."""
     findings = Findings()
     index.findings = findings
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        read = read_line(line + b"\n", "Encounter", f"Encounter.ndjson:{number}")
-        if isinstance(read, Finding):
-            findings.add(read.kind, read.where, read.field, read.message)
-            continue
-        rec = encounter_record(read, index, findings, max_participants=_MOST)
-        rows.append((rec, patient_row(index, rec.patient)))
-    return rows, list(findings)
+
+    def record(resource: dict[str, Any]) -> tuple[EncounterRecord, PatientRow | None]:
+        rec = encounter_record(resource, index, findings, max_participants=_MOST)
+        return rec, patient_row(index, rec.patient)
+
+    return read_alone(lines, "Encounter", findings, record), list(findings)
 
 
 def _by_extract(
