@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from fhir_microsystems._findings import Findings
+from fhir_microsystems._memory import releasing
 from fhir_microsystems.derive import DerivationConfig, MicrosystemPeriod
 from fhir_microsystems.derive.careteams import read_explicit_teams
 from fhir_microsystems.derive.cohorts import ConditionSpell
@@ -131,6 +132,7 @@ def _context(
     )
 
 
+@releasing
 def derive(
     spec: RunSpec,
     partitions: Iterable[str],

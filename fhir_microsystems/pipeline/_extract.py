@@ -12,6 +12,7 @@ import orjson
 import pyarrow as pa
 
 from fhir_microsystems._findings import Findings
+from fhir_microsystems._memory import release_memory, releasing
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.extract import (
     ConditionExtract,
@@ -60,6 +61,7 @@ def _quiet_index(source: Source, types: Iterable[str] = INDEXED_TYPES) -> Refere
     return index
 
 
+@releasing
 def extract(spec: RunSpec, partition: str, store: Store, run_id: str) -> dict[str, int]:
     """Reduce one partition's Encounters, Conditions or Observations to compact rows
     (Encounters and Observations by the UTC month they start in; Conditions to the cohort
@@ -140,6 +142,7 @@ def _read_lines(
         for block, where, checked in _line_batches(partition, source, resource_type):
             extract.where = where
             add(extract.batch(block, checked=checked))
+            release_memory()
     finally:
         extract.close()
     return extract.resources

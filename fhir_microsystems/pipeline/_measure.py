@@ -12,6 +12,7 @@ import orjson
 import pyarrow as pa
 
 from fhir_microsystems._findings import Findings
+from fhir_microsystems._memory import releasing
 from fhir_microsystems._settings import Settings
 from fhir_microsystems.connect import make_client
 from fhir_microsystems.measures import (
@@ -58,6 +59,7 @@ def _month_labels(period: tuple[datetime, datetime]) -> list[str]:
     return [p.label for p in split_periods(period[0], period[1], "month")]
 
 
+@releasing
 def measure(
     spec: RunSpec,
     partition: str,
