@@ -16,14 +16,14 @@ CREATE OR REPLACE TEMP TABLE cond_codes (code VARCHAR, in_cohort BOOLEAN);
 WITH src AS (
     SELECT lineno, {text} AS line FROM {lines}  -- NULL: not UTF-8
 ), r AS (
-    SELECT lineno, try(from_json(line, '{
+    SELECT lineno, line, try(from_json(line, '{
         "resourceType": "JSON", "id": "JSON", "subject": "JSON", "code": "JSON"}')) AS r
     FROM src
 )
 SELECT
     lineno,
-    coalesce(r IS NOT NULL AND ({trusted} OR (
-        json_extract_string(r.resourceType, '$') = 'Condition' AND fhir_id(r.id)
+    coalesce(r IS NOT NULL AND ({trusted} OR (strict_json(line)
+        AND json_extract_string(r.resourceType, '$') = 'Condition' AND fhir_id(r.id)
         AND NOT no_value(r.subject))), false) AS screened,
     r.code AS code
 FROM r

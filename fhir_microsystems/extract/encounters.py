@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fhir_microsystems._duckdb import sql_steps
+from fhir_microsystems._errors import FatalError
 from fhir_microsystems._findings import Finding, Findings
 from fhir_microsystems.derive.records import (
     MAX_ENCOUNTER_PARTICIPANTS,
@@ -179,7 +180,9 @@ class EncounterExtract:
         for name in ("enc_refs", "enc_times", "enc_contexts", "enc_patients"):
             con.unregister(name)
         if fast.num_rows + len(slow) != len(block):  # each line is read by one of the two
-            raise RuntimeError("the Encounter extract lost a line")
+            raise FatalError(
+                f"the Encounter extract read {fast.num_rows} + {len(slow)} of {len(block)} lines"
+            )
         self.resources += fast.num_rows
         numbers, rows = self._in_python(block, slow)
         if not rows:

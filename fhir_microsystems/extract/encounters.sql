@@ -30,8 +30,8 @@ WITH src AS (
 )
 SELECT
     lineno,
-    coalesce(r IS NOT NULL AND ({trusted} OR (
-        json_extract_string(r.resourceType, '$') = 'Encounter' AND fhir_id(r.id)
+    coalesce(r IS NOT NULL AND ({trusted} OR (strict_json(line)
+        AND json_extract_string(r.resourceType, '$') = 'Encounter' AND fhir_id(r.id)
         AND NOT no_value(r.status) AND NOT no_value(r.class))), false) AS screened,
     'Encounter/' || json_extract_string(r.id, '$') AS key,
     CASE WHEN jt(r.status) = 'VARCHAR' THEN json_extract_string(r.status, '$') END AS status,

@@ -84,7 +84,7 @@ WITH src AS (
     SELECT
         lineno, line,
         {trusted} OR coalesce(r IS NOT NULL
-            AND json_extract_string(r.resourceType, '$') = 'Observation'
+            AND strict_json(line) AND json_extract_string(r.resourceType, '$') = 'Observation'
             AND fhir_id(r.id)
             AND NOT no_value(r.status) AND len(r.code.coding) > 0, false)
             AS screened,

@@ -60,6 +60,9 @@ LINES: list[bytes] = [
     _condition("no-subject", subject=_DROP),
     _condition("../bad-id", code={"text": "x"}),
     b"not JSON",
+    # JSON to DuckDB only (NaN, a trailing comma): invalid JSON, even when coded in no cohort
+    _condition("nan", code={"text": "x"}).replace(b'"subject"', b'"stage":NaN,"subject"'),
+    _condition("comma", code={"text": "x"})[:-1] + b",}",
     b"\xff not UTF-8",
     b'{"resourceType": "Encounter", "id": "e1"}',
 ]

@@ -166,6 +166,13 @@ NOISY: list[Any] = [
     _enc("status-number", status=3),
     _enc("names-participant", participant=_DROP, extension=[{"participant": 1}]),
     b"not JSON at all",
+    # JSON to DuckDB, not to a strict reader: the source's finding, as for any bad line
+    orjson.dumps(_enc("trailing-comma"))[:-1] + b",}",
+    orjson.dumps(_enc("not-a-number")).replace(
+        b'"status":"finished"', b'"length":NaN,"status":"finished"'
+    ),
+    # looks like one inside a string only: read (in Python) as the resource it is
+    orjson.dumps(_enc("comma-in-text", reasonCode=[{"text": ", ]"}])),
     b"\xff\xfe not UTF-8",
     b'{"resourceType": "Patient", "id": "p1"}',
     orjson.dumps(_enc("no-status", status="")),

@@ -39,6 +39,7 @@ def test_bad_lines_are_findings_in_line_order(tmp_path: Path) -> None:
         _observation("o3", status="entered-in-error"),
         # read again after the source's check: its rules apply as to any other line
         _observation("o4", code={"text": "x"}, category=[{"coding": [{"code": "survey"}]}]),
+        _observation("o5")[:-1] + b",}",  # JSON to DuckDB (a trailing comma), not to orjson
     ]
     (tmp_path / "Observation.ndjson").write_bytes(b"\n".join(lines))  # no final newline
     source = NdjsonSource(tmp_path)
@@ -62,6 +63,7 @@ def test_bad_lines_are_findings_in_line_order(tmp_path: Path) -> None:
         ("missing-field", "Observation.ndjson:8"),
         ("ignored-status", "Observation/o3"),
         ("missing-code", "Observation/o4"),
+        ("invalid-json", "Observation.ndjson:11"),
     ]
     assert extract.resources == 4  # o1 to o4 were Observations; the rest were not
-    assert source.lines_read == 9  # the blank line is not counted
+    assert source.lines_read == 10  # the blank line is not counted
