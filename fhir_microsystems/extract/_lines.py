@@ -1,18 +1,16 @@
-"""What the extract projections share: their JSON macros and the Python check of a line
-the SQL does not read."""
+"""What the extract projections share: their connection with the JSON macros, the loading
+of a block of lines into their ``values`` step, and the memo of distinct values. A line the
+SQL does not read is checked by the source's own ``read_line`` (``sources/_ndjson.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from fhir_microsystems._duckdb import sql_steps
-from fhir_microsystems._findings import Finding
-from fhir_microsystems.sources._base import resource_problem
 from fhir_microsystems.sources._ndjson import LineBlock
 
 K = TypeVar("K")
@@ -75,22 +73,6 @@ def load_values(
         con.unregister("extract_lines")
 
 
-def read_line(text: bytes, resource_type: str, where: str) -> dict[str, Any] | Finding:
-    """The resource on a line (``text`` as read, with its newline), or the finding a source
-    records for it: invalid JSON, or the problem of :func:`resource_problem` (named by the
-    resource's key when it has one, else by ``where``)."""
-    try:
-        obj = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        return Finding("invalid-json", where, "", f"invalid JSON ({exc.msg})")
-    problem = resource_problem(obj, resource_type)
-    if problem is not None:
-        kind, key, field, message = problem
-        return Finding(kind, key or where, field, message)
-    resource: dict[str, Any] = obj
-    return resource
-
-
 def remembered(
     memo: dict[K, V], wanted: Sequence[K], find: Callable[[K], V], *, most: int
 ) -> list[V]:
@@ -113,6 +95,5 @@ __all__ = [
     "line_table",
     "load_values",
     "project",
-    "read_line",
     "remembered",
 ]

@@ -19,10 +19,10 @@ import pyarrow.compute as pc
 from fhir_microsystems._duckdb import sql_steps
 from fhir_microsystems._findings import Finding, Findings
 from fhir_microsystems.derive.cohorts import ConditionSpell, code_cohorts, condition_spells
-from fhir_microsystems.sources._ndjson import LineBlock
+from fhir_microsystems.sources._ndjson import LineBlock, read_line
 from fhir_microsystems.sources._references import ReferenceIndex
 
-from ._lines import connect, load_values, read_line
+from ._lines import connect, load_values
 
 _SQL = sql_steps(__package__, "conditions.sql")
 
@@ -72,7 +72,7 @@ class ConditionExtract:
         numbers = [n for n, _ in wanted]
         indices = pc.index_in(pa.array(numbers, pa.int64()), value_set=block.numbers)
         for (number, was_screened), index in zip(wanted, indices.to_pylist(), strict=True):
-            read = read_line(block.text(index), "Condition", self.where(number))
+            read = read_line(block.text(index), "Condition", self.where, number)
             if isinstance(read, Finding):
                 self.findings.add(read.kind, read.where, read.field, read.message)
                 continue

@@ -35,10 +35,10 @@ from fhir_microsystems.derive.records import (
     resolve_clinician,
 )
 from fhir_microsystems.periods import parse_fhir_datetime
-from fhir_microsystems.sources._ndjson import LineBlock
+from fhir_microsystems.sources._ndjson import LineBlock, read_line
 from fhir_microsystems.sources._references import ReferenceIndex
 
-from ._lines import connect, load_values, read_line, remembered
+from ._lines import connect, load_values, remembered
 
 #: The month of records without a start (never in a window; counted as ``no-start``).
 NO_START = "none"
@@ -185,16 +185,11 @@ class EncounterExtract:
             )
         self.resources += fast.num_rows
         numbers, rows = self._in_python(block, slow)
+        read = fast.drop_columns(["lineno"]).cast(ENCOUNTER_SCHEMA)
         if not rows:
-            return fast.drop_columns(["lineno"]).cast(ENCOUNTER_SCHEMA)
-        table = pa.concat_tables(
-            [
-                fast.drop_columns(["lineno"]).cast(ENCOUNTER_SCHEMA),
-                records_table(rows),
-            ]
-        )
+            return read
         order = pc.sort_indices(pa.concat_arrays([fast["lineno"].combine_chunks(), numbers]))
-        return table.take(order)
+        return pa.concat_tables([read, records_table(rows)]).take(order)
 
     def _in_python(
         self, block: LineBlock, lines: pa.Array
@@ -207,7 +202,7 @@ class EncounterExtract:
             return pa.array(numbers, pa.int64()), rows
         indices = pc.index_in(lines, value_set=block.numbers).to_pylist()
         for number, index in zip(lines.to_pylist(), indices, strict=True):
-            read = read_line(block.text(index), "Encounter", self.where(number))
+            read = read_line(block.text(index), "Encounter", self.where, number)
             if isinstance(read, Finding):
                 self.findings.add(read.kind, read.where, read.field, read.message)
                 continue

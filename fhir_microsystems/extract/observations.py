@@ -36,9 +36,9 @@ import pyarrow.compute as pc
 from fhir_microsystems._duckdb import sql_steps
 from fhir_microsystems._findings import Finding, Findings
 from fhir_microsystems.periods import parse_fhir_datetime
-from fhir_microsystems.sources._ndjson import LineBlock
+from fhir_microsystems.sources._ndjson import LineBlock, read_line
 
-from ._lines import connect, load_values, read_line
+from ._lines import connect, load_values
 
 #: Maps a reference element (``subject``) to a ``Type/id`` key, or None.
 Resolver = Callable[[Any], str | None]
@@ -149,7 +149,7 @@ class ObservationExtract:
         numbers: list[int] = []
         again: list[bytes] = []
         for number, index in zip(unscreened.to_pylist(), indices, strict=True):
-            read = read_line(block.text(index), "Observation", self.where(number))
+            read = read_line(block.text(index), "Observation", self.where, number)
             if isinstance(read, Finding):
                 found.append((number, 0, read.kind, read.where, read.field, read.message))
                 continue

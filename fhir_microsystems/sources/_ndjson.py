@@ -5,8 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, cast
 
@@ -15,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fhir_microsystems._errors import InputError
-from fhir_microsystems._findings import Findings
+from fhir_microsystems._findings import Finding, Findings
 
-from ._base import Resource, record_problem, resource_problem
+from ._base import Resource, resource_problem
 
 _BOM = b"\xef\xbb\xbf"
 #: Longest NDJSON line read (bytes, newline excluded); longer lines are skipped as findings.
@@ -86,17 +87,6 @@ class LineBlock:
 
     def __len__(self) -> int:
         return len(self.lines)
-
-    @classmethod
-    def joined(cls, blocks: list[LineBlock]) -> LineBlock:
-        """One block of the lines of ``blocks`` (in order)."""
-        return cls(
-            pa.concat_arrays([b.numbers for b in blocks]),
-            pa.concat_arrays([b.lines for b in blocks]),
-            tuple(n for b in blocks for n in b.too_long),
-            sum(b.blank for b in blocks),
-            blocks[-1].open_end,
-        )
 
     def text(self, index: int) -> bytes:
         """Line ``index`` of the block as read, with its newline (what a JSON reader's
@@ -176,6 +166,23 @@ def bounded_lines(
         yield from items
 
 
+def read_line(
+    text: bytes, resource_type: str, where: Callable[[int], str], number: int
+) -> Resource | Finding:
+    """The resource on line ``number`` (``text`` as read, with its newline), or the finding
+    for it: invalid JSON, or the problem of :func:`resource_problem`, named by the
+    resource's key when it has one, else by ``where(number)`` (built only then)."""
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return Finding("invalid-json", where(number), "", f"invalid JSON ({exc.msg})")
+    problem = resource_problem(obj, resource_type)
+    if problem is None:  # the common case
+        return cast(Resource, obj)
+    kind, key, field, message = problem
+    return Finding(kind, key or where(number), field, message)
+
+
 class NdjsonSource:
     """Reads ``Type.ndjson``, ``Type.000.ndjson`` and ``Type.ndjson.gz`` files of a directory.
 
@@ -241,16 +248,10 @@ class NdjsonSource:
 
     def iter_file(self, path: Path, resource_type: str) -> Iterator[Resource]:
         """Stream the resources of one file (one partition of a type)."""
-        name = path.name
+        in_file = partial("{}:{}".format, path.name)
         for lineno, line in self.iter_lines(path):
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                where = f"{name}:{lineno}"
-                self.findings.add("invalid-json", where, "", f"invalid JSON ({exc.msg})")
-                continue
-            problem = resource_problem(obj, resource_type)
-            if problem is None:  # the common case: no ``where`` to build
-                yield obj
+            read = read_line(line, resource_type, in_file, lineno)
+            if isinstance(read, Finding):
+                self.findings.add(read.kind, read.where, read.field, read.message)
             else:
-                record_problem(problem, f"{name}:{lineno}", self.findings)
+                yield read

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from fhir_microsystems._findings import Finding, Findings
-from fhir_microsystems.extract._lines import read_line
+from fhir_microsystems.sources._ndjson import read_line
 
 T = TypeVar("T")
 
@@ -21,8 +21,9 @@ def read_alone(
     """``read`` of each line that is a usable ``resource_type`` resource (lines named
     ``<Type>.ndjson:<n>`` in findings), in line order; what it returns, less the Nones."""
     found: list[T] = []
+    in_file = f"{resource_type}.ndjson:{{}}".format
     for number, line in enumerate(lines, start=1):
-        resource = read_line(line + b"\n", resource_type, f"{resource_type}.ndjson:{number}")
+        resource = read_line(line + b"\n", resource_type, in_file, number)
         if isinstance(resource, Finding):
             findings.add(resource.kind, resource.where, resource.field, resource.message)
             continue

@@ -295,7 +295,7 @@ def test_the_pipeline_extract_reads_a_file_whole(tmp_path: Path) -> None:
     lines = [*_lines([CLEAN[0], NOISY[0]]), b"", b"x" * 5000, orjson.dumps(_enc("last"))]
     (tmp_path / "Encounter.ndjson").write_bytes(b"\n".join(lines))
     source = NdjsonSource(tmp_path, max_line_bytes=4000)
-    block = LineBlock.joined(list(source.iter_line_blocks(tmp_path / "Encounter.ndjson")))
+    [block] = source.iter_line_blocks(tmp_path / "Encounter.ndjson")
     extract = EncounterExtract(_index(), source.findings, where=lambda n: f"Encounter.ndjson:{n}")
     try:
         table = extract.batch(block)

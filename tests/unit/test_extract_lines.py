@@ -9,7 +9,7 @@ import orjson
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.extract import ObservationExtract
-from fhir_microsystems.sources import LineBlock, NdjsonSource
+from fhir_microsystems.sources import NdjsonSource
 
 
 def _observation(rid: str, **extra: object) -> bytes:
@@ -43,11 +43,11 @@ def test_bad_lines_are_findings_in_line_order(tmp_path: Path) -> None:
     ]
     (tmp_path / "Observation.ndjson").write_bytes(b"\n".join(lines))  # no final newline
     source = NdjsonSource(tmp_path)
-    blocks = list(source.iter_line_blocks(tmp_path / "Observation.ndjson"))
+    [block] = source.iter_line_blocks(tmp_path / "Observation.ndjson")
     findings = Findings()
     extract = ObservationExtract(findings, where=lambda n: f"Observation.ndjson:{n}")
     try:
-        facts = extract.batch(LineBlock.joined(blocks))
+        facts = extract.batch(block)
     finally:
         extract.close()
     assert facts["key"].to_pylist() == ["Observation/o1", "Observation/o2", "Observation/o4"]
