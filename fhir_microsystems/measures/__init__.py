@@ -14,7 +14,7 @@ from ._catalog import (
     Target,
 )
 from ._compute import compute_batch, compute_measure, compute_measures
-from ._encounters import ENCOUNTER_MEASURES, qualifying_measures
+from ._encounters import ENCOUNTER_MEASURES, qualifying_counts
 from ._inputs import (
     EncounterCounts,
     EncounterFact,
@@ -38,6 +38,7 @@ from ._tables import (
     FactTables,
     encounter_counts,
     fact_tables,
+    joined_fact_tables,
     own_encounter_counts,
 )
 
@@ -74,6 +75,7 @@ __all__ = [
     "compute_measures",
     "encounter_counts",
     "fact_tables",
+    "joined_fact_tables",
     "measure_definition",
     "measure_resource",
     "observation_counts",
@@ -81,6 +83,6 @@ __all__ = [
     "observation_table",
     "observations_in",
     "own_encounter_counts",
-    "qualifying_measures",
+    "qualifying_counts",
     "shipped_measures",
 ]

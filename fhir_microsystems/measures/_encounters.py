@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
-from ._inputs import EncounterFact
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._inputs import VOID_ENCOUNTER_STATUSES
 
 READMISSION_WINDOW = timedelta(days=30)
 ED_RETURN_WINDOW = timedelta(hours=72)
@@ -21,30 +25,41 @@ ENCOUNTER_MEASURES = (
 )
 
 
-def qualifying_measures(enc: EncounterFact, start: datetime, end: datetime) -> tuple[str, ...]:
-    """The :data:`ENCOUNTER_MEASURES` whose initial population ``enc`` belongs to over the
-    assessed window ``[start, end)``, by each measure's own rule, whichever period it
-    started in: volume by start in the window; lengths of stay (finished), readmission
-    (IMP) and ED return (EMER) by end in the window. Only encounters starting in the window
-    are assessed (one that started before it is outside the assessment)."""
-    if enc.void or enc.start is None or not start <= enc.start < end:
-        return ()
-    found = ["volume"]
-    if enc.end is not None and start <= enc.end < end:
-        if enc.cls == "EMER":
-            if enc.status == "finished":
-                found.append("ed-length-of-stay")
-            found.append("ed-return-72h")
-        elif enc.cls == "IMP":
-            if enc.status == "finished":
-                found.append("inpatient-length-of-stay")
-            found.append("readmission-30d")
-    return tuple(found)
+def qualifying_counts(table: pa.Table, start: datetime, end: datetime) -> Counter[str]:
+    """How many encounters of ``table`` (an encounter month table: ``status``,
+    ``class_code``, ``start``, ``end``) belong to the initial population of each of the
+    :data:`ENCOUNTER_MEASURES` over the assessed window ``[start, end)``, by each measure's
+    own rule, whichever period they started in: volume by start in the window; lengths of
+    stay (finished), readmission (IMP) and ED return (EMER) by end in the window. Only
+    encounters starting in the window are assessed (one that started before it is outside
+    the assessment); void ones (:data:`VOID_ENCOUNTER_STATUSES`) never are."""
+
+    def within(column: str) -> pc.Expression:
+        return (pc.field(column) >= start) & (pc.field(column) < end)
+
+    def of(cls: str) -> pc.Expression:
+        return within("end") & (pc.field("class_code") == cls)
+
+    finished = pc.field("status") == "finished"
+    rules = {
+        "volume": pc.scalar(True),
+        "ed-length-of-stay": of("EMER") & finished,
+        "ed-return-72h": of("EMER"),
+        "inpatient-length-of-stay": of("IMP") & finished,
+        "readmission-30d": of("IMP"),
+    }
+    assessed = table.filter(
+        ~pc.field("status").isin(sorted(VOID_ENCOUNTER_STATUSES)) & within("start")
+    )
+    counts: Counter[str] = Counter()
+    for measure, rule in rules.items():
+        counts[measure] = assessed.filter(rule).num_rows if assessed.num_rows else 0
+    return counts
 
 
 __all__ = [
     "ED_RETURN_WINDOW",
     "ENCOUNTER_MEASURES",
     "READMISSION_WINDOW",
-    "qualifying_measures",
+    "qualifying_counts",
 ]

@@ -1,10 +1,13 @@
-"""The fact tables the measures' SQL reads: built as Arrow tables (:class:`FactsBuilder`),
-loaded into an in-process DuckDB database (one per thread, its tables replaced by each batch).
+"""The fact tables the measures' SQL reads: built as Arrow tables, loaded into an in-process
+DuckDB database (one per thread, its tables replaced by each batch).
 
 One set of tables serves every context of a batch (a partition's microsystems): each row
 carries ``ctx``, the context's number in the batch. Times are microseconds since the epoch
-(UTC). The derive stage builds them as it derives a period and hands them to the measure
-stage as Parquet; a library caller builds them from contexts (:func:`fact_tables`).
+(UTC). ``enc``, ``timeline`` and the patients of ``pat`` are made by one SQL
+(``facts.sql``, :func:`joined_fact_tables`) from what was attributed: the derive stage
+joins it from its encounter months as it derives a period and hands the tables to the
+measure stage as Parquet; a library caller builds them from contexts (:func:`fact_tables`,
+:class:`FactsBuilder`).
 
 - ``ctxs``: ctx, start_us, end_us, data_end_us, start_year/start_month/start_day;
 - ``enc``: the attributed encounters, each key once per context (the first occurrence):
@@ -20,7 +23,7 @@ stage as Parquet; a library caller builds them from contexts (:func:`fact_tables
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -28,7 +31,7 @@ from typing import Any, ClassVar
 import duckdb
 import pyarrow as pa
 
-from fhir_microsystems._duckdb import epoch_micros, thread_connection
+from fhir_microsystems._duckdb import epoch_micros, sql_steps, thread_connection
 
 from ._inputs import (
     VOID_ENCOUNTER_STATUSES,
@@ -66,6 +69,15 @@ def _columns(spec: str) -> Columns:
     return {name: (kind, []) for name, kind in (c.split() for c in spec.split(","))}
 
 
+#: The columns of ``enc`` and ``timeline`` (name and SQL type).
+_ENC = (
+    "ctx INTEGER, ord INTEGER, key VARCHAR, patient VARCHAR, cls VARCHAR,"
+    " status VARCHAR, start_us TIMESTAMPTZ, end_us TIMESTAMPTZ, discharge VARCHAR,"
+    " primary_practitioner VARCHAR, clinicians INTEGER"
+)
+_TIMELINE = "patient VARCHAR, key VARCHAR, cls VARCHAR, status VARCHAR, start_us TIMESTAMPTZ"
+
+
 #: The Arrow type a column of each SQL type is built as (times as microseconds, BIGINT).
 _ARROW = {
     "INTEGER": pa.int32(),
@@ -85,6 +97,15 @@ def _arrow(columns: Columns) -> pa.Table:
             for col, (kind, values) in columns.items()
         }
     )
+
+
+def _schema(spec: str) -> pa.Schema:
+    return pa.schema([(name, _ARROW[kind]) for name, (kind, _) in _columns(spec).items()])
+
+
+#: The Arrow schemas of ``enc`` and ``timeline`` (for tables made by other SQL).
+ENC_SCHEMA = _schema(_ENC)
+TIMELINE_SCHEMA = _schema(_TIMELINE)
 
 
 def _micros(values: list[datetime | None]) -> list[int | None]:
@@ -110,39 +131,23 @@ class FactTables:
         return [(name, getattr(self, name)) for name in self.NAMES]
 
 
-#: ``enc`` columns copied from :class:`EncounterFact` attributes.
-_ENCOUNTER_ATTRIBUTES = (
-    ("key", "key"),
-    ("patient", "patient"),
-    ("cls", "cls"),
-    ("status", "status"),
-    ("start_us", "start"),
-    ("end_us", "end"),
-    ("discharge", "discharge_disposition"),
-)
-
-
 class FactsBuilder:
     """Builds a batch's :class:`FactTables` one context at a time (a caller need not hold
-    every context of the batch at once)."""
+    every context of the batch at once); ``enc`` and ``timeline`` are made by the same SQL
+    as the derive stage's (``facts.sql``)."""
 
     def __init__(self) -> None:
         self._ctxs = _columns(
             "ctx INTEGER, start_us TIMESTAMPTZ, end_us TIMESTAMPTZ, data_end_us TIMESTAMPTZ,"
             " start_year INTEGER, start_month INTEGER, start_day INTEGER"
         )
-        self._enc = _columns(
-            "ctx INTEGER, ord INTEGER, key VARCHAR, patient VARCHAR, cls VARCHAR,"
-            " status VARCHAR, start_us TIMESTAMPTZ, end_us TIMESTAMPTZ, discharge VARCHAR,"
-            " primary_practitioner VARCHAR, clinicians INTEGER"
-        )
         self._grp = _columns("ctx INTEGER, patient VARCHAR")
-        self._people: set[str] = set()  # patients of the encounters
-        self._group_people: set[str] = set()
+        self._mem: dict[str, list[Any]] = {"ctx": [], "member": []}
+        self._encounters: list[tuple[int, EncounterFact]] = []
         self.contexts = 0
 
     def add(self, ctx: MicrosystemContext) -> None:
-        """Add one context (the next ``ctx`` number) and its encounters and group."""
+        """Add one context (the next ``ctx`` number), its members, encounters and group."""
         number = self.contexts
         self.contexts += 1
         start = ctx.start
@@ -152,35 +157,100 @@ class FactsBuilder:
         firsts: dict[str, EncounterFact] = {}
         for e in ctx.encounters:
             firsts.setdefault(e.key, e)
-        encounters = list(firsts.values())
-        columns = {name: column for name, (_, column) in self._enc.items()}
-        columns["ctx"].extend([number] * len(encounters))
-        columns["ord"].extend(range(1, len(encounters) + 1))
-        for name, attribute in _ENCOUNTER_ATTRIBUTES:
-            columns[name].extend([getattr(e, attribute) for e in encounters])
-        members = ctx.members
-        columns["primary_practitioner"].extend(
-            [next((p for p in e.practitioners if p in members), None) for e in encounters]
-        )
-        columns["clinicians"].extend([len(set(e.practitioners)) for e in encounters])
-        self._people.update(e.patient for e in encounters if e.patient is not None)
+        self._encounters += [(number, e) for e in firsts.values()]
+        self._mem["ctx"] += [number] * len(ctx.members)
+        self._mem["member"] += list(ctx.members)
         for patient in ctx.patients:
             self._grp["ctx"][1].append(number)
             self._grp["patient"][1].append(patient)
-        self._group_people.update(ctx.patients)
+
+    def context_tables(self) -> tuple[pa.Table, pa.Table]:
+        """``ctxs`` and ``grp`` of the contexts added (for a caller that joins the other
+        tables itself, see :func:`joined_fact_tables`)."""
+        return _arrow(self._ctxs), _arrow(self._grp)
 
     def tables(
         self, timelines: PatientTimelines, patients: Mapping[str, PatientFact]
     ) -> FactTables:
-        """The tables of the contexts added, with the facts of their patients and the
-        encounter timelines of their encounters' patients."""
-        return FactTables(
-            ctxs=_arrow(self._ctxs),
-            enc=_arrow(self._enc),
-            grp=_arrow(self._grp),
-            pat=_patients(patients, self._people | self._group_people),
-            timeline=_timeline(timelines, self._people),
+        """The tables of the contexts added, with the facts of their patients (those in
+        ``patients``) and the encounter timelines of their encounters' patients."""
+        encounters = self._encounters
+        attributed = pa.table(
+            {
+                "ctx": pa.array([n for n, _ in encounters], pa.int32()),
+                "pos": pa.array(range(len(encounters)), pa.int64()),
+                "ending": pa.array([False] * len(encounters), pa.bool_()),
+                "key": pa.array([e.key for _, e in encounters], pa.string()),
+                "patient": pa.array([e.patient for _, e in encounters], pa.string()),
+                "class_code": pa.array([e.cls for _, e in encounters], pa.string()),
+                "status": pa.array([e.status for _, e in encounters], pa.string()),
+                "start": pa.array([e.start for _, e in encounters], _TIME),
+                "end": pa.array([e.end for _, e in encounters], _TIME),
+                "participants": pa.array(
+                    [list(e.practitioners) for _, e in encounters], pa.list_(pa.string())
+                ),
+                "discharge_disposition": pa.array(
+                    [e.discharge_disposition for _, e in encounters], pa.string()
+                ),
+            }
         )
+        people = sorted({e.patient for _, e in encounters if e.patient is not None})
+        timeline = [(p, e) for p in people for e in timelines.encounters_of(p)]
+        fu = pa.table(
+            {
+                "seq": pa.array(range(len(timeline)), pa.int64()),
+                "patient": pa.array([p for p, _ in timeline], pa.string()),
+                "key": pa.array([e.key for _, e in timeline], pa.string()),
+                "class_code": pa.array([e.cls for _, e in timeline], pa.string()),
+                "status": pa.array([e.status for _, e in timeline], pa.string()),
+                "start": pa.array([e.start for _, e in timeline], _TIME),
+            }
+        )
+        ctxs, grp = self.context_tables()
+        inputs = {
+            "attributed": attributed,
+            "mem": pa.table(self._mem, schema=_MEM),
+            "grp": grp,
+            "listed": pa.table({"patient": pa.array(sorted(patients), pa.string())}),
+            "fu": fu,
+        }
+        return joined_fact_tables(inputs, patients.__getitem__, ctxs)
+
+
+#: Encounter times as the extract stage's month tables hold them.
+_TIME = pa.timestamp("us", tz="UTC")
+_MEM = pa.schema([("ctx", pa.int32()), ("member", pa.string())])
+_FACTS = sql_steps(__package__, "facts.sql")
+#: The tables :func:`joined_fact_tables` and its callers' steps make (dropped after).
+_JOINED = ("attributed", "listed", "fu", "enc_rows", "people")
+
+
+def joined_fact_tables(
+    inputs: Mapping[str, pa.Table],
+    patient_facts: Callable[[str], PatientFact],
+    ctxs: pa.Table,
+    steps: Sequence[str] = (),
+) -> FactTables:
+    """The fact tables made by ``facts.sql`` from ``inputs`` (Arrow tables by name), after
+    running ``steps`` (SQL that makes from them the inputs ``facts.sql`` names and they do
+    not hold); ``patient_facts(key)`` gives the facts of each patient of ``pat``."""
+    con = _connection()
+    for name, table in inputs.items():
+        con.register(name, table)
+    try:
+        for sql in steps:
+            con.execute(sql)
+        con.execute(_FACTS["enc"])
+        enc = con.sql(_FACTS["enc_table"]).to_arrow_table().cast(ENC_SCHEMA)
+        keys = [row[0] for row in con.sql(_FACTS["pat_keys"]).fetchall()]
+        timeline = con.sql(_FACTS["timeline"]).to_arrow_table().cast(TIMELINE_SCHEMA)
+    finally:
+        for name in inputs:
+            con.unregister(name)
+        for name in _JOINED:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    pat = patient_table(patient_facts(key) for key in keys)
+    return FactTables(ctxs=ctxs, enc=enc, grp=inputs["grp"], pat=pat, timeline=timeline)
 
 
 def fact_tables(
@@ -195,8 +265,9 @@ def fact_tables(
     return builder.tables(timelines, patients)
 
 
-def _patients(patients: Mapping[str, PatientFact], keys: set[str]) -> pa.Table:
-    facts = [patients[k] for k in sorted(keys) if k in patients]
+def patient_table(facts: Iterable[PatientFact]) -> pa.Table:
+    """The ``pat`` table of ``facts`` (in the order given)."""
+    facts = list(facts)
     return _arrow(
         {
             "key": ("VARCHAR", [p.key for p in facts]),
@@ -205,21 +276,6 @@ def _patients(patients: Mapping[str, PatientFact], keys: set[str]) -> pa.Table:
             "deceased_us": ("TIMESTAMPTZ", [p.deceased_at for p in facts]),
         }
     )
-
-
-def _timeline(timelines: PatientTimelines, keys: set[str]) -> pa.Table:
-    cols = _columns(
-        "patient VARCHAR, key VARCHAR, cls VARCHAR, status VARCHAR, start_us TIMESTAMPTZ"
-    )
-    patient, key, cls, status, start = (v for _, v in cols.values())
-    for person in sorted(keys):
-        for e in timelines.encounters_of(person):
-            patient.append(person)
-            key.append(e.key)
-            cls.append(e.cls)
-            status.append(e.status)
-            start.append(e.start)
-    return _arrow(cols)
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
@@ -315,11 +371,15 @@ def own_encounter_counts(ctx: MicrosystemContext) -> EncounterCounts:
 
 __all__ = [
     "AGE_BAND",
+    "ENC_SCHEMA",
+    "TIMELINE_SCHEMA",
     "FactTables",
     "FactsBuilder",
     "connect",
     "encounter_counts",
     "fact_tables",
+    "joined_fact_tables",
     "own_encounter_counts",
+    "patient_table",
     "release",
 ]

@@ -13,20 +13,19 @@ from typing import Any
 import orjson
 
 from fhir_microsystems._findings import Findings
-from fhir_microsystems._memory import releasing
+from fhir_microsystems._memory import release_memory, releasing
 from fhir_microsystems.derive import DerivationConfig, MicrosystemPeriod
 from fhir_microsystems.derive.careteams import read_explicit_teams
 from fhir_microsystems.derive.cohorts import ConditionSpell
 from fhir_microsystems.derive.fhir_resources import careteam_id, group_id, microsystem_resources
 from fhir_microsystems.derive.pipeline import derive_periods, plan_periods
 from fhir_microsystems.derive.records import EncounterRecord
+from fhir_microsystems.extract import records_table
 from fhir_microsystems.measures import (
     ENCOUNTER_MEASURES,
-    EncounterFact,
     FactsBuilder,
     MicrosystemContext,
     PatientFact,
-    Timelines,
 )
 from fhir_microsystems.measures._encounters import READMISSION_WINDOW
 from fhir_microsystems.periods import Period, to_utc
@@ -42,6 +41,7 @@ from ._common import (
 )
 from ._encounter_months import MonthIndex, MonthWindows
 from ._keys import store_key
+from ._period_facts import FOLLOW_UP_COLUMNS, ROW_COLUMNS, period_fact_tables
 from ._spec import RunSpec
 from ._store import Store
 
@@ -77,19 +77,6 @@ def _load_spells(
     return spells
 
 
-def _fact(rec: EncounterRecord) -> EncounterFact:
-    return EncounterFact(
-        key=rec.key,
-        patient=rec.patient,
-        cls=rec.class_code,
-        status=rec.status,
-        start=rec.start,
-        end=rec.end,
-        practitioners=rec.participants,
-        discharge_disposition=rec.discharge_disposition,
-    )
-
-
 def patient_fact(key: str, row: Sequence[Any] | None) -> PatientFact:
     """A patient's facts from the row an encounter carried (see :func:`_patient_row`)."""
     if row is None:
@@ -110,11 +97,9 @@ def patient_fact(key: str, row: Sequence[Any] | None) -> PatientFact:
     return PatientFact(key, gender, birth, deceased_at, deceased)
 
 
-def _context(
-    item: MicrosystemPeriod, by_key: dict[str, EncounterRecord], data_end: datetime
-) -> MicrosystemContext:
-    keys = sorted(item.encounter_ids | item.ending_ids)  # started here; ending here
-    encounters = tuple(_fact(by_key[k]) for k in keys if k in by_key)
+def _context(item: MicrosystemPeriod, data_end: datetime) -> MicrosystemContext:
+    """What the measure stage reads of a microsystem besides the fact tables (its
+    encounters are joined into them by SQL, see :mod:`._period_facts`)."""
     return MicrosystemContext(
         id=item.id,
         careteam_ref=f"CareTeam/{careteam_id(item)}",
@@ -124,7 +109,7 @@ def _context(
         period=(item.period.start, item.period.end),
         members=frozenset(item.members),
         core_members=item.core_members,
-        encounters=encounters,
+        encounters=(),
         patients=item.patients,
         data_end=data_end,
         stability=item.stability,
@@ -217,6 +202,7 @@ def _derive(
             run_id,
             index.organization_names,
         )
+        release_memory()  # what the period's tables took goes back before the next one
         written.append(label)
         if on_period is not None:
             on_period(label)
@@ -260,21 +246,27 @@ def _store_period(
     ``ending`` are the records of encounters started earlier that end (and count) here."""
     period = items[0].period
     label = period.label
-    by_key = {rec.key: rec for rec in windows.records(period.start, period.end)}
-    by_key.update((rec.key, rec) for rec in ending)
     facts = FactsBuilder()
     for number, item in enumerate(items):
-        context = _context(item, by_key, data_end)
+        context = _context(item, data_end)
         facts.add(context)
         store.put(
             store_key(run_id, "ms-context", label, str(number)),
             _codec.dumps(_codec.context_to(context)),
         )
-    timelines, patients = _follow_up_facts(items, windows, by_key)
-    del by_key
-    for name, table in facts.tables(timelines, patients).named():
+    after = period.start + timedelta(microseconds=1)
+    horizon = period.end + FOLLOW_UP_HORIZON + timedelta(microseconds=1)
+    tables = period_fact_tables(
+        items,
+        facts.context_tables(),
+        windows.rows(period.start, period.end, columns=ROW_COLUMNS),
+        records_table([(rec, None) for rec in ending]),
+        windows.rows(after, horizon, FOLLOW_UP_CLASSES, FOLLOW_UP_COLUMNS),
+        lambda key: patient_fact(key, windows.patient(key)),
+    )
+    for name, table in tables.named():
         store.put(store_key(run_id, "ms-facts", label, name), to_parquet([table]))
-    del facts, timelines, patients
+    del facts, tables
     staff = staff_scores(
         {item.id: item.members for item in items},
         responses.get(period.label, ()),
@@ -295,25 +287,6 @@ def _store_period(
     store.put(store_key(run_id, "ms-resource-types", label), orjson.dumps(sorted(types)))
 
 
-def _follow_up_facts(
-    items: list[MicrosystemPeriod], windows: MonthWindows, by_key: dict[str, EncounterRecord]
-) -> tuple[Timelines, dict[str, PatientFact]]:
-    """The period's follow-up timeline and the facts of its patients: those attributed to a
-    microsystem, and those of every attributed encounter."""
-    period = items[0].period
-    horizon = period.end + FOLLOW_UP_HORIZON + timedelta(microseconds=1)
-    by_patient: dict[str, list[EncounterRecord]] = {}
-    for rec in _follow_ups(windows.records(period.start, horizon, FOLLOW_UP_CLASSES), period):
-        if rec.patient:
-            by_patient.setdefault(rec.patient, []).append(rec)
-    patients = sorted(
-        {p for item in items for p in item.patients}
-        | {p for item in items for k in item.encounter_ids if (p := _patient_of(by_key, k))}
-    )
-    timelines = Timelines(_fact(r) for p in patients for r in by_patient.get(p, ()))
-    return timelines, {p: patient_fact(p, windows.patient(p)) for p in patients}
-
-
 def _resource_lines(
     items: list[MicrosystemPeriod], spec: RunSpec, organization_names: Mapping[str, str]
 ) -> Iterator[tuple[str, bytes]]:
@@ -332,11 +305,6 @@ def _resource_lines(
         yield rtype, b"\n".join(lines.pop(rtype))
 
 
-def _patient_of(by_key: dict[str, EncounterRecord], key: str) -> str | None:
-    rec = by_key.get(key)
-    return rec.patient if rec is not None else None
-
-
 def _staff_responses(
     source: Source, index: ReferenceIndex, periods: list[Period], findings: Findings
 ) -> dict[str, list[StaffResponse]]:
@@ -352,19 +320,6 @@ def _staff_responses(
 
     resources = source.iter_resources("QuestionnaireResponse")
     return responses_by_period(resources, author_of, periods, findings)
-
-
-def _follow_ups(records: Iterable[EncounterRecord], period: Period) -> Iterator[EncounterRecord]:
-    """The encounters the follow-up measures may look at for ``period``: inpatient and
-    emergency encounters starting after its start and within the horizon after its end."""
-    horizon = period.end + FOLLOW_UP_HORIZON
-    for rec in records:
-        if (
-            rec.class_code in FOLLOW_UP_CLASSES
-            and rec.start is not None
-            and period.start < rec.start <= horizon
-        ):
-            yield rec
 
 
 def _summary_rows(items: Iterable[MicrosystemPeriod]) -> list[dict[str, Any]]:

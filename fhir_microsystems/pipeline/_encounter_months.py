@@ -9,7 +9,7 @@ window needs, so its memory follows the window, not the input.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,12 +21,13 @@ from fhir_microsystems._findings import Findings
 from fhir_microsystems.derive import DerivationConfig, EncounterRecord
 from fhir_microsystems.derive.pipeline import usable_records
 from fhir_microsystems.extract.encounters import (
+    ENCOUNTER_SCHEMA,
     NO_START,
     PATIENT_FIELDS,
     RECORD_FIELDS,
     PatientRow,
 )
-from fhir_microsystems.measures import EncounterFact, qualifying_measures
+from fhir_microsystems.measures import qualifying_counts
 from fhir_microsystems.periods import Period
 
 from ._codec import instant
@@ -40,6 +41,11 @@ ENCOUNTER_CHUNK = 20_000
 def _month_bounds(label: str) -> tuple[datetime, datetime]:
     month = Period.parse(label)
     return month.start, month.end
+
+
+def _overlaps(month: str, lo: datetime, hi: datetime) -> bool:
+    start, end = _month_bounds(month)
+    return start < hi and end > lo
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -183,46 +189,54 @@ class MonthWindows:
         #: Facts of patients whose encounters outlast their dropped start month.
         self.kept_patients: dict[str, PatientRow] = {}
 
-    def _rows(
-        self, month: str, classes: frozenset[str] | None = None
-    ) -> Iterable[tuple[EncounterRecord, PatientRow | None]]:
-        """The month's records in the order read (only those of ``classes`` if given)."""
-        wanted = None if classes is None else pa.array(sorted(classes), pa.string())
+    def _table(
+        self, month: str, columns: Sequence[str] | None = None
+    ) -> tuple[pa.Table, list[str]]:
+        """The month's rows (their ``columns``, with ``key``, if given) in the order read,
+        each encounter once (the first time it was read), and the keys of the rows dropped
+        as read again."""
+        schema = ENCOUNTER_SCHEMA
+        if columns is not None:
+            names = ["key", *(name for name in columns if name != "key")]
+            schema = pa.schema([schema.field(name) for name in names])
+        tables = []
         for prefix, count in self.index.chunks.get(month, ()):
             for number in range(count):
                 blob = self.store.get(f"{prefix}:{month}:{number}")
                 if blob is None:
                     raise LookupError(f"claim check of encounters {prefix} {month} is gone")
-                table = from_parquet(blob)
-                if wanted is not None:
-                    table = table.filter(pc.is_in(table["class_code"], value_set=wanted))
-                yield from records_of(table)
+                tables.append(from_parquet(blob, schema.names))
+        if not tables:
+            return schema.empty_table(), []
+        table = pa.concat_tables(tables)
+        seen: set[str] = set()
+        first, again = [], []
+        for number, key in enumerate(table["key"].to_pylist()):
+            if key in seen:
+                again.append(key)
+            else:
+                seen.add(key)
+                first.append(number)
+        return (table.take(first) if again else table), again
 
     def _load(
         self, month: str, patients: dict[str, PatientRow] | None = None
     ) -> list[EncounterRecord]:
-        seen: set[str] = set()
+        table, again = self._table(month)
+        self.read += table.num_rows + len(again)
+        for key in again:
+            self.findings.add("duplicate-resource", key, "Encounter.id", "read twice")
+            self.unattributed["duplicate"] += 1
+        if self.periods:
+            self.qualifying.update(
+                qualifying_counts(table, self.periods[0].start, self.periods[-1].end)
+            )
         records = []
-        for rec, patient in self._rows(month):
+        for rec, patient in records_of(table):
             if patients is not None and rec.patient is not None and patient is not None:
                 patients[rec.patient] = patient
-            self.read += 1
-            if rec.key in seen:
-                self.findings.add("duplicate-resource", rec.key, "Encounter.id", "read twice")
-                self.unattributed["duplicate"] += 1
-                continue
-            seen.add(rec.key)
             records.append(rec)
-            self._qualify(rec)
         return records
-
-    def _qualify(self, rec: EncounterRecord) -> None:
-        if not self.periods or rec.start is None:
-            return
-        fact = EncounterFact(rec.key, rec.patient, rec.class_code, rec.status, rec.start, rec.end)
-        self.qualifying.update(
-            qualifying_measures(fact, self.periods[0].start, self.periods[-1].end)
-        )
 
     def _classify(self, records: list[EncounterRecord]) -> list[EncounterRecord]:
         return usable_records(records, self.periods, self.config, self.unattributed)
@@ -257,35 +271,33 @@ class MonthWindows:
             if rec.start is not None and lo <= rec.start < hi
         ]
 
-    def records(
-        self, lo: datetime, hi: datetime, classes: frozenset[str] | None = None
-    ) -> list[EncounterRecord]:
-        """Every record (any status) starting in ``[lo, hi)``, of ``classes`` if given.
-
-        Months no window has reached yet are only peeked at (the matching records are
-        built, nothing is kept or counted), so looking ahead for follow-ups does not load
-        the next month whole.
-        """
-        found = [
-            rec
-            for data in self.loaded.values()
-            if data.start < hi and data.end > lo
-            for rec in data.records
-            if rec.start is not None
-            and lo <= rec.start < hi
-            and (classes is None or rec.class_code in classes)
+    def rows(
+        self,
+        lo: datetime,
+        hi: datetime,
+        classes: frozenset[str] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table:
+        """Every row (any status) starting in ``[lo, hi)``, of ``classes`` if given, each
+        encounter once within its month, in the order read (months in order), read again
+        from the store (only ``columns``, with ``key``, if given): looking ahead for
+        follow-ups neither loads nor counts a month."""
+        wanted = pc.field("start") >= lo
+        wanted &= pc.field("start") < hi
+        if classes is not None:
+            wanted &= pc.field("class_code").isin(sorted(classes))
+        needed = None if columns is None else [*columns, "start", "class_code"]
+        tables = [
+            self._table(month, needed)[0].filter(wanted)
+            for month in sorted(m for m in self.index.chunks if m != NO_START)
+            if _overlaps(month, lo, hi)
         ]
-        for month in self.pending:
-            if _month_bounds(month)[0] >= hi:
-                break
-            seen: set[str] = set()
-            for rec, _ in self._rows(month, classes):
-                if rec.key in seen:
-                    continue
-                seen.add(rec.key)
-                if rec.start is not None and lo <= rec.start < hi:
-                    found.append(rec)
-        return found
+        if not tables:
+            return ENCOUNTER_SCHEMA.empty_table()
+        rows = pa.concat_tables(tables)
+        return (
+            rows if columns is None else rows.select(["key", *(c for c in columns if c != "key")])
+        )
 
     def patient(self, key: str) -> PatientRow | None:
         """The facts row of a patient seen in a loaded month, or of one whose encounter

@@ -99,20 +99,17 @@ def test_windows_hold_only_the_months_they_need_and_count_every_record() -> None
     later = windows.window(_at(4, 1).replace(hour=0) - timedelta(days=30), _at(5, 1))
     assert "2025-01" not in windows.loaded and "2025-02" not in windows.loaded
     assert {r.key for r in later} >= {"Encounter/m3d3", "Encounter/m4d17"}
-    assert (
-        len(windows.records(_at(3, 1).replace(hour=0), _at(4, 1).replace(hour=0))) == 3
-    )  # void kept, twin not
-    ahead = windows.records(
-        _at(5, 1).replace(hour=0), _at(7, 1).replace(hour=0), frozenset({"AMB"})
-    )
-    assert [r.key for r in ahead] == [
+    march_rows = windows.rows(_at(3, 1).replace(hour=0), _at(4, 1).replace(hour=0))
+    assert march_rows.num_rows == 3  # void kept, twin not
+    ahead = windows.rows(_at(5, 1).replace(hour=0), _at(7, 1).replace(hour=0), frozenset({"AMB"}))
+    assert ahead["key"].to_pylist() == [
         "Encounter/m5d3",
         "Encounter/m5d17",
         "Encounter/m6d3",
         "Encounter/m6d17",
     ]
-    assert not windows.records(_at(5, 1), _at(7, 1), frozenset({"IMP"}))
-    assert "2025-06" not in windows.loaded  # peeked at, not loaded
+    assert windows.rows(_at(5, 1), _at(7, 1), frozenset({"IMP"})).num_rows == 0
+    assert "2025-06" not in windows.loaded  # read for the rows, not loaded
     counts = windows.finish()
     assert windows.read == len(records)
     assert counts == Counter(
@@ -120,6 +117,20 @@ def test_windows_hold_only_the_months_they_need_and_count_every_record() -> None
     )
     assert [f.kind for f in findings] == ["duplicate-resource"]
     assert windows.peak_records < len(records)
+
+
+def test_an_encounter_read_twice_is_the_first_read_in_rows_and_records_alike() -> None:
+    first = _rec("e", _at(6, 3))
+    again = replace(first, class_code="IMP", start=_at(6, 4))  # the same id read twice
+    windows, findings = _windows([first, again], parts=1)
+    june = (_at(6, 1).replace(hour=0), _at(7, 1).replace(hour=0))
+    assert windows.rows(*june, frozenset({"IMP"})).num_rows == 0  # ahead: not yet loaded
+    assert windows.rows(*june)["class_code"].to_pylist() == ["AMB"]
+    windows.window(june[0] - timedelta(days=30), june[1])
+    assert [r.class_code for r in windows.loaded["2025-06"].records] == ["AMB"]
+    assert windows.rows(*june, frozenset({"IMP"})).num_rows == 0  # loaded: the same
+    assert [f.kind for f in findings] == ["duplicate-resource"]  # noted once, when loaded
+    assert windows.finish()["duplicate"] == 1
 
 
 def test_month_index_combines_time_range() -> None:
