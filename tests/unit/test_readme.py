@@ -30,3 +30,14 @@ def test_the_tables_list_every_setting_once() -> None:
     names = re.findall(r"^\| `FHIRMS_(\w+)` ", readme_tables(), re.MULTILINE)
     assert sorted(names) == sorted(name.upper() for name in WorkerSettings.model_fields)
     assert "REDIS_URL" not in {name.upper() for name in Settings.model_fields}
+
+
+def test_the_exit_code_table_names_each_code_the_cli_returns_once() -> None:
+    from fhir_microsystems import cli
+
+    text = README.read_text()
+    table = text[text.index("| code | meaning |") :].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| (\d+) \| ([^|]+) \|$", table, re.MULTILINE)
+    codes = {getattr(cli, name) for name in dir(cli) if name.startswith("EXIT_")}
+    assert len(table.splitlines()) == len(rows) + 2  # header, rule, one row per code
+    assert sorted(int(code) for code, _ in rows) == sorted(codes)
