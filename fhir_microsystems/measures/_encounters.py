@@ -53,7 +53,7 @@ def qualifying_counts(table: pa.Table, start: datetime, end: datetime) -> Counte
     )
     counts: Counter[str] = Counter()
     for measure, rule in rules.items():
-        counts[measure] = assessed.filter(rule).num_rows if assessed.num_rows else 0
+        counts[measure] = assessed.filter(rule).num_rows
     return counts
 
 

@@ -209,7 +209,7 @@ class MonthWindows:
         as read again."""
         schema = ENCOUNTER_SCHEMA
         if columns is not None:
-            names = ["key", *(name for name in columns if name != "key")]
+            names = list(dict.fromkeys(["key", *columns]))
             schema = pa.schema([schema.field(name) for name in names])
         tables = []
         for prefix, count in self.index.chunks.get(month, ()):
@@ -298,7 +298,7 @@ class MonthWindows:
         wanted &= pc.field("start") < hi
         if classes is not None:
             wanted &= pc.field("class_code").isin(sorted(classes))
-        needed = None if columns is None else [*columns, "start", "class_code"]
+        needed = None if columns is None else [*columns, "start", "class_code"]  # to filter
         tables = [
             self._table(month, needed)[0].filter(wanted)
             for month in sorted(m for m in self.index.chunks if m != NO_START)
@@ -307,9 +307,7 @@ class MonthWindows:
         if not tables:
             return ENCOUNTER_SCHEMA.empty_table()
         rows = pa.concat_tables(tables)
-        return (
-            rows if columns is None else rows.select(["key", *(c for c in columns if c != "key")])
-        )
+        return rows if columns is None else rows.select(list(dict.fromkeys(["key", *columns])))
 
     def patient(self, key: str) -> PatientRow | None:
         """The facts row of a patient seen in a loaded month, or of one whose encounter

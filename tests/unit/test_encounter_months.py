@@ -109,6 +109,11 @@ def test_windows_hold_only_the_months_they_need_and_count_every_record() -> None
         "Encounter/m6d17",
     ]
     assert windows.rows(_at(5, 1), _at(7, 1), frozenset({"IMP"})).num_rows == 0
+    narrow = windows.rows(
+        _at(5, 1).replace(hour=0), _at(7, 1).replace(hour=0), frozenset({"AMB"}), ["patient"]
+    )
+    assert narrow.column_names == ["key", "patient"]  # filtered by columns it does not return
+    assert narrow["key"].to_pylist() == ahead["key"].to_pylist()
     assert "2025-06" not in windows.loaded  # read for the rows, not loaded
     counts = windows.finish()
     assert windows.read == len(records)
