@@ -177,9 +177,10 @@ class MonthWindows:
     Every record is classified (:func:`~fhir_microsystems.derive.pipeline.classify`) when
     its month is loaded; :meth:`finish` loads the months no window reached, so the counts
     cover every record read. A record read twice within its month is a duplicate (finding);
-    duplicates are looked for within a start month only. ``qualifying`` counts, per
-    encounter measure, the records that qualify for it by its rule over the assessed
-    window (see :func:`~fhir_microsystems.measures.qualifying_measures`).
+    duplicates are looked for within a start month only, and :meth:`rows` drops them the
+    same way. ``qualifying`` counts, per encounter measure, the records that qualify for it
+    by its rule over the assessed window (see
+    :func:`~fhir_microsystems.measures.qualifying_counts`).
     """
 
     def __init__(
