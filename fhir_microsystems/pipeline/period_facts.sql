@@ -7,6 +7,7 @@
 --   att(ctx, key, ending)                 each microsystem's encounters (ending: it started
 --                                         in an earlier period and counts here by its end)
 --   grp(ctx, patient)                     each microsystem's patients (its Group)
+--   mem(ctx, member)                      each microsystem's members (read by facts.sql)
 --   follow_ups(seq, <encounter month columns>)
 --                                         the inpatient and emergency encounters starting
 --                                         after the period's start, within the follow-up
