@@ -103,9 +103,9 @@ def _schema(spec: str) -> pa.Schema:
     return pa.schema([(name, _ARROW[kind]) for name, (kind, _) in _columns(spec).items()])
 
 
-#: The Arrow schemas of ``enc`` and ``timeline`` (for tables made by other SQL).
-ENC_SCHEMA = _schema(_ENC)
-TIMELINE_SCHEMA = _schema(_TIMELINE)
+#: The Arrow schemas of ``enc`` and ``timeline`` (their SQL's results are cast to them).
+_ENC_SCHEMA = _schema(_ENC)
+_TIMELINE_SCHEMA = _schema(_TIMELINE)
 
 
 def _micros(values: list[datetime | None]) -> list[int | None]:
@@ -241,15 +241,15 @@ def joined_fact_tables(
         for sql in steps:
             con.execute(sql)
         con.execute(_FACTS["enc"])
-        enc = con.sql(_FACTS["enc_table"]).to_arrow_table().cast(ENC_SCHEMA)
+        enc = con.sql(_FACTS["enc_table"]).to_arrow_table().cast(_ENC_SCHEMA)
         keys = [row[0] for row in con.sql(_FACTS["pat_keys"]).fetchall()]
-        timeline = con.sql(_FACTS["timeline"]).to_arrow_table().cast(TIMELINE_SCHEMA)
+        timeline = con.sql(_FACTS["timeline"]).to_arrow_table().cast(_TIMELINE_SCHEMA)
     finally:
         for name in inputs:
             con.unregister(name)
         for name in _JOINED:
             con.execute(f"DROP TABLE IF EXISTS {name}")
-    pat = patient_table(patient_facts(key) for key in keys)
+    pat = _patient_table(patient_facts(key) for key in keys)
     return FactTables(ctxs=ctxs, enc=enc, grp=inputs["grp"], pat=pat, timeline=timeline)
 
 
@@ -265,7 +265,7 @@ def fact_tables(
     return builder.tables(timelines, patients)
 
 
-def patient_table(facts: Iterable[PatientFact]) -> pa.Table:
+def _patient_table(facts: Iterable[PatientFact]) -> pa.Table:
     """The ``pat`` table of ``facts`` (in the order given)."""
     facts = list(facts)
     return _arrow(
@@ -371,8 +371,6 @@ def own_encounter_counts(ctx: MicrosystemContext) -> EncounterCounts:
 
 __all__ = [
     "AGE_BAND",
-    "ENC_SCHEMA",
-    "TIMELINE_SCHEMA",
     "FactTables",
     "FactsBuilder",
     "connect",
@@ -380,6 +378,5 @@ __all__ = [
     "fact_tables",
     "joined_fact_tables",
     "own_encounter_counts",
-    "patient_table",
     "release",
 ]

@@ -40,7 +40,7 @@ def _attributed(items: Sequence[MicrosystemPeriod]) -> tuple[pa.Table, pa.Table]
     keys: list[str] = []
     ending: list[bool] = []
     for number, item in enumerate(items):
-        later = sorted(item.ending_ids - item.encounter_ids)
+        later = item.ending_ids - item.encounter_ids  # (the SQL orders by key)
         ctx += [number] * (len(item.encounter_ids) + len(later))
         keys += [*item.encounter_ids, *later]
         ending += [False] * len(item.encounter_ids) + [True] * len(later)
