@@ -14,97 +14,80 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+import pyarrow as pa
+
 from fhir_microsystems.periods import Period
 
+from ._db import STEPS, numbered, registered
 from .cohorts import ATTRIBUTED, SETTING_COHORTS, ConditionSpell, condition_cohorts_in
 from .config import DerivationConfig
 from .model import MicrosystemPeriod
-from .records import EncounterRecord
-
-
-def _fallback_reason(rec: EncounterRecord) -> str:
-    if rec.participants:
-        return "participants-not-members"
-    if rec.unresolved_participants:
-        return "unresolved-participants"
-    return "no-participants-no-context"
+from .records import EncounterRows
 
 
 def attribute_encounters(
-    records: Sequence[EncounterRecord], microsystems: Sequence[MicrosystemPeriod]
+    period_rows: EncounterRows, microsystems: Sequence[MicrosystemPeriod]
 ) -> tuple[dict[str, str], Counter[str]]:
-    """``(encounter key -> microsystem id, reason -> unattributed count)`` for one period."""
-    by_member: dict[str, list[tuple[str, int, MicrosystemPeriod]]] = {}
-    for item in microsystems:
-        for person, member in item.members.items():
-            by_member.setdefault(person, []).append((item.id, int(member.core), item))
-    attribution: dict[str, str] = {}
-    waiting: list[EncounterRecord] = []
-    places: dict[str, Counter[str]] = {}
-    for rec in records:
-        votes: dict[str, int] = {}
-        cores: dict[str, int] = {}
-        found: dict[str, MicrosystemPeriod] = {}
-        for person in rec.participants:
-            for ident, core, item in by_member.get(person, ()):
-                votes[ident] = votes.get(ident, 0) + 1
-                cores[ident] = cores.get(ident, 0) + core
-                found[ident] = item
-        if not votes:
-            waiting.append(rec)
-            continue
-        if len(votes) == 1:
-            chosen = next(iter(votes))
-        else:
-            chosen = min(
-                votes,
-                key=lambda i: (
-                    -votes[i],
-                    -cores[i],
-                    found[i].organization != rec.context,
-                    found[i].location != rec.location,
-                    found[i].explicit_careteam is None,
-                    i,
-                ),
-            )
-        attribution[rec.key] = chosen
-        for place in _places(rec):
-            tally = places.get(place)
-            if tally is None:
-                tally = places[place] = Counter()
-            tally[chosen] += 1
-    unattributed: Counter[str] = Counter()
-    for rec in waiting:
-        chosen_id = _by_place(rec, places)
-        if chosen_id is None:
-            unattributed[_fallback_reason(rec)] += 1
-        else:
-            attribution[rec.key] = chosen_id
-    return attribution, unattributed
-
-
-def _places(rec: EncounterRecord) -> list[str]:
-    return [
-        f"{kind}:{value}"
-        for kind, value in (
-            ("location", rec.location),
-            ("context", rec.context),
-            ("provider", rec.service_provider),
-        )
-        if value
+    """``(encounter key -> microsystem id, reason -> unattributed count)`` for one period
+    (attributed by participants first, then by place, each in record order)."""
+    members = [
+        (item.id, person, int(m.core))
+        for item in microsystems
+        for person, m in item.members.items()
     ]
+    tables = {
+        "win": numbered(
+            period_rows.table.select(
+                [
+                    "key",
+                    "participants",
+                    "unresolved_participants",
+                    "location",
+                    "context",
+                    "service_provider",
+                ]
+            )
+        ),
+        "members": pa.table(
+            {
+                "ms": pa.array([m[0] for m in members], pa.string()),
+                "person": pa.array([m[1] for m in members], pa.string()),
+                "core": pa.array([m[2] for m in members], pa.int64()),
+            }
+        ),
+        "systems": pa.table(
+            {
+                "ms": pa.array([item.id for item in microsystems], pa.string()),
+                "org": pa.array([item.organization for item in microsystems], pa.string()),
+                "loc": pa.array([item.location for item in microsystems], pa.string()),
+                "no_team": pa.array(
+                    [item.explicit_careteam is None for item in microsystems], pa.bool_()
+                ),
+            }
+        ),
+    }
+    with registered(**tables) as con:
+        found = con.sql(STEPS["attribute"]).to_arrow_table()
+    keys, chosen, reasons = (found[name].to_pylist() for name in ("key", "ms", "reason"))
+    attribution = {key: ms for key, ms in zip(keys, chosen, strict=True) if ms is not None}
+    return attribution, Counter(reason for reason in reasons if reason is not None)
 
 
-def _by_place(rec: EncounterRecord, places: Mapping[str, Counter[str]]) -> str | None:
-    for place in _places(rec):
-        tally = places.get(place)
-        if tally:
-            return min(tally, key=lambda i: (-tally[i], i))
-    return None
+def _attributed(served: EncounterRows, attribution: Mapping[str, str]) -> dict[str, pa.Table]:
+    """``served`` (key, patient, class) and ``att`` (key, ms) for the SQL of a period."""
+    return {
+        "served": served.table.select(["key", "patient", "class_code"]),
+        "att": pa.table(
+            {
+                "key": pa.array(list(attribution), pa.string()),
+                "ms": pa.array(list(attribution.values()), pa.string()),
+            }
+        ),
+    }
 
 
 def attribute_patients(
-    records: Sequence[EncounterRecord],
+    served: EncounterRows,
     attribution: Mapping[str, str],
     config: DerivationConfig,
 ) -> dict[str, set[str]]:
@@ -112,24 +95,17 @@ def attribute_patients(
     ``patient_min_encounters`` of the period's encounters attributed to it (a patient seen by
     two microsystems is in both groups, so every microsystem that served patients has a
     group for its clinical measures)."""
-    counts: dict[tuple[str, str], int] = {}
-    for rec in records:
-        chosen = attribution.get(rec.key)
-        if chosen is None or rec.patient is None:
-            continue
-        pair = (chosen, rec.patient)
-        counts[pair] = counts.get(pair, 0) + 1
-    least = config.patient_min_encounters
+    with registered(**_attributed(served, attribution)) as con:
+        found = con.execute(STEPS["patients"], {"least": config.patient_min_encounters}).fetchall()
     out: dict[str, set[str]] = {}
-    for (chosen, patient), count in counts.items():
-        if count >= least:
-            out.setdefault(chosen, set()).add(patient)
+    for chosen, patient in found:
+        out.setdefault(chosen, set()).add(patient)
     return out
 
 
 def cohorts(
     patients: Mapping[str, set[str]],
-    records: Sequence[EncounterRecord],
+    served: EncounterRows,
     attribution: Mapping[str, str],
     spells: Mapping[str, Sequence[ConditionSpell]],
     period: Period,
@@ -140,7 +116,6 @@ def cohorts(
     every patient with an encounter of that class attributed to it; each condition cohort
     the attributed patients with the condition active in the period.
     """
-    wanted = {klass: name for name, klass in SETTING_COHORTS.items()}
     found: dict[str, dict[str, set[str]]] = {}
 
     def slot(ms: str) -> dict[str, set[str]]:
@@ -148,10 +123,12 @@ def cohorts(
             found[ms] = {name: set() for name in (ATTRIBUTED, *SETTING_COHORTS)}
         return found[ms]
 
-    for rec in records:
-        chosen = attribution.get(rec.key)
-        if chosen is not None and rec.patient and rec.class_code in wanted:
-            slot(chosen)[wanted[rec.class_code]].add(rec.patient)
+    wanted = pa.table(
+        {"class_code": list(SETTING_COHORTS.values()), "cohort": list(SETTING_COHORTS)}
+    )
+    with registered(**_attributed(served, attribution), wanted=wanted) as con:
+        for chosen, name, patient in con.execute(STEPS["settings"]).fetchall():
+            slot(chosen)[name].add(patient)
     for ms, group in patients.items():
         target = slot(ms)
         target[ATTRIBUTED] |= group

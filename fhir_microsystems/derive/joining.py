@@ -19,10 +19,11 @@ from typing import TypeVar
 
 from fhir_microsystems.periods import Period
 
+from ._db import STEPS, numbered, registered
 from .careteams import ExplicitMember, ExplicitTeam
 from .config import DerivationConfig
 from .network import Context
-from .records import EncounterRecord
+from .records import EncounterRows
 
 K = TypeVar("K")
 
@@ -151,30 +152,31 @@ def _overlap(a: Mapping[K, int], b: Mapping[K, int]) -> float:
     return sum(min(a[k] / total_a, b.get(k, 0) / total_b) for k in a)
 
 
-def activity_profiles(records: Iterable[EncounterRecord]) -> dict[str, _Profile]:
-    """Per clinician: hour of day (UTC), place and care setting of their encounters."""
-    # Each clinician's (hour, place, setting) triples in record order, counted at the end
-    # (each tally's keys in order of first occurrence, as when counted one by one).
-    seen: dict[str, list[tuple[int, str, str]]] = {}
-    for rec in records:
-        if rec.start is None:
-            continue
-        triple = (rec.start.hour, rec.location or rec.context or "", rec.class_code or "")
-        for person in rec.participants:
-            triples = seen.get(person)
-            if triples is None:
-                seen[person] = [triple]
-            else:
-                triples.append(triple)
+def activity_profiles(rows: EncounterRows) -> dict[str, _Profile]:
+    """Per clinician: hour of day (UTC), place and care setting of their encounters (each
+    tally's keys in order of first occurrence, as when counted one by one)."""
+    with registered(win=numbered(rows.table.select(_ACTIVITY_COLUMNS))) as con:
+        con.execute(STEPS["activity"])
+        try:
+            counts = con.execute(STEPS["activity_counts"]).fetchall()
+        finally:
+            con.execute(STEPS["drop"])
     profiles: dict[str, _Profile] = {}
-    for person, triples in seen.items():
-        profile = profiles[person] = _Profile(encounters=len(triples))
-        hours, places, classes = profile.hours, profile.places, profile.classes
-        for (hour, place, klass), count in Counter(triples).items():
-            hours[hour] += count
-            places[place] += count
-            classes[klass] += count
+    for person, kind, value, count, _ in counts:
+        profile = profiles.get(person)
+        if profile is None:
+            profile = profiles[person] = _Profile()
+        if kind == "hour":
+            profile.hours[int(value)] = count
+            profile.encounters += count
+        elif kind == "place":
+            profile.places[value] = count
+        else:
+            profile.classes[value] = count
     return profiles
+
+
+_ACTIVITY_COLUMNS = ["start", "participants", "location", "context", "class_code"]
 
 
 def join_shifts(

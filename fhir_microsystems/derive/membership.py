@@ -7,18 +7,20 @@ members of several), and core where that is a regular share of the cluster's enc
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import pyarrow as pa
+
 from fhir_microsystems.sources import ReferenceIndex
 
+from ._db import STEPS, numbered, registered
 from .careteams import ExplicitMember
 from .config import DerivationConfig
 from .joining import Cluster
 from .model import Discipline, Evidence, Member
-from .records import EncounterRecord
+from .records import EncounterRows, moments
 
 
 @dataclass
@@ -46,40 +48,11 @@ class Draft:
 @dataclass
 class _Tally:
     encounters: int = 0
-    per_person: Counter[str] = field(default_factory=Counter)
+    per_person: dict[str, int] = field(default_factory=dict)
     first: dict[str, datetime] = field(default_factory=dict)
     last: dict[str, datetime] = field(default_factory=dict)
-    contexts: Counter[str] = field(default_factory=Counter)
-    locations: Counter[str] = field(default_factory=Counter)
-
-
-def _plurality(tally: Counter[str]) -> str | None:
-    if not tally:
-        return None
-    return min(tally.items(), key=lambda item: (-item[1], item[0]))[0]
-
-
-def preliminary_cluster(
-    rec: EncounterRecord, clusters: Sequence[Cluster], owner: dict[str, int]
-) -> int | None:
-    """The cluster with most of the encounter's participants (ties: same organisation,
-    explicit team, lower index)."""
-    votes: dict[int, int] = {}
-    for person in rec.participants:
-        number = owner.get(person)
-        if number is not None:
-            votes[number] = votes.get(number, 0) + 1
-    if len(votes) <= 1:
-        return next(iter(votes), None)
-    return min(
-        votes,
-        key=lambda i: (
-            -votes[i],
-            clusters[i].context[0] != rec.context,
-            clusters[i].team is None,
-            i,
-        ),
-    )
+    context: str | None = None  # the plurality context of its encounters
+    location: str | None = None  # and location
 
 
 def discipline_of(
@@ -112,46 +85,69 @@ def discipline_of(
 
 
 def assemble(
-    period_records: Sequence[EncounterRecord],
+    period_rows: EncounterRows,
     clusters: Sequence[Cluster],
     index: ReferenceIndex,
     config: DerivationConfig,
 ) -> list[Draft]:
     """Member lists of the period's clusters (clusters left without members are dropped)."""
-    owner = {p: i for i, c in enumerate(clusters) for p in c.practitioners}
-    tallies = [_Tally() for _ in clusters]
-    for rec in period_records:
-        chosen = preliminary_cluster(rec, clusters, owner)
-        if chosen is None:
-            continue
-        tally = tallies[chosen]
-        tally.encounters += 1
-        if rec.context:
-            tally.contexts[rec.context] += 1
-        if rec.location:
-            tally.locations[rec.location] += 1
-        per_person, first, last, start = tally.per_person, tally.first, tally.last, rec.start
-        for person in rec.participants:
-            per_person[person] += 1
-            if start is not None:
-                earliest = first.get(person)
-                if earliest is None or start < earliest:
-                    first[person] = start
-                latest = last.get(person)
-                if latest is None or start > latest:
-                    last[person] = start
+    tallies = _tallies(period_rows, clusters)
     drafts = []
     for cluster, tally in zip(clusters, tallies, strict=True):
         organization = (
-            _plurality(tally.contexts)
+            tally.context
             or (cluster.team.organization if cluster.team else None)
             or cluster.context[0]
         )
         members, idle = _members(cluster, tally, organization, index, config)
         if members:
-            location = _plurality(tally.locations)
-            drafts.append(Draft(cluster, organization, location, members, tally.encounters, idle))
+            drafts.append(
+                Draft(cluster, organization, tally.location, members, tally.encounters, idle)
+            )
     return drafts
+
+
+def _tallies(period_rows: EncounterRows, clusters: Sequence[Cluster]) -> list[_Tally]:
+    """What each cluster's encounters add up to: each period encounter goes to the cluster
+    with most of its participants (ties: of the encounter's organisation, with an explicit
+    team, the lower index; see ``window.sql``)."""
+    owner = {p: i for i, c in enumerate(clusters) for p in c.practitioners}
+    tables = {
+        "win": numbered(period_rows.table.select(["participants", "start", "context", "location"])),
+        "owner": pa.table(
+            {"person": list(owner), "cluster": pa.array(list(owner.values()), pa.int64())}
+        ),
+        "clusters": pa.table(
+            {
+                "cluster": pa.array(range(len(clusters)), pa.int64()),
+                "org": pa.array([c.context[0] for c in clusters], pa.string()),
+                "no_team": pa.array([c.team is None for c in clusters], pa.bool_()),
+            }
+        ),
+    }
+    tallies = [_Tally() for _ in clusters]
+    with registered(**tables) as con:
+        con.execute(STEPS["preliminary"])
+        try:
+            for number, encounters, context, location in con.execute(
+                STEPS["cluster_tallies"]
+            ).fetchall():
+                tally = tallies[number]
+                tally.encounters, tally.context, tally.location = encounters, context, location
+            persons = con.sql(STEPS["member_tallies"]).to_arrow_table()
+        finally:
+            con.execute(STEPS["drop"])
+    numbers, names, counts = (persons[name].to_pylist() for name in ("cluster", "person", "n"))
+    firsts, lasts = moments(persons["first"]), moments(persons["last"])
+    for number, person, count, first, last in zip(
+        numbers, names, counts, firsts, lasts, strict=True
+    ):
+        tally = tallies[number]
+        tally.per_person[person] = count
+        if first is not None and last is not None:
+            tally.first[person] = first
+            tally.last[person] = last
+    return tallies
 
 
 def _members(
@@ -195,4 +191,4 @@ def _members(
     return members, idle if not config.include_idle_explicit_members else 0
 
 
-__all__ = ["Draft", "assemble", "discipline_of", "preliminary_cluster"]
+__all__ = ["Draft", "assemble", "discipline_of"]

@@ -20,11 +20,12 @@ import igraph
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fhir_microsystems._duckdb import epoch_micros, sql_steps, thread_connection
+from fhir_microsystems._duckdb import epoch_micros, sql_steps
 from fhir_microsystems.sources import ReferenceIndex
 
+from ._db import STEPS, registered
 from .config import DerivationConfig
-from .records import EncounterRecord
+from .records import EncounterRows
 
 Context = tuple[str | None, str | None]  # (organisation, location or None)
 
@@ -63,9 +64,6 @@ _PAIR_COLUMNS = ("u", "v", "shared_encounters", "shared_patients", "weight")
 SLICE_VISIT_PAIRS = 2_000_000
 _SQL = sql_steps(__package__, "ties.sql")
 _PAIRS = _SQL["pairs"]
-#: A window's joins allocate and free much more than they keep: memory freed beyond this
-#: goes back to the system at once (DuckDB keeps 128 MB by default).
-_SETUP = "SET allocator_flush_threshold = '8MB'"
 _NO_PAIRS = pa.table(
     {
         "u": pa.array([], pa.string()),
@@ -77,26 +75,12 @@ _NO_PAIRS = pa.table(
 )
 
 
-def _pairs(
-    records: Sequence[EncounterRecord], config: DerivationConfig, recent_from: datetime | None
-) -> pa.Table:
-    """The ``pairs`` of ``ties.sql`` over the records of a network window."""
-    con = thread_connection("ties", _SETUP)
-    con.register(
-        "tie_records",
-        pa.table(
-            {
-                "rec": pa.array(range(len(records)), pa.int64()),
-                "patient": pa.array([r.patient for r in records], pa.string()),
-                "start": pa.array([r.start for r in records], pa.timestamp("us", tz="UTC")),
-                "participants": pa.array([r.participants for r in records], pa.list_(pa.string())),
-            }
-        ),
-    )
-    try:
+def _pairs(rows: EncounterRows, config: DerivationConfig, recent_from: datetime | None) -> pa.Table:
+    """The ``pairs`` of ``ties.sql`` over the rows of a network window."""
+    table = rows.table.select(["patient", "start", "participants"])
+    table = table.append_column("rec", pa.array(range(len(rows)), pa.int64()))
+    with registered(tie_records=table) as con:
         con.execute(_SQL["people"])
-    finally:
-        con.unregister("tie_records")
     recent = None if recent_from is None else epoch_micros(recent_from)
     try:
         (load,) = con.execute(_SQL["slice_load"]).fetchone() or (0,)
@@ -124,29 +108,29 @@ def _pairs(
 
 
 def count_pairs(
-    records: Sequence[EncounterRecord],
+    rows: EncounterRows,
     config: DerivationConfig,
     recent_from: datetime | None = None,
 ) -> PairCounts:
-    """Count shared encounters and shared patients over ``records``; evidence from before
+    """Count shared encounters and shared patients over ``rows``; evidence from before
     ``recent_from`` weighs ``lookback_weight`` times as much as recent evidence (see
     ``ties.sql``)."""
-    if len(_clinicians(records)) < 2:  # no pair (half the windows of a sparse history):
+    if len(_clinicians(rows)) < 2:  # no pair (half the windows of a sparse history):
         # spare the database its fixed cost
         return PairCounts(_NO_PAIRS)
-    return PairCounts(_pairs(records, config, recent_from))
+    return PairCounts(_pairs(rows, config, recent_from))
 
 
 def ties(
-    records: Sequence[EncounterRecord],
+    rows: EncounterRows,
     config: DerivationConfig,
     window_days: float,
     recent_from: datetime | None,
 ) -> list[tuple[str, str, float]]:
     """The ties that pass a threshold, ``(u, v, weight)`` with ``u < v``, sorted, among the
-    clinicians of ``records``: ``min_shared_encounters`` shared encounters, or the shared
+    clinicians of ``rows``: ``min_shared_encounters`` shared encounters, or the shared
     patients of :meth:`~DerivationConfig.shared_patient_threshold`."""
-    pairs = count_pairs(records, config, recent_from).table
+    pairs = count_pairs(rows, config, recent_from).table
     passing = pc.or_(
         pc.greater_equal(pairs["shared_encounters"], config.min_shared_encounters),
         pc.greater_equal(pairs["shared_patients"], config.shared_patient_threshold(window_days)),
@@ -155,39 +139,24 @@ def ties(
     return list(zip(*(found[name].to_pylist() for name in ("u", "v", "weight")), strict=True))
 
 
-def _clinicians(records: Iterable[EncounterRecord]) -> list[str]:
-    return sorted({p for rec in records for p in rec.participants})
+def _clinicians(rows: EncounterRows) -> list[str]:
+    clinicians: list[str] = pc.unique(pc.list_flatten(rows.table["participants"])).to_pylist()
+    return sorted(clinicians)
 
 
 def home_contexts(
-    records: Sequence[EncounterRecord], index: ReferenceIndex, config: DerivationConfig
+    rows: EncounterRows, index: ReferenceIndex, config: DerivationConfig
 ) -> dict[str, Context]:
-    """Each clinician's home context: the plurality (organisation, location) of their
-    encounters (location only with ``context_by_location``); without any, their first
-    active PractitionerRole's organisation."""
-    by_location = config.context_by_location
-    tallies: dict[str, dict[Context, int]] = {}
-    for rec in records:
-        if rec.context is None and rec.location is None:
-            continue
-        ctx: Context = (rec.context, rec.location if by_location else None)
-        for person in rec.participants:
-            tally = tallies.get(person)
-            if tally is None:
-                tallies[person] = {ctx: 1}
-            else:
-                tally[ctx] = tally.get(ctx, 0) + 1
-    homes: dict[str, Context] = {}
-    for person, tally in tallies.items():
-        if len(tally) == 1:
-            homes[person] = next(iter(tally))
-        else:
-            homes[person] = min(tally.items(), key=lambda item: (-item[1], str(item[0])))[0]
-    for rec in records:
-        for person in rec.participants:
-            if person not in homes:
-                homes[person] = _role_context(person, index)
-    return homes
+    """Each clinician's home context (in name order): the plurality (organisation,
+    location) of their encounters (location only with ``context_by_location``; ties by the
+    pair's text); without any, their first active PractitionerRole's organisation."""
+    table = rows.table.select(["participants", "context", "location"])
+    with registered(win=table) as con:
+        found = con.execute(STEPS["homes"], {"by_location": config.context_by_location}).fetchall()
+    return {
+        person: (org, loc) if known else _role_context(person, index)
+        for person, known, org, loc in found
+    }
 
 
 def _role_context(person: str, index: ReferenceIndex) -> Context:
@@ -198,21 +167,21 @@ def _role_context(person: str, index: ReferenceIndex) -> Context:
 
 
 def network_communities(
-    records: Sequence[EncounterRecord],
+    rows: EncounterRows,
     homes: dict[str, Context],
     config: DerivationConfig,
     window_days: float,
     recent_from: datetime | None = None,
 ) -> list[set[str]]:
-    """Communities of the clinicians in ``records``, detected separately inside each home
+    """Communities of the clinicians in ``rows``, detected separately inside each home
     context (if ``split_by_context``): each context's ties become an integer edge list,
     clinicians numbered in name order, so the result does not depend on input order."""
-    groups = _context_groups(_clinicians(records), homes, config)
+    groups = _context_groups(_clinicians(rows), homes, config)
     where: dict[str, tuple[Context, int]] = {
         name: (ctx, i) for ctx, names in groups.items() for i, name in enumerate(names)
     }
     edges: dict[Context, list[tuple[int, int, float]]] = {ctx: [] for ctx in groups}
-    for u, v, weight in ties(records, config, window_days, recent_from):
+    for u, v, weight in ties(rows, config, window_days, recent_from):
         (ctx_u, i), (ctx_v, j) = where[u], where[v]
         if ctx_u == ctx_v:
             edges[ctx_u].append((i, j, weight) if i <= j else (j, i, weight))

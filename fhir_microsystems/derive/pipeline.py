@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import bisect
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fhir_microsystems._errors import InputError
 from fhir_microsystems._findings import Findings
@@ -21,6 +23,7 @@ from fhir_microsystems.periods import (
 )
 from fhir_microsystems.sources import ReferenceIndex, Source
 
+from ._db import STEPS, registered
 from .attribution import attribute_encounters, attribute_patients, cohorts
 from .careteams import ExplicitTeam, read_explicit_teams, teams_in_force
 from .cohorts import ConditionSpell, read_condition_spells
@@ -30,7 +33,13 @@ from .joining import activity_profiles, join_by_careteams, join_shifts, make_clu
 from .membership import Draft, assemble
 from .model import Derivation, Member, MicrosystemPeriod
 from .network import home_contexts, network_communities
-from .records import EncounterRecord, iter_encounter_records
+from .records import (
+    RECORD_FIELDS,
+    RECORD_SCHEMA,
+    EncounterRecord,
+    EncounterRows,
+    iter_encounter_records,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +80,8 @@ def derive(
     periods = plan_periods(min(starts, default=None), max(starts, default=None), start, end, period)
     teams = read_explicit_teams(source, index, findings, config, stats)
     spells = read_condition_spells(source, index, findings)
-    usable = usable_records(encounters.values(), periods, config, unattributed)
+    usable, reasons = classified(EncounterRows.of(encounters.values()), periods, config)
+    unattributed.update(reasons)
     derivation = Derivation(
         periods=periods,
         microsystems={},
@@ -81,11 +91,9 @@ def derive(
         config=config,
         stats=stats,
     )
-    stamps = [rec.start.timestamp() for rec in usable if rec.start is not None]
 
-    def window(lo: datetime, hi: datetime) -> Sequence[EncounterRecord]:
-        first = bisect.bisect_left(stamps, lo.timestamp())
-        return usable[first : bisect.bisect_left(stamps, hi.timestamp())]
+    def window(lo: datetime, hi: datetime) -> EncounterRows:
+        return usable.starting(lo, hi)
 
     for outcome in derive_periods(periods, window, teams, spells, index, config, stats):
         derivation.microsystems[outcome.period.label] = outcome.items
@@ -112,8 +120,9 @@ class PeriodOutcome:
     ending_records: tuple[EncounterRecord, ...] = ()
 
 
-#: ``window(lo, hi)``: the usable records starting in ``[lo, hi)``, sorted by :func:`record_order`.
-Window = Callable[[datetime, datetime], Sequence[EncounterRecord]]
+#: ``window(lo, hi)``: the usable records starting in ``[lo, hi)``, in record order (by start,
+#: then key).
+Window = Callable[[datetime, datetime], EncounterRows]
 
 
 def derive_periods(
@@ -145,18 +154,14 @@ def derive_periods(
         )
         for rec, _ in ending:
             del open_stays[rec.key]
-        items, attribution, missing, carried, period_records = _derive_period(
+        items, attribution, missing, carried, period_rows = _derive_period(
             current, number, inputs, known, ending, latest
         )
-        for rec in period_records:  # attributed here, ending in a later assessed period
-            ms = attribution.get(rec.key)
-            if ms is None or rec.class_code not in config.ending_classes:
-                continue
-            if rec.end is not None and current.end <= rec.end < last_end:
+        for rec in _ending_later(period_rows, config, current.end, last_end).records():
+            ms = attribution.get(rec.key)  # attributed here, ending in a later assessed period
+            if ms is not None:
                 open_stays[rec.key] = (rec, ms)
-        stats["attributed-one-clinician"] += sum(
-            1 for r in period_records if r.key in attribution and len(set(r.participants)) <= 1
-        )
+        stats["attributed-one-clinician"] += _one_clinician(period_rows, attribution)
         stats["encounters-ending-later"] += sum(1 for rec, _ in ending)
         stats["encounters-ending-unattributed"] += sum(1 for r, _ in ending if r.key not in carried)
         stats["continuation-periods"] += sum(item.continuation for item in items)
@@ -193,23 +198,45 @@ def derive_periods(
         )
 
 
-def usable_records(
-    records: Iterable[EncounterRecord],
-    periods: Sequence[Period],
-    config: DerivationConfig,
-    unattributed: Counter[str],
-) -> list[EncounterRecord]:
-    """The records that may feed the networks, in :func:`record_order`; the others'
-    reasons (see :func:`classify`) are counted in ``unattributed``."""
-    usable = []
-    for rec in records:
-        reason, ok = classify(rec, periods, config)
-        if reason:
-            unattributed[reason] += 1
-        if ok:
-            usable.append(rec)
-    usable.sort(key=record_order)
-    return usable
+def _ending_later(
+    rows: EncounterRows, config: DerivationConfig, lo: datetime, hi: datetime
+) -> EncounterRows:
+    """The rows of the classes counted by their end that end in ``[lo, hi)``."""
+    table = rows.table
+    wanted = pc.and_(
+        pc.is_in(table["class_code"], pa.array(sorted(config.ending_classes), pa.string())),
+        pc.and_(pc.greater_equal(table["end"], lo), pc.less(table["end"], hi)),
+    )
+    return EncounterRows(table.filter(wanted))
+
+
+def _one_clinician(rows: EncounterRows, attribution: Mapping[str, str]) -> int:
+    """The rows attributed (keys of ``attribution``) with at most one clinician."""
+    table = rows.table
+    few = pc.less_equal(pc.fill_null(pc.list_value_length(table["participants"]), 0), 1)
+    attributed = pc.is_in(table["key"], pa.array(list(attribution), pa.string()))
+    return int(pc.sum(pc.and_(few, attributed)).as_py() or 0)
+
+
+def classified(
+    rows: EncounterRows, periods: Sequence[Period], config: DerivationConfig
+) -> tuple[EncounterRows, Counter[str]]:
+    """``(usable, reasons)``: the rows that may feed the networks, in record order (by
+    start, then key), and the unattributed reasons of the others counted. A record before
+    the first period but within its look-back counts as outside the periods and is still
+    usable (``window.sql``, step ``classify``)."""
+    parameters = {
+        "excluded": sorted(config.excluded_statuses),
+        "first": periods[0].start if periods else None,
+        "last_end": periods[-1].end if periods else None,
+        "lookback": periods[0].start - timedelta(days=config.lookback_days) if periods else None,
+    }
+    with registered(recs=rows.table.select(RECORD_FIELDS)) as con:
+        found = con.sql(STEPS["classify"], params=parameters).to_arrow_table()
+    counted = pc.value_counts(pc.drop_null(found["reason"])).to_pylist()
+    reasons = Counter({item["values"]: item["counts"] for item in counted})
+    usable = found.filter(found["usable"]).select(RECORD_FIELDS)
+    return EncounterRows(usable.cast(RECORD_SCHEMA)), reasons
 
 
 def record_order(rec: EncounterRecord) -> tuple[datetime, str]:
@@ -259,24 +286,6 @@ def plan_periods(
     return [p for p in trailing_periods(last_start, granularity) if p.end > first]
 
 
-def classify(
-    rec: EncounterRecord, periods: Sequence[Period], config: DerivationConfig
-) -> tuple[str | None, bool]:
-    """``(reason, usable)`` of one record: the unattributed reason to count (if any), and
-    whether it may feed the networks. A record before the first period but within its
-    look-back counts as outside the periods and is still usable."""
-    if rec.status in config.excluded_statuses:
-        return f"status-{rec.status}", False
-    if rec.start is None:
-        return "no-start", False
-    if not periods or rec.start >= periods[-1].end:
-        return "outside-periods", False
-    if rec.start < periods[0].start:
-        lookback = periods[0].start - timedelta(days=config.lookback_days)
-        return "outside-periods", rec.start >= lookback
-    return None, True
-
-
 @dataclass(frozen=True, slots=True)
 class _Inputs:
     """What every period's derivation reads: the window of usable records, explicit
@@ -297,15 +306,12 @@ def _derive_period(
     known: dict[str, Known],
     ending: Sequence[tuple[EncounterRecord, str]] = (),
     latest: Mapping[str, MicrosystemPeriod] | None = None,
-) -> tuple[
-    list[MicrosystemPeriod], dict[str, str], Counter[str], dict[str, str], list[EncounterRecord]
-]:
+) -> tuple[list[MicrosystemPeriod], dict[str, str], Counter[str], dict[str, str], EncounterRows]:
     teams, spells = inputs.teams, inputs.spells
     index, config = inputs.index, inputs.config
     window_start = current.start - timedelta(days=config.lookback_days)
     window = inputs.window(window_start, current.end)
-    stamps = [rec.start.timestamp() for rec in window if rec.start is not None]
-    period_records = window[bisect.bisect_left(stamps, current.start.timestamp()) :]
+    period_rows = window.starting(current.start)
     window_days = (current.end - window_start).total_seconds() / 86400
     homes = home_contexts(window, index, config)
     found = network_communities(window, homes, config, window_days, current.start)
@@ -319,7 +325,7 @@ def _derive_period(
     }
     clusters = join_shifts(clusters, activity_profiles(window), config, previous)
     drafts = sorted(
-        assemble(period_records, clusters, index, config),
+        assemble(period_rows, clusters, index, config),
         key=lambda d: (d.organization or "", sorted(d.basis)),
     )
     inputs.stats["explicit-members-idle"] += sum(d.idle_explicit for d in drafts)
@@ -360,11 +366,11 @@ def _derive_period(
         )
         for draft, ident, name in zip(drafts, identities, names, strict=True)
     ]
-    attribution, missing = attribute_encounters(period_records, items)
+    attribution, missing = attribute_encounters(period_rows, items)
     items += continuations(ending, items, latest or {}, current)
     present = {item.id for item in items}
     carried = {rec.key: ms for rec, ms in ending if ms in present}
-    served = [*period_records, *(rec for rec, _ in ending if rec.key in carried)]
+    served = period_rows.concat(EncounterRows.of(rec for rec, _ in ending if rec.key in carried))
     counted = {**attribution, **carried}
     patients = attribute_patients(served, counted, config)
     groups = cohorts(patients, served, counted, spells, current)
@@ -384,7 +390,7 @@ def _derive_period(
         )
         for item in items
     ]
-    return items, attribution, missing, carried, list(period_records)
+    return items, attribution, missing, carried, period_rows
 
 
 def continuations(
@@ -470,12 +476,11 @@ def microsystem_names(drafts: Sequence[Draft], index: ReferenceIndex) -> list[st
 __all__ = [
     "PeriodOutcome",
     "Window",
-    "classify",
+    "classified",
     "continuations",
     "derive",
     "derive_periods",
     "microsystem_names",
     "plan_periods",
     "record_order",
-    "usable_records",
 ]

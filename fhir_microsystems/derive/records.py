@@ -2,15 +2,19 @@
 
 Encounters are streamed once; each becomes an :class:`EncounterRecord` of interned keys and
 UTC datetimes, never a resource dict, so memory stays proportional to the encounter count.
+The derivation reads them as :class:`EncounterRows`, their Arrow table (one column a field).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.periods import parse_fhir_datetime
@@ -253,11 +257,118 @@ def iter_encounter_records(
         yield encounter_record(resource, index, findings, max_participants=max_participants)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UTC_MICROS = pa.timestamp("us", tz="UTC")
+#: The Arrow columns of :class:`EncounterRecord` (one a field, same names and order).
+RECORD_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("patient", pa.string()),
+        ("class_code", pa.string()),
+        ("status", pa.string()),
+        ("start", _UTC_MICROS),
+        ("end", _UTC_MICROS),
+        ("participants", pa.list_(pa.string())),
+        ("unresolved_participants", pa.int32()),
+        ("service_provider", pa.string()),
+        ("location", pa.string()),
+        ("context", pa.string()),
+        ("discharge_disposition", pa.string()),
+    ]
+)
+RECORD_FIELDS = tuple(f.name for f in fields(EncounterRecord))
+assert tuple(RECORD_SCHEMA.names) == RECORD_FIELDS
+
+
+def _shared(column: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """A string column as Python values, one string object per distinct value (a month
+    repeats its patients', classes' and organisations' keys on every row)."""
+    encoded = column.dictionary_encode()
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    values = encoded.dictionary.to_pylist()
+    return [None if i is None else values[i] for i in encoded.indices.to_pylist()]
+
+
+def moments(column: pa.Array | pa.ChunkedArray) -> list[datetime | None]:
+    """A UTC timestamp column as aware datetimes (``timezone.utc``): from the microseconds,
+    five times faster than Arrow's own conversion (which makes a ``ZoneInfo`` each)."""
+    micros = column.cast(pa.int64()).to_pylist()
+    return [None if us is None else _EPOCH + timedelta(microseconds=us) for us in micros]
+
+
+def column_values(table: pa.Table, name: str) -> list[Any]:
+    """One column as Python values: strings shared (:func:`_shared`), lists as tuples,
+    times as :func:`moments`."""
+    column = table[name]
+    if column.type == _UTC_MICROS:
+        return moments(column)
+    if pa.types.is_string(column.type):
+        return _shared(column)
+    if pa.types.is_list(column.type):
+        lists = column.combine_chunks()
+        items, offsets = _shared(lists.values), lists.offsets.to_pylist()
+        return [tuple(items[offsets[n] : offsets[n + 1]]) for n in range(len(lists))]
+    values: list[Any] = column.to_pylist()
+    return values
+
+
+@dataclass(frozen=True)
+class EncounterRows:
+    """Encounter records as an Arrow table of :data:`RECORD_SCHEMA`: what the derivation's
+    SQL reads (a window of them is read a column at a time, never a record at a time)."""
+
+    table: pa.Table
+
+    @classmethod
+    def of(cls, records: Iterable[EncounterRecord]) -> EncounterRows:
+        """The rows of ``records``, in their order."""
+        listed = list(records)
+        return cls(
+            pa.Table.from_pydict(
+                {name: [getattr(rec, name) for rec in listed] for name in RECORD_FIELDS},
+                schema=RECORD_SCHEMA,
+            )
+        )
+
+    @classmethod
+    def empty(cls) -> EncounterRows:
+        return cls(RECORD_SCHEMA.empty_table())
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    def records(self) -> list[EncounterRecord]:
+        """The rows as records (for the few a step reads one at a time)."""
+        if not len(self):
+            return []
+        columns = [column_values(self.table, name) for name in RECORD_FIELDS]
+        return list(map(EncounterRecord, *columns))
+
+    def starting(self, lo: datetime | None = None, hi: datetime | None = None) -> EncounterRows:
+        """The rows starting in ``[lo, hi)`` (either bound left out: unbounded), in order."""
+        wanted = pc.is_valid(self.table["start"])
+        if lo is not None:
+            wanted = pc.and_(wanted, pc.greater_equal(self.table["start"], lo))
+        if hi is not None:
+            wanted = pc.and_(wanted, pc.less(self.table["start"], hi))
+        return EncounterRows(self.table.filter(wanted))
+
+    def concat(self, other: EncounterRows) -> EncounterRows:
+        """These rows, then ``other``'s."""
+        return EncounterRows(pa.concat_tables([self.table, other.table]))
+
+
 __all__ = [
     "MAX_ENCOUNTER_PARTICIPANTS",
+    "RECORD_FIELDS",
+    "RECORD_SCHEMA",
     "EncounterRecord",
+    "EncounterRows",
+    "column_values",
     "encounter_record",
     "iter_encounter_records",
+    "moments",
     "most_specific_org",
     "resolve_clinician",
 ]

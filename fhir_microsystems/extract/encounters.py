@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +28,8 @@ from fhir_microsystems._errors import FatalError
 from fhir_microsystems._findings import Finding, Findings
 from fhir_microsystems.derive.records import (
     MAX_ENCOUNTER_PARTICIPANTS,
+    RECORD_FIELDS,
+    RECORD_SCHEMA,
     EncounterRecord,
     encounter_record,
     most_specific_org,
@@ -47,23 +48,11 @@ NO_START = "none"
 #: deceased, deceased dateTime (FHIR text).
 PatientRow = tuple[str | None, str | None, bool, str | None]
 
-_TIME = pa.timestamp("us", tz="UTC")
 #: The columns of an encounter month: an :class:`EncounterRecord` each row, ``month``, and
 #: the facts of its patient (``patient_found`` false when the patient was not read).
 ENCOUNTER_SCHEMA = pa.schema(
     [
-        ("key", pa.string()),
-        ("patient", pa.string()),
-        ("class_code", pa.string()),
-        ("status", pa.string()),
-        ("start", _TIME),
-        ("end", _TIME),
-        ("participants", pa.list_(pa.string())),
-        ("unresolved_participants", pa.int32()),
-        ("service_provider", pa.string()),
-        ("location", pa.string()),
-        ("context", pa.string()),
-        ("discharge_disposition", pa.string()),
+        *RECORD_SCHEMA,
         ("month", pa.string()),
         ("patient_found", pa.bool_()),
         ("gender", pa.string()),
@@ -72,7 +61,6 @@ ENCOUNTER_SCHEMA = pa.schema(
         ("deceased_at", pa.string()),
     ]
 )
-RECORD_FIELDS = tuple(f.name for f in fields(EncounterRecord))
 PATIENT_FIELDS = ("gender", "birth_date", "deceased", "deceased_at")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -19,12 +19,12 @@ import pyarrow.compute as pc
 
 from fhir_microsystems._findings import Findings
 from fhir_microsystems.derive import DerivationConfig, EncounterRecord
-from fhir_microsystems.derive.pipeline import usable_records
+from fhir_microsystems.derive.pipeline import classified
+from fhir_microsystems.derive.records import RECORD_FIELDS, EncounterRows, column_values
 from fhir_microsystems.extract.encounters import (
     ENCOUNTER_SCHEMA,
     NO_START,
     PATIENT_FIELDS,
-    RECORD_FIELDS,
     PatientRow,
 )
 from fhir_microsystems.measures import qualifying_counts
@@ -34,8 +34,6 @@ from ._codec import instant
 from ._columns import MonthChunks, from_parquet
 from ._store import Store
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_UTC_MICROS = pa.timestamp("us", tz="UTC")
 #: Records per Parquet chunk of a month.
 ENCOUNTER_CHUNK = 20_000
 
@@ -54,49 +52,23 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _shared(column: pa.Array | pa.ChunkedArray) -> list[Any]:
-    """A string column as Python values, one string object per distinct value (a month
-    repeats its patients', classes' and organisations' keys on every row)."""
-    encoded = column.dictionary_encode()
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    values = encoded.dictionary.to_pylist()
-    return [None if i is None else values[i] for i in encoded.indices.to_pylist()]
-
-
-def _moments(column: pa.Array | pa.ChunkedArray) -> list[datetime | None]:
-    """A UTC timestamp column as aware datetimes (``timezone.utc``): from the microseconds,
-    five times faster than Arrow's own conversion (which makes a ``ZoneInfo`` each)."""
-    micros = column.cast(pa.int64()).to_pylist()
-    return [None if us is None else _EPOCH + timedelta(microseconds=us) for us in micros]
-
-
-def _values(table: pa.Table, name: str) -> list[Any]:
-    """One column as Python values: strings shared (:func:`_shared`), lists as tuples,
-    times as :func:`_moments`."""
-    column = table[name]
-    if column.type == _UTC_MICROS:
-        return _moments(column)
-    if pa.types.is_string(column.type):
-        return _shared(column)
-    if pa.types.is_list(column.type):
-        lists = column.combine_chunks()
-        items, offsets = _shared(lists.values), lists.offsets.to_pylist()
-        return [tuple(items[offsets[n] : offsets[n + 1]]) for n in range(len(lists))]
-    values: list[Any] = column.to_pylist()
-    return values
-
-
 def records_of(table: pa.Table) -> Iterator[tuple[EncounterRecord, PatientRow | None]]:
     """The rows of an encounter month table as records with their patients' facts."""
     if table.num_rows == 0:
         return
-    columns = {name: _values(table, name) for name in (*RECORD_FIELDS, *PATIENT_FIELDS)}
-    records = map(EncounterRecord, *(columns[name] for name in RECORD_FIELDS))
-    patients = zip(*(columns[name] for name in PATIENT_FIELDS), strict=True)
+    records = EncounterRows(table.select(RECORD_FIELDS)).records()
+    patients = zip(*(column_values(table, name) for name in PATIENT_FIELDS), strict=True)
     found = table["patient_found"].to_pylist()
     for record, patient, known in zip(records, patients, found, strict=True):
         yield record, patient if known else None
+
+
+def _patient_rows(facts: pa.Table) -> dict[str, PatientRow]:
+    """Patient key -> facts row, of the rows of ``facts`` whose patient was read."""
+    known = facts.filter(pc.and_(facts["patient_found"], pc.is_valid(facts["patient"])))
+    keys = known["patient"].to_pylist()
+    rows = zip(*(column_values(known, name) for name in PATIENT_FIELDS), strict=True)
+    return dict(zip(keys, rows, strict=True))
 
 
 class MonthWriter:
@@ -162,19 +134,30 @@ class MonthIndex:
         )
 
 
+#: What a loaded month keeps of its rows' patients (facts, and whether a stay outlasts it).
+_FACT_COLUMNS = ["patient", "end", "patient_found", *PATIENT_FIELDS]
+
+
 @dataclass
 class _Month:
-    records: list[EncounterRecord]  # every record of the month (duplicates dropped)
-    usable: list[EncounterRecord]  # those that may feed the networks, in record order
+    rows: int  # rows of the month (duplicates dropped)
+    usable: EncounterRows  # those that may feed the networks, in record order
     start: datetime
     end: datetime
-    patients: dict[str, PatientRow]  # facts of the month's patients
+    facts: pa.Table  # the month's rows' patients (:data:`_FACT_COLUMNS`)
+    known: dict[str, PatientRow] | None = None  # their facts by key, once asked for
+
+    def patients(self) -> dict[str, PatientRow]:
+        """Facts of the month's patients by key (made when first asked for)."""
+        if self.known is None:
+            self.known = _patient_rows(self.facts)
+        return self.known
 
 
 class MonthWindows:
     """Months of records loaded in order, counted once, and dropped once no window needs them.
 
-    Every record is classified (:func:`~fhir_microsystems.derive.pipeline.classify`) when
+    Every record is classified (:func:`~fhir_microsystems.derive.pipeline.classified`) when
     its month is loaded; :meth:`finish` loads the months no window reached, so the counts
     cover every record read. A record read twice within its month is a duplicate (finding);
     duplicates are looked for within a start month only, and :meth:`rows` drops them the
@@ -232,9 +215,8 @@ class MonthWindows:
                 first.append(number)
         return (table.take(first) if again else table), again
 
-    def _load(
-        self, month: str, patients: dict[str, PatientRow] | None = None
-    ) -> list[EncounterRecord]:
+    def _load(self, month: str) -> tuple[EncounterRows, pa.Table, int]:
+        """Read and count a month: its usable rows, its patients' facts and its row count."""
         table, again = self._table(month)
         self.read += table.num_rows + len(again)
         for key in again:
@@ -244,45 +226,36 @@ class MonthWindows:
             self.qualifying.update(
                 qualifying_counts(table, self.periods[0].start, self.periods[-1].end)
             )
-        records = []
-        for rec, patient in records_of(table):
-            if patients is not None and rec.patient is not None and patient is not None:
-                patients[rec.patient] = patient
-            records.append(rec)
-        return records
-
-    def _classify(self, records: list[EncounterRecord]) -> list[EncounterRecord]:
-        return usable_records(records, self.periods, self.config, self.unattributed)
+        usable, reasons = classified(
+            EncounterRows(table.select(RECORD_FIELDS)), self.periods, self.config
+        )
+        self.unattributed.update(reasons)
+        return usable, table.select(_FACT_COLUMNS), table.num_rows
 
     def _ensure(self, hi: datetime) -> None:
         """Load every month starting before ``hi``."""
         while self.pending and _month_bounds(self.pending[0])[0] < hi:
             month = self.pending.pop(0)
-            patients: dict[str, PatientRow] = {}
-            records = self._load(month, patients)
+            usable, facts, count = self._load(month)
             start, end = _month_bounds(month)
-            self.loaded[month] = _Month(records, self._classify(records), start, end, patients)
-        held = sum(len(m.records) for m in self.loaded.values())
+            self.loaded[month] = _Month(count, usable, start, end, facts)
+        held = sum(m.rows for m in self.loaded.values())
         self.peak_records = max(self.peak_records, held)
 
-    def window(self, lo: datetime, hi: datetime) -> list[EncounterRecord]:
-        """Usable records starting in ``[lo, hi)`` in record order; months ending by ``lo``
+    def window(self, lo: datetime, hi: datetime) -> EncounterRows:
+        """Usable rows starting in ``[lo, hi)`` in record order; months ending by ``lo``
         are dropped (windows only move forward) before the next months are loaded."""
         for month in [m for m, data in self.loaded.items() if data.end <= lo]:
             data = self.loaded.pop(month)
-            for rec in data.records:  # counted in a later period: keep its patient's facts
-                if rec.patient and rec.end is not None and rec.end >= data.end:
-                    facts = data.patients.get(rec.patient)
-                    if facts is not None:
-                        self.kept_patients[rec.patient] = facts
+            facts = data.facts  # counted in a later period: keep its patient's facts
+            self.kept_patients.update(
+                _patient_rows(facts.filter(pc.greater_equal(facts["end"], data.end)))
+            )
         self._ensure(hi)
-        return [
-            rec
-            for data in self.loaded.values()
-            if data.start < hi
-            for rec in data.usable
-            if rec.start is not None and lo <= rec.start < hi
-        ]
+        tables = [data.usable.table for data in self.loaded.values() if data.start < hi]
+        if not tables:
+            return EncounterRows.empty()
+        return EncounterRows(pa.concat_tables(tables)).starting(lo, hi)
 
     def rows(
         self,
@@ -314,7 +287,7 @@ class MonthWindows:
         """The facts row of a patient seen in a loaded month, or of one whose encounter
         outlasted its dropped start month (None if not known)."""
         for data in self.loaded.values():
-            found = data.patients.get(key)
+            found = data.patients().get(key)
             if found is not None:
                 return found
         return self.kept_patients.get(key)
@@ -323,7 +296,7 @@ class MonthWindows:
         """Count the months no window reached and the records without a start."""
         self.loaded.clear()
         for month in [*self.pending, NO_START]:
-            self._classify(self._load(month))
+            self._load(month)
         self.pending = []
         return self.unattributed
 

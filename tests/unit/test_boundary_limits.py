@@ -16,7 +16,7 @@ from fhir_microsystems._findings import Findings
 from fhir_microsystems.client import FhirClient
 from fhir_microsystems.derive import DerivationConfig
 from fhir_microsystems.derive.network import count_pairs
-from fhir_microsystems.derive.records import encounter_record
+from fhir_microsystems.derive.records import EncounterRows, encounter_record
 from fhir_microsystems.sources import ListSource, NdjsonSource
 from fhir_microsystems.sources._references import ReferenceIndex
 from tests.support.recording_server import RecordingServer
@@ -76,7 +76,7 @@ def test_a_crowded_encounter_is_capped_and_named() -> None:
     rec = encounter_record(_encounter("crowd", participant=participant), index, findings)
     assert len(rec.participants) == 200
     assert [(f.kind, f.where) for f in findings] == [("too-many-participants", "Encounter/crowd")]
-    pairs = count_pairs([rec], DerivationConfig())
+    pairs = count_pairs(EncounterRows.of([rec]), DerivationConfig())
     assert pairs.table.num_rows <= 200 * 199 // 2
 
 

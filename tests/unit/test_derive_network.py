@@ -19,6 +19,7 @@ from fhir_microsystems.derive.network import (
     partition,
     ties,
 )
+from fhir_microsystems.derive.records import EncounterRows
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -54,13 +55,13 @@ def test_ties_need_a_shared_encounter_or_enough_shared_patients() -> None:
     ]
     config = DerivationConfig()
     # x-y: one shared encounter (1.0) and one shared patient (0.5)
-    assert ties(records, config, 31, None) == [("x", "y", 1.5), ("y", "z", 1.0)]
+    assert ties(EncounterRows.of(records), config, 31, None) == [("x", "y", 1.5), ("y", "z", 1.0)]
     # evidence from before the period weighs lookback_weight times as much
-    late = ties(records, config, 31, START + timedelta(days=3))
+    late = ties(EncounterRows.of(records), config, 31, START + timedelta(days=3))
     assert late[0] == ("x", "y", 1.5 * config.lookback_weight)
     # the second y-z visit pair is more than 90 days apart only with a short window
     short = DerivationConfig(shared_patient_window_days=30)
-    assert [(u, v) for u, v, _ in ties(records, short, 31, None)] == [("x", "y")]
+    assert [(u, v) for u, v, _ in ties(EncounterRows.of(records), short, 31, None)] == [("x", "y")]
 
 
 def _team_records(order_seed: int) -> list[EncounterRecord]:
@@ -79,7 +80,10 @@ def _team_records(order_seed: int) -> list[EncounterRecord]:
 
 
 def _found(records: list[EncounterRecord]) -> list[list[str]]:
-    return [sorted(part) for part in network_communities(records, {}, DerivationConfig(), 31)]
+    return [
+        sorted(part)
+        for part in network_communities(EncounterRows.of(records), {}, DerivationConfig(), 31)
+    ]
 
 
 def test_communities_do_not_depend_on_input_order() -> None:
@@ -122,10 +126,12 @@ def test_communities_stay_inside_each_home_context() -> None:
     homes["lone"] = ("Organization/c", None)
     records.append(_record(100, "Patient/100", ("lone",), 2))
     config = DerivationConfig()
-    found = network_communities(records, homes, config, 31)
+    found = network_communities(EncounterRows.of(records), homes, config, 31)
     assert found == [{"a1", "a2", "a3"}, {"b1", "b2"}, {"lone"}]
     # without the split, b1's many ties to team a pull b1 in
-    joined = network_communities(records, homes, DerivationConfig(split_by_context=False), 31)
+    joined = network_communities(
+        EncounterRows.of(records), homes, DerivationConfig(split_by_context=False), 31
+    )
     assert any({"a1", "a2", "a3", "b1"} <= part for part in joined)
 
 

@@ -12,6 +12,7 @@ import pytest
 from fhir_microsystems.derive import DerivationConfig, EncounterRecord
 from fhir_microsystems.derive.joining import activity_profiles
 from fhir_microsystems.derive.network import count_pairs, home_contexts
+from fhir_microsystems.derive.records import EncounterRows
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -109,7 +110,7 @@ def test_count_pairs_matches_visit_by_visit_counting(seed: int, days: int) -> No
         lookback_weight=0.3, weight_shared_encounter=0.7, weight_shared_patient=0.1
     )
     for recent_from in (None, START + timedelta(days=days // 2), START + timedelta(days=days)):
-        counts = count_pairs(records, config, recent_from)
+        counts = count_pairs(EncounterRows.of(records), config, recent_from)
         encounters, patients, weights, _ = _reference_count_pairs(records, config, recent_from)
         assert counts.patients and counts.encounters
         assert counts.encounters == encounters
@@ -126,7 +127,7 @@ def test_default_weights_equal_the_piecewise_sums(seed: int) -> None:
     records = _records(seed, 120)
     config = DerivationConfig()
     recent_from = START + timedelta(days=60)
-    counts = count_pairs(records, config, recent_from)
+    counts = count_pairs(EncounterRows.of(records), config, recent_from)
     _, _, defined, summed = _reference_count_pairs(records, config, recent_from)
     assert dict(counts.weights) == defined == summed
     assert any(w != int(w) for w in summed.values())  # the look-back factor was used
@@ -142,13 +143,15 @@ def test_count_pairs_uses_the_later_visit_of_a_pair_for_the_lookback_factor() ->
     config = DerivationConfig()
     recent = START + timedelta(days=10)
     # x seen before the period, y after it: the later visit is recent
-    counts = count_pairs([record(1, "x", 1), record(2, "y", 11)], config, recent)
+    counts = count_pairs(EncounterRows.of([record(1, "x", 1), record(2, "y", 11)]), config, recent)
     assert dict(counts.weights) == {("x", "y"): config.weight_shared_patient}
     # both before: look-back evidence only
-    counts = count_pairs([record(1, "x", 1), record(2, "y", 2)], config, recent)
+    counts = count_pairs(EncounterRows.of([record(1, "x", 1), record(2, "y", 2)]), config, recent)
     assert dict(counts.weights) == {("x", "y"): config.weight_shared_patient * 0.25}
     # a third clinician seen late makes only their own pairs recent
-    counts = count_pairs([record(1, "x", 1), record(2, "y", 2), record(3, "z", 12)], config, recent)
+    counts = count_pairs(
+        EncounterRows.of([record(1, "x", 1), record(2, "y", 2), record(3, "z", 12)]), config, recent
+    )
     assert counts.weights["x", "y"] == config.weight_shared_patient * 0.25
     assert counts.weights["x", "z"] == counts.weights["y", "z"] == config.weight_shared_patient
 
@@ -161,7 +164,7 @@ class _NoRoles:
 def test_home_contexts_and_profiles_keep_the_plurality_and_first_seen_order() -> None:
     records = _records(4, 60)
     config = DerivationConfig()
-    homes = home_contexts(records, _NoRoles(), config)  # type: ignore[arg-type]
+    homes = home_contexts(EncounterRows.of(records), _NoRoles(), config)  # type: ignore[arg-type]
     for person, home in homes.items():
         tally = Counter(
             (r.context, None)
@@ -172,7 +175,7 @@ def test_home_contexts_and_profiles_keep_the_plurality_and_first_seen_order() ->
             assert home == (None, None)
         else:
             assert home == min(tally.items(), key=lambda item: (-item[1], str(item[0])))[0]
-    profiles = activity_profiles(records)
+    profiles = activity_profiles(EncounterRows.of(records))
     for person, profile in profiles.items():
         mine = [r for r in records if person in r.participants and r.start is not None]
         assert profile.encounters == len(mine)
@@ -193,9 +196,9 @@ def test_patients_counted_in_slices_give_the_same_pairs(monkeypatch: pytest.Monk
     records = _records(5, 200)
     config = DerivationConfig()
     recent_from = START + timedelta(days=100)
-    whole = count_pairs(records, config, recent_from)
+    whole = count_pairs(EncounterRows.of(records), config, recent_from)
     monkeypatch.setattr(network, "SLICE_VISIT_PAIRS", 500)  # dozens of slices here
-    sliced = count_pairs(records, config, recent_from)
+    sliced = count_pairs(EncounterRows.of(records), config, recent_from)
     assert sliced.table.equals(whole.table)
     assert sliced.patients
 
@@ -204,9 +207,9 @@ def test_a_window_with_fewer_than_two_clinicians_has_no_pairs() -> None:
     records = [r for r in _records(6, 30) if set(r.participants) <= {"Practitioner/000"}]
     assert records
     config = DerivationConfig()
-    assert count_pairs(records, config).table.num_rows == 0
+    assert count_pairs(EncounterRows.of(records), config).table.num_rows == 0
     assert (
-        count_pairs(records, config).table.schema
-        == count_pairs(_records(6, 30), config).table.schema
+        count_pairs(EncounterRows.of(records), config).table.schema
+        == count_pairs(EncounterRows.of(_records(6, 30)), config).table.schema
     )
-    assert count_pairs([], config).weights == {}
+    assert count_pairs(EncounterRows.empty(), config).weights == {}
