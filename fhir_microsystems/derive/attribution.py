@@ -97,10 +97,7 @@ def attribute_patients(
     group for its clinical measures)."""
     with registered(**_attributed(served, attribution)) as con:
         found = con.execute(STEPS["patients"], {"least": config.patient_min_encounters}).fetchall()
-    out: dict[str, set[str]] = {}
-    for chosen, patient in found:
-        out.setdefault(chosen, set()).add(patient)
-    return out
+    return {chosen: set(patients) for chosen, patients in found}
 
 
 def cohorts(
@@ -127,8 +124,8 @@ def cohorts(
         {"class_code": list(SETTING_COHORTS.values()), "cohort": list(SETTING_COHORTS)}
     )
     with registered(**_attributed(served, attribution), wanted=wanted) as con:
-        for chosen, name, patient in con.execute(STEPS["settings"]).fetchall():
-            slot(chosen)[name].add(patient)
+        for chosen, name, listed in con.execute(STEPS["settings"]).fetchall():
+            slot(chosen)[name].update(listed)
     for ms, group in patients.items():
         target = slot(ms)
         target[ATTRIBUTED] |= group

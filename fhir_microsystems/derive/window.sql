@@ -175,20 +175,24 @@ ORDER BY fallback, ord;
 -- @step patients
 -- Each microsystem's patients (``served(key, patient, class_code)``, ``att(key, ms)``):
 -- those with at least $least of the encounters attributed to it.
-SELECT a.ms, s.patient
-FROM served s JOIN att a USING (key)
-WHERE s.patient IS NOT NULL
-GROUP BY ALL
-HAVING count(*) >= $least
-ORDER BY a.ms, s.patient;
+SELECT ms, list(patient) AS patients FROM (
+    SELECT a.ms, s.patient
+    FROM served s JOIN att a USING (key)
+    WHERE s.patient IS NOT NULL
+    GROUP BY ALL
+    HAVING count(*) >= $least
+)
+GROUP BY ms
+ORDER BY ms;
 
 -- @step settings
 -- Each microsystem's patients by care setting cohort (``wanted(class_code, cohort)``):
 -- those with an encounter of the setting's class attributed to it.
-SELECT DISTINCT a.ms, w.cohort, s.patient
+SELECT a.ms, w.cohort, list(DISTINCT s.patient) AS patients
 FROM served s JOIN att a USING (key) JOIN wanted w USING (class_code)
 WHERE s.patient IS NOT NULL AND s.patient <> ''
-ORDER BY a.ms, w.cohort, s.patient;
+GROUP BY ALL
+ORDER BY a.ms, w.cohort;
 
 -- @step drop
 DROP TABLE IF EXISTS activity; DROP TABLE IF EXISTS chosen;

@@ -256,17 +256,19 @@ def _store_period(
         )
     after = period.start + timedelta(microseconds=1)
     horizon = period.end + FOLLOW_UP_HORIZON + timedelta(microseconds=1)
+    known = windows.patients()
     tables = period_fact_tables(
         items,
         facts.context_tables(),
         windows.rows(period.start, period.end, columns=ROW_COLUMNS),
         records_table([(rec, None) for rec in ending]),
         windows.rows(after, horizon, FOLLOW_UP_CLASSES, FOLLOW_UP_COLUMNS),
-        lambda key: patient_fact(key, windows.patient(key)),
+        lambda key: patient_fact(key, known.get(key)),
     )
     for name, table in tables.named():
         store.put(store_key(run_id, "ms-facts", label, name), to_parquet([table]))
     del facts, tables
+    known.clear()
     staff = staff_scores(
         {item.id: item.members for item in items},
         responses.get(period.label, ()),

@@ -205,6 +205,8 @@ class MonthWindows:
         if not tables:
             return schema.empty_table(), []
         table = pa.concat_tables(tables)
+        if pc.count_distinct(table["key"]).as_py() == table.num_rows:
+            return table, []  # (nearly always: no key read twice)
         seen: set[str] = set()
         first, again = [], []
         for number, key in enumerate(table["key"].to_pylist()):
@@ -213,7 +215,7 @@ class MonthWindows:
             else:
                 seen.add(key)
                 first.append(number)
-        return (table.take(first) if again else table), again
+        return table.take(first), again
 
     def _load(self, month: str) -> tuple[EncounterRows, pa.Table, int]:
         """Read and count a month: its usable rows, its patients' facts and its row count."""
@@ -283,14 +285,13 @@ class MonthWindows:
         rows = pa.concat_tables(tables)
         return rows if columns is None else rows.select(list(dict.fromkeys(["key", *columns])))
 
-    def patient(self, key: str) -> PatientRow | None:
-        """The facts row of a patient seen in a loaded month, or of one whose encounter
-        outlasted its dropped start month (None if not known)."""
-        for data in self.loaded.values():
-            found = data.patients().get(key)
-            if found is not None:
-                return found
-        return self.kept_patients.get(key)
+    def patients(self) -> dict[str, PatientRow]:
+        """The facts rows of the patients seen in the loaded months (the earliest month's
+        row of each), and of those whose encounter outlasted its dropped start month."""
+        known = dict(self.kept_patients)
+        for data in reversed(self.loaded.values()):
+            known.update(data.patients())
+        return known
 
     def finish(self) -> Counter[str]:
         """Count the months no window reached and the records without a start."""
