@@ -4,7 +4,9 @@ Entry point :func:`derive`; thresholds in :class:`DerivationConfig`; results in 
 :class:`Derivation` of :class:`MicrosystemPeriod` (members, patients, encounters, cohorts,
 identity across periods) and the compact :class:`EncounterRecord` of every encounter read.
 
-How (per period, e.g. a UTC month):
+How (per period, e.g. a UTC month; the period's encounters and its look-back are read as
+:class:`~.records.EncounterRows`, an Arrow table, and each rule over them is a step of
+``ties.sql`` or ``window.sql``):
 
 1. Network (:mod:`.network`): clinicians are tied by shared encounters and by shared
    patients (seen within 90 days; about 9 a year make a tie, Barnett 2011), over the period

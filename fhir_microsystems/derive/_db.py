@@ -9,6 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from fhir_microsystems._duckdb import sql_steps, thread_connection
+from fhir_microsystems._memory import release_memory
 
 #: A window's joins allocate and free much more than they keep: memory freed beyond this
 #: goes back to the system at once (DuckDB keeps 128 MB by default). Times are read in UTC
@@ -31,6 +32,7 @@ def numbered(table: pa.Table) -> pa.Table:
 @contextmanager
 def registered(**tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
     """The derivation database with ``tables`` registered by name for the block."""
+    release_memory()  # what the steps before freed: this one's peak is not on top of it
     con = connection()
     for name, table in tables.items():
         con.register(name, table)
@@ -39,6 +41,7 @@ def registered(**tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
     finally:
         for name in tables:
             con.unregister(name)
+        release_memory()
 
 
 __all__ = ["STEPS", "connection", "numbered", "registered"]

@@ -75,8 +75,15 @@ _NO_PAIRS = pa.table(
 )
 
 
-def _pairs(rows: EncounterRows, config: DerivationConfig, recent_from: datetime | None) -> pa.Table:
-    """The ``pairs`` of ``ties.sql`` over the rows of a network window."""
+def _pairs(
+    rows: EncounterRows,
+    config: DerivationConfig,
+    recent_from: datetime | None,
+    least: tuple[int, int] = (0, 0),
+) -> pa.Table:
+    """The ``pairs`` of ``ties.sql`` over the rows of a network window, those with at least
+    ``least`` shared encounters or patients (a window has millions of pairs and a tenth of
+    them are ties: only these leave the database)."""
     table = rows.table.select(["patient", "start", "participants"])
     table = table.append_column("rec", pa.array(range(len(rows)), pa.int64()))
     with registered(tie_records=table) as con:
@@ -101,6 +108,8 @@ def _pairs(rows: EncounterRows, config: DerivationConfig, recent_from: datetime 
             "lookback": float(config.lookback_weight),
             "per_encounter": float(config.weight_shared_encounter),
             "per_patient": float(config.weight_shared_patient),
+            "least_encounters": least[0],
+            "least_patients": least[1],
         }
         return con.sql(_PAIRS, params=parameters).to_arrow_table()
     finally:
@@ -130,12 +139,10 @@ def ties(
     """The ties that pass a threshold, ``(u, v, weight)`` with ``u < v``, sorted, among the
     clinicians of ``rows``: ``min_shared_encounters`` shared encounters, or the shared
     patients of :meth:`~DerivationConfig.shared_patient_threshold`."""
-    pairs = count_pairs(rows, config, recent_from).table
-    passing = pc.or_(
-        pc.greater_equal(pairs["shared_encounters"], config.min_shared_encounters),
-        pc.greater_equal(pairs["shared_patients"], config.shared_patient_threshold(window_days)),
-    )
-    found = pairs.filter(passing)  # (still in ``u, v`` order)
+    if len(_clinicians(rows)) < 2:
+        return []
+    least = (config.min_shared_encounters, config.shared_patient_threshold(window_days))
+    found = _pairs(rows, config, recent_from, least)
     return list(zip(*(found[name].to_pylist() for name in ("u", "v", "weight")), strict=True))
 
 

@@ -316,7 +316,8 @@ def column_values(table: pa.Table, name: str) -> list[Any]:
 @dataclass(frozen=True)
 class EncounterRows:
     """Encounter records as an Arrow table of :data:`RECORD_SCHEMA`: what the derivation's
-    SQL reads (a window of them is read a column at a time, never a record at a time)."""
+    SQL reads (a window of them is read a column at a time, never a record at a time).
+    A window's rows are in record order (by start, then key)."""
 
     table: pa.Table
 
@@ -346,13 +347,12 @@ class EncounterRows:
         return list(map(EncounterRecord, *columns))
 
     def starting(self, lo: datetime | None = None, hi: datetime | None = None) -> EncounterRows:
-        """The rows starting in ``[lo, hi)`` (either bound left out: unbounded), in order."""
-        wanted = pc.is_valid(self.table["start"])
-        if lo is not None:
-            wanted = pc.and_(wanted, pc.greater_equal(self.table["start"], lo))
-        if hi is not None:
-            wanted = pc.and_(wanted, pc.less(self.table["start"], hi))
-        return EncounterRows(self.table.filter(wanted))
+        """The rows starting in ``[lo, hi)`` (either bound left out: unbounded) of rows in
+        record order (every one with a start): a slice, sharing their memory."""
+        starts = self.table["start"]
+        first = 0 if lo is None else int(pc.sum(pc.less(starts, lo)).as_py() or 0)
+        last = len(self) if hi is None else int(pc.sum(pc.less(starts, hi)).as_py() or 0)
+        return EncounterRows(self.table.slice(first, max(0, last - first)))
 
     def concat(self, other: EncounterRows) -> EncounterRows:
         """These rows, then ``other``'s."""

@@ -55,6 +55,8 @@ FROM (
 GROUP BY ALL;
 
 -- @step pairs
+-- (the pairs with at least $least_encounters shared encounters or $least_patients shared
+-- patients: a tie's threshold, or 0 and 0 for every pair)
 WITH encounter_pairs AS (
     SELECT a.person AS u, b.person AS v,
         count(*) FILTER (WHERE $recent IS NULL OR a.t IS NULL OR a.t >= $recent) AS recent,
@@ -72,6 +74,8 @@ SELECT nu.name AS u, nv.name AS v,
         + $per_patient * (coalesce(p.recent, 0) + $lookback * coalesce(p.older, 0)) AS weight
 FROM encounter_pairs e FULL JOIN patient_pairs p USING (u, v)
 JOIN tie_names nu ON nu.person = u JOIN tie_names nv ON nv.person = v
+WHERE coalesce(e.recent, 0) + coalesce(e.older, 0) >= $least_encounters
+    OR coalesce(p.recent, 0) + coalesce(p.older, 0) >= $least_patients
 ORDER BY nu.person, nv.person;  -- (numbered in name order: by name)
 
 -- @step drop

@@ -191,6 +191,7 @@ def _derive(
         if not outcome.items:
             continue
         label = outcome.period.label
+        release_memory()  # what the derivation freed goes back before the fact tables
         _store_period(
             spec,
             outcome.items,
