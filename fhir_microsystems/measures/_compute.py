@@ -12,7 +12,7 @@ from ._inputs import MicrosystemContext, PatientFact, PatientTimelines
 from ._measure import Measure
 from ._registry import REGISTRY, SHIPPED
 from ._result import GroupResult, MeasureResult, PopulationCount, PopulationSize, Stratum
-from ._sql import CODES, MEMBERS, STRATA, stacked
+from ._sql import CODES, MEMBERS, NO_MEMBERS, STRATA, stacked
 from ._tables import FactTables, connect, fact_tables, release
 
 _COLUMN = {code: n for n, code in enumerate(CODES)}
@@ -32,12 +32,15 @@ def _group(
 ) -> GroupResult:
     codes = group.codes
     if whole is None or members is None:  # no cases at all
-        return GroupResult(group.id, tuple(PopulationCount(c, ()) for c in codes), None)
+        return GroupResult(group.id, tuple(PopulationCount(c, 0) for c in codes), None)
     order = {name: n for n, name in enumerate(group.stratifiers)}
     rest = 2 + len(CODES)
     return GroupResult(
         id=group.id,
-        populations=tuple(PopulationCount(c, tuple(members[2 + _COLUMN[c]])) for c in codes),
+        populations=tuple(
+            PopulationCount(c, whole[5 + _COLUMN[c]], tuple(members[2 + _COLUMN[c]]))
+            for c in codes
+        ),
         score=whole[4],
         observations=tuple((k, v) for k, v in members[rest]),
         strata=tuple(
@@ -63,8 +66,10 @@ def compute_batch(
     findings: Findings,
     measures: Sequence[type[Measure]] = SHIPPED,
     tables: FactTables | None = None,
+    members: bool = True,
 ) -> list[list[MeasureResult]]:
-    """One :class:`MeasureResult` per measure (catalog order) for each of ``contexts``.
+    """One :class:`MeasureResult` per measure (catalog order) for each of ``contexts``;
+    each population lists its members only with ``members`` (a report's evidence).
 
     ``tables`` are the contexts' fact tables when they are built already (the pipeline's
     derive stage builds them, see :class:`~fhir_microsystems.measures.FactsBuilder`); then
@@ -90,7 +95,8 @@ def compute_batch(
                 whole[(row[0], row[1])] = row
             else:
                 strata.setdefault((row[0], row[1]), []).append(row)
-        members = {(r[0], r[1]): r for r in con.execute(MEMBERS).fetchall()}
+        listed = con.execute(MEMBERS if members else NO_MEMBERS).fetchall()
+        rows = {(r[0], r[1]): r for r in listed}
     finally:
         release(con)
     out: list[list[MeasureResult]] = []
@@ -101,10 +107,10 @@ def compute_batch(
             built = []
             for group in measure.definition.groups:
                 key = (number, gid)
-                built.append(_group(group, whole.get(key), members.get(key), strata.get(key, [])))
-                if measure.finding is not None and key in members:
+                built.append(_group(group, whole.get(key), rows.get(key), strata.get(key, [])))
+                if measure.finding is not None and key in rows:
                     field, message = measure.finding
-                    for found in members[key][4 + len(CODES)]:
+                    for found in rows[key][4 + len(CODES)]:
                         findings.add("missing-field", found, field, message)
                 gid += 1
             results.append(MeasureResult(measure.definition.id, tuple(built)))

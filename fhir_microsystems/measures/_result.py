@@ -12,14 +12,12 @@ from ._tables import AGE_BAND
 
 @dataclass(frozen=True, slots=True)
 class PopulationCount:
-    """A population: its code and its sorted member keys."""
+    """A population: its code, its count and its sorted member keys (when they were asked
+    for: a report's evidence lists them; a 10M-resource month has millions)."""
 
     code: str
-    members: tuple[str, ...]
-
-    @property
-    def count(self) -> int:
-        return len(self.members)
+    count: int
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +55,7 @@ class GroupResult:
         for population in self.populations:
             if population.code == code:
                 return population
-        return PopulationCount(code, ())
+        return PopulationCount(code, 0)
 
 
 @dataclass(frozen=True, slots=True)

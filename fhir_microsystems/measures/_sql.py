@@ -77,16 +77,19 @@ GROUP BY GROUPING SETS ((ctx, gid), {", ".join(f"(ctx, gid, {_q(n)})" for n in S
 _LISTS = ", ".join(
     f"coalesce(list(key ORDER BY key) FILTER (WHERE {_q(c)}), []) AS {_q(c)}" for c in CODES
 )
-
-#: ctx, gid, one sorted member list per code, (key, value) observations, pending keys and
-#: the keys to record a finding for (in context order).
-MEMBERS = f"""
-SELECT ctx, gid, {_LISTS},
-       coalesce(list((key, observed) ORDER BY key) FILTER (WHERE {_OBSERVED}), []),
+_NO_LISTS = ", ".join(f"[]::VARCHAR[] AS {_q(c)}" for c in CODES)
+_MEMBERS = """
+SELECT ctx, gid, {lists},
+       coalesce(list((key, observed) ORDER BY key) FILTER (WHERE {observed}), []),
        coalesce(list(key ORDER BY key) FILTER (WHERE pending), []),
        coalesce(list(key ORDER BY ord) FILTER (WHERE finding), [])
 FROM cases GROUP BY ctx, gid
 """
+#: ctx, gid, one sorted member list per code, (key, value) observations, pending keys and
+#: the keys to record a finding for (in context order).
+MEMBERS = _MEMBERS.format(lists=_LISTS, observed=_OBSERVED)
+#: :data:`MEMBERS` with every member list empty (when only the counts are wanted).
+NO_MEMBERS = _MEMBERS.format(lists=_NO_LISTS, observed=_OBSERVED)
 
 #: The columns every stacked cases query has (absent ones are NULL).
 COLUMNS = ("observed DOUBLE", "pending BOOLEAN", "finding BOOLEAN", "encounter_class VARCHAR")
@@ -109,4 +112,13 @@ def stacked(cases: list[str], codes: tuple[str, ...] = CODES) -> str:
     return "CREATE OR REPLACE TABLE cases AS " + "\nUNION ALL BY NAME\n".join(parts)
 
 
-__all__ = ["CODES", "COLUMNS", "MEDIAN", "MEMBERS", "STRATA", "STRATIFIERS", "stacked"]
+__all__ = [
+    "CODES",
+    "COLUMNS",
+    "MEDIAN",
+    "MEMBERS",
+    "NO_MEMBERS",
+    "STRATA",
+    "STRATIFIERS",
+    "stacked",
+]

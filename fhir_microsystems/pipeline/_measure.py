@@ -93,7 +93,9 @@ def measure(
         if context_blob is None:
             raise LookupError(f"claim check of context {number} of {partition!r} is gone")
         contexts.append(_codec.context_from(orjson.loads(context_blob)))
-    computed = compute_batch(contexts, timelines, {}, findings=findings, tables=tables)
+    computed = compute_batch(
+        contexts, timelines, {}, findings=findings, tables=tables, members=spec.evidence
+    )
     counts = encounter_counts(tables)
     del tables
     for ctx, results, counted in zip(contexts, computed, counts, strict=True):
