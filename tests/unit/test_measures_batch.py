@@ -96,3 +96,30 @@ def test_fact_tables_handed_over_as_parquet_give_the_same_results_and_counts() -
     ]
     assert encounter_counts(back)[0] == EncounterCounts(3, 2, 2, 2, 1)
     assert own_encounter_counts(march) == encounter_counts(back)[0]
+
+
+def test_without_members_every_population_keeps_its_count_and_lists_no_one() -> None:
+    """The measure stage asks for members only for a report's evidence: the counts then
+    come from the strata query and must be the lengths of the lists it would have given."""
+    stays = [
+        enc("e1", "2025-03-10T10:00:00Z", "2025-03-10T11:00:00Z", patient="Patient/p1"),
+        enc("e2", "2025-03-11T10:00:00Z", "2025-03-11T14:00:00Z", patient="Patient/p2"),
+        enc("e3", "2025-03-12T10:00:00Z", None, patient="Patient/p2"),
+    ]
+    march = context(stays, ["Patient/p1", "Patient/p2"])
+    reading = obs("o1", "bp-panel", "2025-03-10T10:30:00Z", systolic=150, diastolic=80)
+    lines = timelines(stays, [reading])
+    listed = compute_batch([march], lines, {}, findings=Findings())[0]
+    counted = compute_batch([march], lines, {}, findings=Findings(), members=False)[0]
+    pairs = [
+        (a, b)
+        for full, bare in zip(listed, counted, strict=True)
+        for g, h in zip(full.groups, bare.groups, strict=True)
+        for a, b in zip(g.populations, h.populations, strict=True)
+    ]
+    assert any(a.count > 1 for a, _ in pairs)
+    for a, b in pairs:
+        assert (b.code, b.count, b.members) == (a.code, len(a.members), ())
+    for full, bare in zip(listed, counted, strict=True):
+        for g, h in zip(full.groups, bare.groups, strict=True):
+            assert (h.score, h.observations, h.strata) == (g.score, g.observations, g.strata)
