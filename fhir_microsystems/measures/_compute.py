@@ -38,8 +38,7 @@ def _group(
     return GroupResult(
         id=group.id,
         populations=tuple(
-            PopulationCount(c, whole[5 + _COLUMN[c]], tuple(members[2 + _COLUMN[c]]))
-            for c in codes
+            PopulationCount(c, whole[5 + _COLUMN[c]], tuple(members[2 + _COLUMN[c]])) for c in codes
         ),
         score=whole[4],
         observations=tuple((k, v) for k, v in members[rest]),

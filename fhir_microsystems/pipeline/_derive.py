@@ -208,7 +208,7 @@ def _derive(
         if on_period is not None:
             on_period(label)
     unattributed.update(windows.finish())
-    log.info("derive held at most %d encounter records at once", windows.peak_records)
+    log.info("derive held at most %d encounter rows at once", windows.peak_records)
     summary = {
         "periods": [p.label for p in periods],
         "microsystems": rows,
