@@ -334,6 +334,7 @@ class EncounterRows:
 
     @classmethod
     def empty(cls) -> EncounterRows:
+        """No rows."""
         return cls(RECORD_SCHEMA.empty_table())
 
     def __len__(self) -> int:

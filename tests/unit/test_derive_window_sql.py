@@ -233,3 +233,16 @@ def test_classified_counts_each_reason_and_keeps_the_lookback() -> None:
     none, reasons = classified(EncounterRows.of(records), [], DerivationConfig())
     assert len(none) == 0
     assert reasons == Counter({"status-cancelled": 1, "outside-periods": 4})
+
+
+def test_starting_slices_a_window_at_its_bounds_without_copying() -> None:
+    rows = EncounterRows.of([_rec(str(day), day=day) for day in range(5)])  # in record order
+    lo, hi = T0 + timedelta(days=1), T0 + timedelta(days=3)
+    inside = rows.starting(lo, hi)
+    assert inside.table["key"].to_pylist() == ["Encounter/1", "Encounter/2"]  # lo in, hi out
+    assert rows.starting(hi).table["key"].to_pylist() == ["Encounter/3", "Encounter/4"]
+    assert len(rows.starting(hi, lo)) == 0
+    assert len(rows.starting(T0 + timedelta(days=9))) == 0
+    assert inside.table["key"].chunks[0].buffers()[2].address == (
+        rows.table["key"].chunks[0].buffers()[2].address
+    )  # (a slice shares the string data)
