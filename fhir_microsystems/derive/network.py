@@ -82,8 +82,8 @@ def _pairs(
     least: tuple[int, int] = (0, 0),
 ) -> pa.Table:
     """The ``pairs`` of ``ties.sql`` over the rows of a network window, those with at least
-    ``least`` shared encounters or patients (a window has millions of pairs and a tenth of
-    them are ties: only these leave the database)."""
+    ``least`` shared encounters or patients (a tie's threshold: the pairs below it never
+    leave the database)."""
     table = rows.table.select(["patient", "start", "participants"])
     table = table.append_column("rec", pa.array(range(len(rows)), pa.int64()))
     with registered(tie_records=table) as con:
