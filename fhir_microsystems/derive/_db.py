@@ -19,7 +19,7 @@ _SETUP = "SET allocator_flush_threshold = '8MB'; SET TimeZone = 'UTC'"
 STEPS = sql_steps(__package__, "window.sql")
 
 
-def connection() -> duckdb.DuckDBPyConnection:
+def _connection() -> duckdb.DuckDBPyConnection:
     """This thread's derivation database."""
     return thread_connection("derive", _SETUP)
 
@@ -33,7 +33,7 @@ def numbered(table: pa.Table) -> pa.Table:
 def registered(**tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
     """The derivation database with ``tables`` registered by name for the block."""
     release_memory()  # what the steps before freed: this one's peak is not on top of it
-    con = connection()
+    con = _connection()
     for name, table in tables.items():
         con.register(name, table)
     try:
@@ -44,4 +44,4 @@ def registered(**tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
         release_memory()
 
 
-__all__ = ["STEPS", "connection", "numbered", "registered"]
+__all__ = ["STEPS", "numbered", "registered"]

@@ -9,7 +9,7 @@ window needs, so its memory follows the window, not the input.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fhir_microsystems._findings import Findings
-from fhir_microsystems.derive import DerivationConfig, EncounterRecord
+from fhir_microsystems.derive import DerivationConfig
 from fhir_microsystems.derive.pipeline import classified
 from fhir_microsystems.derive.records import RECORD_FIELDS, EncounterRows, column_values
 from fhir_microsystems.extract.encounters import (
@@ -50,17 +50,6 @@ def _overlaps(month: str, lo: datetime, hi: datetime) -> bool:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
-
-
-def records_of(table: pa.Table) -> Iterator[tuple[EncounterRecord, PatientRow | None]]:
-    """The rows of an encounter month table as records with their patients' facts."""
-    if table.num_rows == 0:
-        return
-    records = EncounterRows(table.select(RECORD_FIELDS)).records()
-    patients = zip(*(column_values(table, name) for name in PATIENT_FIELDS), strict=True)
-    found = table["patient_found"].to_pylist()
-    for record, patient, known in zip(records, patients, found, strict=True):
-        yield record, patient if known else None
 
 
 def _patient_rows(facts: pa.Table) -> dict[str, PatientRow]:
@@ -307,5 +296,4 @@ __all__ = [
     "MonthIndex",
     "MonthWindows",
     "MonthWriter",
-    "records_of",
 ]

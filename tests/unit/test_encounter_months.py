@@ -18,13 +18,9 @@ from fhir_microsystems.periods import split_periods
 from fhir_microsystems.pipeline import MemoryStore, RunSpec, extract, plan
 from fhir_microsystems.pipeline import derive as derive_stage
 from fhir_microsystems.pipeline._columns import from_parquet, to_parquet
-from fhir_microsystems.pipeline._encounter_months import (
-    MonthIndex,
-    MonthWindows,
-    MonthWriter,
-    records_of,
-)
+from fhir_microsystems.pipeline._encounter_months import MonthIndex, MonthWindows, MonthWriter
 from fhir_microsystems.sources import NdjsonSource, ReferenceIndex
+from tests.support.encounter_rows import records_of
 
 
 def _rec(key: str, start: datetime | None, status: str = "finished") -> EncounterRecord:

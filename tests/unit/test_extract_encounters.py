@@ -15,8 +15,8 @@ import pytest
 from fhir_microsystems._findings import Finding, Findings
 from fhir_microsystems.derive.records import EncounterRecord, encounter_record
 from fhir_microsystems.extract import ENCOUNTER_SCHEMA, EncounterExtract, PatientRow, patient_row
-from fhir_microsystems.pipeline._encounter_months import records_of
 from fhir_microsystems.sources import LineBlock, ListSource, NdjsonSource, ReferenceIndex
+from tests.support.encounter_rows import records_of
 from tests.support.lines import read_alone
 
 BASE = "https://ehr.example.org/fhir"
