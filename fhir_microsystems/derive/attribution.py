@@ -19,7 +19,7 @@ import pyarrow as pa
 from fhir_microsystems.periods import Period
 
 from ._db import STEPS, numbered, registered
-from .cohorts import ATTRIBUTED, SETTING_COHORTS, ConditionSpell, condition_cohorts_in
+from .cohorts import ATTRIBUTED, SETTING_COHORTS, Spells
 from .config import DerivationConfig
 from .model import MicrosystemPeriod
 from .records import EncounterRows
@@ -104,14 +104,14 @@ def cohorts(
     patients: Mapping[str, set[str]],
     served: EncounterRows,
     attribution: Mapping[str, str],
-    spells: Mapping[str, Sequence[ConditionSpell]],
+    spells: Spells,
     period: Period,
 ) -> dict[str, dict[str, frozenset[str]]]:
     """Microsystem id -> cohort code -> patient keys, for one period.
 
     ``attributed`` holds the patients attributed to the microsystem; each setting cohort
     every patient with an encounter of that class attributed to it; each condition cohort
-    the attributed patients with the condition active in the period.
+    the attributed patients with a spell of the condition that overlaps the period.
     """
     found: dict[str, dict[str, set[str]]] = {}
 
@@ -126,12 +126,18 @@ def cohorts(
     with registered(**_attributed(served, attribution), wanted=wanted) as con:
         for chosen, name, listed in con.execute(STEPS["settings"]).fetchall():
             slot(chosen)[name].update(listed)
+    grouped = pa.table(
+        {
+            "ms": pa.array([ms for ms, group in patients.items() for _ in group], pa.string()),
+            "patient": pa.array([p for group in patients.values() for p in group], pa.string()),
+        }
+    )
     for ms, group in patients.items():
-        target = slot(ms)
-        target[ATTRIBUTED] |= group
-        for patient in group:
-            for name in condition_cohorts_in(spells.get(patient, ()), period):
-                target.setdefault(name, set()).add(patient)
+        slot(ms)[ATTRIBUTED] |= group
+    bounds = {"start": period.start, "end": period.end}
+    with registered(grouped=grouped, spells=spells.table) as con:
+        for chosen, name, listed in con.execute(STEPS["conditions"], bounds).fetchall():
+            slot(chosen).setdefault(name, set()).update(listed)
     return {
         ms: {name: frozenset(ids) for name, ids in sorted(groups.items())}
         for ms, groups in found.items()

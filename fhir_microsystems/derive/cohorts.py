@@ -9,7 +9,7 @@ match the category code and every code below it (ICD-10-CM's hierarchy is its co
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from fhir_microsystems._errors import ConfigurationError
 from fhir_microsystems._findings import Findings
-from fhir_microsystems.periods import Period, parse_fhir_datetime
+from fhir_microsystems.periods import parse_fhir_datetime
 from fhir_microsystems.sources import ReferenceIndex, Source
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -110,8 +111,47 @@ class ConditionSpell:
     onset: datetime | None
     abatement: datetime | None
 
-    def active_in(self, period: Period) -> bool:
-        return period.overlaps(self.onset, self.abatement)
+
+#: Columns of :class:`Spells`: one row per cohort episode of a patient (UTC times; a null
+#: onset or abatement is open).
+SPELL_SCHEMA = pa.schema(
+    [
+        ("patient", pa.string()),
+        ("cohort", pa.string()),
+        ("onset", pa.timestamp("us", tz="UTC")),
+        ("abatement", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Spells:
+    """Condition-cohort spells of many patients as one Arrow table of :data:`SPELL_SCHEMA`
+    (the derivation joins it with a period's patients in SQL)."""
+
+    table: pa.Table
+
+    @classmethod
+    def of(cls, found: Iterable[tuple[str, Sequence[ConditionSpell]]]) -> Spells:
+        """The spells of ``(patient key, spells)`` pairs."""
+        rows = [(patient, s) for patient, spells in found for s in spells]
+        return cls(
+            pa.table(
+                [
+                    pa.array([p for p, _ in rows], pa.string()),
+                    pa.array([s.cohort for _, s in rows], pa.string()),
+                    pa.array([s.onset for _, s in rows], SPELL_SCHEMA.field("onset").type),
+                    pa.array([s.abatement for _, s in rows], SPELL_SCHEMA.field("abatement").type),
+                ],
+                schema=SPELL_SCHEMA,
+            )
+        )
+
+    @classmethod
+    def concat(cls, parts: Iterable[pa.Table]) -> Spells:
+        """The spells of tables of :data:`SPELL_SCHEMA` (as stored by the extract stage)."""
+        tables = [t.cast(SPELL_SCHEMA) for t in parts]
+        return cls(pa.concat_tables(tables) if tables else SPELL_SCHEMA.empty_table())
 
 
 def _time(value: Any, key: str, field: str, findings: Findings, *, upper: bool) -> datetime | None:
@@ -202,21 +242,14 @@ def condition_spells(
     return sys.intern(patient), [ConditionSpell(n, onset, abatement) for n in sorted(names)]
 
 
-def read_condition_spells(
-    source: Source, index: ReferenceIndex, findings: Findings
-) -> dict[str, list[ConditionSpell]]:
-    """Stream Conditions; keep, per patient, only the cohort episodes."""
-    spells: dict[str, list[ConditionSpell]] = {}
+def read_condition_spells(source: Source, index: ReferenceIndex, findings: Findings) -> Spells:
+    """Stream Conditions; keep only the cohort episodes, in the order read."""
+    found: list[tuple[str, list[ConditionSpell]]] = []
     for resource in source.iter_resources("Condition"):
-        patient, found = condition_spells(resource, index, findings)
-        if patient is not None and found:
-            spells.setdefault(patient, []).extend(found)
-    return spells
-
-
-def condition_cohorts_in(spells: Iterable[ConditionSpell], period: Period) -> set[str]:
-    """The condition cohorts a patient belongs to in ``period``."""
-    return {s.cohort for s in spells if s.active_in(period)}
+        patient, spells = condition_spells(resource, index, findings)
+        if patient is not None and spells:
+            found.append((patient, spells))
+    return Spells.of(found)
 
 
 __all__ = [
@@ -224,12 +257,13 @@ __all__ = [
     "ATTRIBUTED",
     "CONDITION_COHORTS",
     "SETTING_COHORTS",
+    "SPELL_SCHEMA",
     "CodeList",
     "ConditionSpell",
+    "Spells",
     "code_list_from_valueset",
     "cohorts_of_codings",
     "condition_code_lists",
-    "condition_cohorts_in",
     "condition_spells",
     "profiles_directory",
     "read_condition_spells",

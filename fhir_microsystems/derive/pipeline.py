@@ -26,7 +26,7 @@ from fhir_microsystems.sources import ReferenceIndex, Source
 from ._db import STEPS, registered
 from .attribution import attribute_encounters, attribute_patients, cohorts
 from .careteams import ExplicitTeam, read_explicit_teams, teams_in_force
-from .cohorts import ConditionSpell, read_condition_spells
+from .cohorts import Spells, read_condition_spells
 from .config import DerivationConfig
 from .identity import DraftView, Known, assign_identities
 from .joining import activity_profiles, join_by_careteams, join_shifts, make_clusters
@@ -129,7 +129,7 @@ def derive_periods(
     periods: Sequence[Period],
     window: Window,
     teams: Sequence[ExplicitTeam],
-    spells: dict[str, list[ConditionSpell]],
+    spells: Spells,
     index: ReferenceIndex,
     config: DerivationConfig = _DEFAULT_CONFIG,
     stats: Counter[str] | None = None,
@@ -293,7 +293,7 @@ class _Inputs:
 
     window: Window
     teams: Sequence[ExplicitTeam]
-    spells: dict[str, list[ConditionSpell]]
+    spells: Spells
     index: ReferenceIndex
     config: DerivationConfig
     stats: Counter[str]

@@ -194,5 +194,15 @@ WHERE s.patient IS NOT NULL AND s.patient <> ''
 GROUP BY ALL
 ORDER BY a.ms, w.cohort;
 
+-- @step conditions
+-- Each microsystem's patients by condition cohort (``grouped(ms, patient)``, its patients;
+-- ``spells(patient, cohort, onset, abatement)``): those with a spell of the cohort that
+-- overlaps the period [$start, $end) (a null onset or abatement is open).
+SELECT g.ms, s.cohort, list(DISTINCT g.patient) AS patients
+FROM grouped g JOIN spells s USING (patient)
+WHERE (s.onset IS NULL OR s.onset < $end) AND (s.abatement IS NULL OR s.abatement > $start)
+GROUP BY ALL
+ORDER BY g.ms, s.cohort;
+
 -- @step drop
 DROP TABLE IF EXISTS activity; DROP TABLE IF EXISTS chosen;

@@ -4,7 +4,6 @@ one bundle per period for its measure partition."""
 from __future__ import annotations
 
 import logging
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -16,7 +15,7 @@ from fhir_microsystems._findings import Findings
 from fhir_microsystems._memory import release_memory, releasing
 from fhir_microsystems.derive import DerivationConfig, MicrosystemPeriod
 from fhir_microsystems.derive.careteams import read_explicit_teams
-from fhir_microsystems.derive.cohorts import ConditionSpell
+from fhir_microsystems.derive.cohorts import Spells
 from fhir_microsystems.derive.fhir_resources import careteam_id, group_id, microsystem_resources
 from fhir_microsystems.derive.pipeline import derive_periods, plan_periods
 from fhir_microsystems.derive.records import EncounterRecord
@@ -34,7 +33,7 @@ from fhir_microsystems.sources import ReferenceIndex, Source
 from fhir_microsystems.sources._references import INDEXED_TYPES
 
 from . import _codec
-from ._columns import to_parquet
+from ._columns import from_parquet, to_parquet
 from ._common import (
     opened,
     utc_date,
@@ -55,10 +54,9 @@ FOLLOW_UP_HORIZON = READMISSION_WINDOW + timedelta(days=1)
 FOLLOW_UP_CLASSES = frozenset({"IMP", "EMER"})
 
 
-def _load_spells(
-    store: Store, run_id: str, partitions: Iterable[str]
-) -> dict[str, list[ConditionSpell]]:
-    spells: dict[str, list[ConditionSpell]] = {}
+def _load_spells(store: Store, run_id: str, partitions: Iterable[str]) -> Spells:
+    """The condition spells the extract partitions stored (Parquet chunks)."""
+    tables = []
     for partition in partitions:
         if not partition.startswith("conditions:"):
             continue
@@ -66,15 +64,8 @@ def _load_spells(
             blob = store.get(store_key(run_id, "spells", partition, str(number)))
             if blob is None:
                 raise LookupError(f"claim check of spells {partition} {number} is gone")
-            for patient, cohort, onset, abatement in orjson.loads(blob):
-                spells.setdefault(sys.intern(patient), []).append(
-                    ConditionSpell(
-                        sys.intern(cohort),
-                        datetime.fromisoformat(onset) if onset else None,
-                        datetime.fromisoformat(abatement) if abatement else None,
-                    )
-                )
-    return spells
+            tables.append(from_parquet(blob))
+    return Spells.concat(tables)
 
 
 def patient_fact(key: str, row: Sequence[Any] | None) -> PatientFact:

@@ -14,6 +14,7 @@ import pyarrow as pa
 from fhir_microsystems._findings import Findings
 from fhir_microsystems._memory import release_memory, releasing
 from fhir_microsystems._settings import Settings
+from fhir_microsystems.derive.cohorts import Spells
 from fhir_microsystems.extract import (
     ConditionExtract,
     EncounterExtract,
@@ -24,7 +25,7 @@ from fhir_microsystems.sources import LineBlock, NdjsonSource, ReferenceIndex, S
 from fhir_microsystems.sources._references import INDEXED_TYPES
 
 from . import _codec
-from ._columns import MonthChunks
+from ._columns import MonthChunks, to_parquet
 from ._common import (
     opened,
     source_retries,
@@ -44,8 +45,6 @@ OBSERVATION_CHUNK = 50_000
 SQL_BATCH_BYTES = 32 * 1024 * 1024
 #: Resources of a server search the extract SQL reads at once.
 SEARCH_BATCH = 20_000
-#: Condition spells per claim-check chunk.
-SPELL_CHUNK = 1_000
 
 
 def _quiet_index(source: Source, types: Iterable[str] = INDEXED_TYPES) -> ReferenceIndex:
@@ -95,25 +94,19 @@ def _extract_encounters(
 def _extract_conditions(
     partition: str, source: Source, store: Store, run_id: str
 ) -> dict[str, int]:
-    """Cohort spells per patient, in claim-check chunks of about ``SPELL_CHUNK`` rows."""
-    rows: list[list[Any]] = []
+    """Cohort spells (:class:`~fhir_microsystems.derive.cohorts.Spells`), one Parquet
+    chunk per batch of lines that has any."""
     chunks = 0
 
-    def spill() -> None:
-        nonlocal rows, chunks
-        store.put(store_key(run_id, "spells", partition, str(chunks)), _codec.dumps(rows))
-        rows, chunks = [], chunks + 1
-
     def add(found: list[PatientSpells]) -> None:
-        for patient, spells in found:
-            rows.extend([patient, s.cohort, s.onset, s.abatement] for s in spells)
-            if len(rows) >= SPELL_CHUNK:
-                spill()
+        nonlocal chunks
+        if found:
+            table = Spells.of(found).table
+            store.put(store_key(run_id, "spells", partition, str(chunks)), to_parquet([table]))
+            chunks += 1
 
     extract = ConditionExtract(_quiet_index(source), source.findings)
     read = _read_lines(extract, partition, source, "Condition", add)
-    if rows:
-        spill()
     store.put(store_key(run_id, "spell-chunks", partition), orjson.dumps(chunks))
     return _extracted(partition, source, store, run_id, read)
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from fhir_microsystems.derive import DerivationConfig, EncounterRecord, Member, MicrosystemPeriod
 from fhir_microsystems.derive.attribution import attribute_encounters, attribute_patients, cohorts
+from fhir_microsystems.derive.cohorts import ConditionSpell, Spells
 from fhir_microsystems.derive.joining import Cluster
 from fhir_microsystems.derive.membership import _tallies
 from fhir_microsystems.derive.network import home_contexts
@@ -150,11 +151,45 @@ def test_patient_groups_and_setting_cohorts_count_attributed_encounters() -> Non
     }
     twice = DerivationConfig(patient_min_encounters=2)
     assert attribute_patients(rows, attribution, twice) == {"s": {"Patient/x"}}
-    groups = cohorts({"s": {"Patient/x"}}, rows, attribution, {}, PERIOD)
+    groups = cohorts({"s": {"Patient/x"}}, rows, attribution, Spells.of([]), PERIOD)
     assert groups["s"]["ed-attenders"] == groups["s"]["ambulatory"] == {"Patient/x"}
     assert groups["s"]["inpatients"] == frozenset()
     assert groups["t"]["inpatients"] == {"Patient/y"}
     assert groups["t"]["attributed"] == frozenset()  # no group given for t
+
+
+def test_condition_cohorts_hold_group_patients_with_a_spell_overlapping_the_period() -> None:
+    start, end = PERIOD.start, PERIOD.end  # [2025-03-01, 2025-04-01)
+    second = timedelta(seconds=1)
+    spells = Spells.of(
+        [
+            # a: onset the instant the period ends: [end, ...) misses it
+            ("Patient/a", [ConditionSpell("diabetes", end, None)]),
+            # b: abated the instant the period starts: [..., start) misses it
+            ("Patient/b", [ConditionSpell("diabetes", None, start)]),
+            # c: a second inside at each edge, and an open spell of another cohort
+            ("Patient/c", [ConditionSpell("diabetes", end - second, None)]),
+            ("Patient/c", [ConditionSpell("cancer", None, None)]),
+            ("Patient/d", [ConditionSpell("diabetes", None, start + second)]),
+            # e: a spell wholly before the period, then one wholly after it
+            ("Patient/e", [ConditionSpell("hypertension", start - 2 * second, start - second)]),
+            ("Patient/e", [ConditionSpell("hypertension", end, end + second)]),
+            # f: in no group of the period
+            ("Patient/f", [ConditionSpell("diabetes", None, None)]),
+        ]
+    )
+    groups = {
+        "s": {"Patient/a", "Patient/b", "Patient/c", "Patient/e"},
+        "t": {"Patient/c", "Patient/d"},
+    }
+    found = cohorts(groups, EncounterRows.of([]), {}, spells, PERIOD)
+    assert found["s"]["diabetes"] == {"Patient/c"}
+    assert found["s"]["cancer"] == {"Patient/c"}
+    assert "hypertension" not in found["s"]
+    assert found["t"]["diabetes"] == {"Patient/c", "Patient/d"}
+    assert found["t"]["cancer"] == {"Patient/c"}
+    assert found["s"]["attributed"] == groups["s"]
+    assert all("Patient/f" not in ids for ms in found.values() for ids in ms.values())
 
 
 def test_cluster_tallies_follow_the_preliminary_vote() -> None:
