@@ -214,7 +214,7 @@ class FactsBuilder:
             "listed": pa.table({"patient": pa.array(sorted(patients), pa.string())}),
             "fu": fu,
         }
-        return joined_fact_tables(inputs, patients.__getitem__, ctxs)
+        return joined_fact_tables(inputs, lambda keys: [patients[k] for k in keys], ctxs)
 
 
 #: Encounter times as the extract stage's month tables hold them.
@@ -227,13 +227,14 @@ _JOINED = ("attributed", "listed", "fu", "enc_rows", "people")
 
 def joined_fact_tables(
     inputs: Mapping[str, pa.Table],
-    patient_facts: Callable[[str], PatientFact],
+    patient_facts: Callable[[list[str]], Iterable[PatientFact]],
     ctxs: pa.Table,
     steps: Sequence[str] = (),
 ) -> FactTables:
     """The fact tables made by ``facts.sql`` from ``inputs`` (Arrow tables by name), after
     running ``steps`` (SQL that makes from them the inputs ``facts.sql`` names and they do
-    not hold); ``patient_facts(key)`` gives the facts of each patient of ``pat``."""
+    not hold); ``patient_facts(keys)`` gives the facts of the patients of ``pat``, in the
+    order of ``keys`` (asked for once, so a caller looks up only those)."""
     con = _connection()
     for name, table in inputs.items():
         con.register(name, table)
@@ -249,7 +250,7 @@ def joined_fact_tables(
             con.unregister(name)
         for name in _JOINED:
             con.execute(f"DROP TABLE IF EXISTS {name}")
-    pat = _patient_table(patient_facts(key) for key in keys)
+    pat = _patient_table(patient_facts(keys))
     return FactTables(ctxs=ctxs, enc=enc, grp=inputs["grp"], pat=pat, timeline=timeline)
 
 

@@ -248,19 +248,22 @@ def _store_period(
         )
     after = period.start + timedelta(microseconds=1)
     horizon = period.end + FOLLOW_UP_HORIZON + timedelta(microseconds=1)
-    known = windows.patients()
+
+    def patient_facts(keys: list[str]) -> list[PatientFact]:
+        known = windows.patients(keys)
+        return [patient_fact(key, known.get(key)) for key in keys]
+
     tables = period_fact_tables(
         items,
         facts.context_tables(),
         windows.rows(period.start, period.end, columns=ROW_COLUMNS),
         records_table([(rec, None) for rec in ending]),
         windows.rows(after, horizon, FOLLOW_UP_CLASSES, FOLLOW_UP_COLUMNS),
-        lambda key: patient_fact(key, known.get(key)),
+        patient_facts,
     )
     for name, table in tables.named():
         store.put(store_key(run_id, "ms-facts", label, name), to_parquet([table]))
     del facts, tables
-    known.clear()
     staff = staff_scores(
         {item.id: item.members for item in items},
         responses.get(period.label, ()),

@@ -52,9 +52,13 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _patient_rows(facts: pa.Table) -> dict[str, PatientRow]:
-    """Patient key -> facts row, of the rows of ``facts`` whose patient was read."""
-    known = facts.filter(pc.and_(facts["patient_found"], pc.is_valid(facts["patient"])))
+def _patient_rows(facts: pa.Table, keys: pa.Array | None = None) -> dict[str, PatientRow]:
+    """Patient key -> facts row, of the rows of ``facts`` whose patient was read (and is
+    one of ``keys``, if given); of a patient's rows, the last."""
+    found = pc.and_(facts["patient_found"], pc.is_valid(facts["patient"]))
+    if keys is not None:
+        found = pc.and_(found, pc.is_in(facts["patient"], value_set=keys))
+    known = facts.filter(found)
     keys = known["patient"].to_pylist()
     rows = zip(*(column_values(known, name) for name in PATIENT_FIELDS), strict=True)
     return dict(zip(keys, rows, strict=True))
@@ -134,13 +138,6 @@ class _Month:
     start: datetime
     end: datetime
     facts: pa.Table  # the month's rows' patients (:data:`_FACT_COLUMNS`)
-    known: dict[str, PatientRow] | None = None  # their facts by key, once asked for
-
-    def patients(self) -> dict[str, PatientRow]:
-        """Facts of the month's patients by key (made when first asked for)."""
-        if self.known is None:
-            self.known = _patient_rows(self.facts)
-        return self.known
 
 
 class MonthWindows:
@@ -274,12 +271,14 @@ class MonthWindows:
         rows = pa.concat_tables(tables)
         return rows if columns is None else rows.select(list(dict.fromkeys(["key", *columns])))
 
-    def patients(self) -> dict[str, PatientRow]:
-        """The facts rows of the patients seen in the loaded months (the earliest month's
-        row of each), and of those whose encounter outlasted its dropped start month."""
-        known = dict(self.kept_patients)
+    def patients(self, keys: Sequence[str]) -> dict[str, PatientRow]:
+        """The facts rows of the patients ``keys`` seen in the loaded months (the earliest
+        month's row of each), or whose encounter outlasted its dropped start month."""
+        wanted = pa.array(keys, pa.string())
+        listed = set(keys)
+        known = {key: row for key, row in self.kept_patients.items() if key in listed}
         for data in reversed(self.loaded.values()):
-            known.update(data.patients())
+            known.update(_patient_rows(data.facts, wanted))
         return known
 
     def finish(self) -> Counter[str]:

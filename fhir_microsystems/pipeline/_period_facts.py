@@ -4,7 +4,7 @@ not built a record at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import pyarrow as pa
 
@@ -62,7 +62,7 @@ def period_fact_tables(
     period_rows: pa.Table,
     ending_rows: pa.Table,
     follow_ups: pa.Table,
-    patient_facts: Callable[[str], PatientFact],
+    patient_facts: Callable[[list[str]], Iterable[PatientFact]],
 ) -> FactTables:
     """The fact tables of one period's microsystems (``items``, numbered in order).
 
@@ -70,7 +70,8 @@ def period_fact_tables(
     starting in the period, ``ending_rows`` those of the encounters started earlier that
     count here by their end (each later row of a key replaces an earlier one);
     ``follow_ups`` the inpatient and emergency rows after the period's start, within the
-    follow-up horizon; ``patient_facts(key)`` a patient's facts.
+    follow-up horizon; ``patient_facts(keys)`` the facts of the patients ``keys`` (the
+    period's patients the fact tables hold), in order.
     """
     ctxs, grp = contexts
     att, mem = _attributed(items)

@@ -99,9 +99,9 @@ def test_encounters_patients_and_follow_ups_of_a_period_are_joined_from_its_rows
     ]
     asked: list[str] = []
 
-    def facts(key: str) -> PatientFact:
-        asked.append(key)
-        return PatientFact(key, gender="female")
+    def facts(keys: list[str]) -> list[PatientFact]:
+        asked.extend(keys)
+        return [PatientFact(key, gender="female") for key in keys]
 
     groups = pa.table(
         {
