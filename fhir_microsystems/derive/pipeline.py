@@ -231,11 +231,14 @@ def classified(
         "last_end": periods[-1].end if periods else None,
         "lookback": periods[0].start - timedelta(days=config.lookback_days) if periods else None,
     }
-    with registered(recs=rows.table.select(RECORD_FIELDS)) as con:
+    table = rows.table.select(RECORD_FIELDS)
+    sorted_by = table.select(["key", "status", "start"])
+    recs = sorted_by.append_column("row", pa.array(range(table.num_rows), pa.int64()))
+    with registered(recs=recs) as con:
         found = con.sql(STEPS["classify"], params=parameters).to_arrow_table()
     counted = pc.value_counts(pc.drop_null(found["reason"])).to_pylist()
     reasons = Counter({item["values"]: item["counts"] for item in counted})
-    usable = found.filter(found["usable"]).select(RECORD_FIELDS)
+    usable = table.take(found.filter(found["usable"])["row"])  # (one copy, in record order)
     return EncounterRows(usable.cast(RECORD_SCHEMA)), reasons
 
 

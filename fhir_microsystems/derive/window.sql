@@ -4,12 +4,13 @@
 -- calling module's docstring says, to the same result whatever order rows come in.
 
 -- @step classify
--- Records (``recs``) with ``usable`` (may feed the networks) and ``reason`` (the
--- unattributed reason counted for it, if any), in record order. $first and $last_end
--- bound the periods (NULL: none); records from $lookback before $first are usable.
+-- Each record of ``recs`` (``row``: its place there) with ``usable`` (may feed the networks)
+-- and ``reason`` (the unattributed reason counted for it, if any), in record order (only
+-- the row numbers are sorted: the caller takes the usable rows in this order). $first and
+-- $last_end bound the periods (NULL: none); records from $lookback before $first are
+-- usable.
 SELECT
-    key, patient, class_code, status, start, "end", participants, unresolved_participants,
-    service_provider, location, context, discharge_disposition,
+    row,
     CASE
         WHEN list_contains($excluded::VARCHAR[], status) THEN false
         WHEN start IS NULL OR $first::TIMESTAMPTZ IS NULL THEN false
