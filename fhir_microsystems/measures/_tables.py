@@ -31,7 +31,12 @@ from typing import Any, ClassVar
 import duckdb
 import pyarrow as pa
 
-from fhir_microsystems._duckdb import epoch_micros, sql_steps, thread_connection
+from fhir_microsystems._duckdb import (
+    close_thread_connections,
+    epoch_micros,
+    sql_steps,
+    thread_connection,
+)
 
 from ._inputs import (
     VOID_ENCOUNTER_STATUSES,
@@ -250,6 +255,7 @@ def joined_fact_tables(
             con.unregister(name)
         for name in _JOINED:
             con.execute(f"DROP TABLE IF EXISTS {name}")
+        close_thread_connections("measures")  # its memory back before the patients' facts
     pat = _patient_table(patient_facts(keys))
     return FactTables(ctxs=ctxs, enc=enc, grp=inputs["grp"], pat=pat, timeline=timeline)
 

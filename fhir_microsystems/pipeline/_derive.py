@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from fhir_microsystems._duckdb import close_thread_connections
 from fhir_microsystems._findings import Findings
 from fhir_microsystems._memory import release_memory, releasing
 from fhir_microsystems.derive import DerivationConfig, MicrosystemPeriod
@@ -182,6 +183,7 @@ def _derive(
         if not outcome.items:
             continue
         label = outcome.period.label
+        close_thread_connections()  # what the derivation's SQL freed goes back too
         release_memory()  # what the derivation freed goes back before the fact tables
         _store_period(
             spec,
