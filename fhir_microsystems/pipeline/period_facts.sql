@@ -14,16 +14,19 @@
 --                                         horizon after its end
 
 -- @step attributed
--- Each microsystem's encounters in key order.
+-- Each microsystem's encounters, numbered in key order (only the narrow ``att`` is sorted),
+-- each joined with the last row read of its key.
 CREATE OR REPLACE TEMP TABLE attributed AS
-WITH by_key AS (
-    SELECT * FROM recs QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1
+WITH last_read AS (
+    SELECT key, max(seq) AS seq FROM recs GROUP BY key
+), placed AS (
+    SELECT ctx, key, ending, row_number() OVER (PARTITION BY ctx ORDER BY key) AS pos FROM att
 )
 SELECT
     a.ctx,
-    row_number() OVER (PARTITION BY a.ctx ORDER BY a.key) AS pos,
+    a.pos,
     a.ending,
-    key,
+    a.key,
     r.patient,
     r.class_code,
     r.status,
@@ -31,8 +34,9 @@ SELECT
     r."end",
     r.participants,
     r.discharge_disposition
-FROM att AS a
-JOIN by_key AS r USING (key);
+FROM placed AS a
+JOIN last_read AS l ON l.key = a.key
+JOIN recs AS r ON r.key = l.key AND r.seq = l.seq;
 
 -- @step listed
 -- The period's patients: its Groups', and those of the encounters started in it; the

@@ -222,6 +222,19 @@ def test_cluster_tallies_follow_the_preliminary_vote() -> None:
     assert tallies[3].per_person == {"d": 1, "e": 1} and tallies[3].location is None
 
 
+def test_cluster_tallies_place_a_cluster_where_most_of_its_encounters_are() -> None:
+    rows = EncounterRows.of(
+        [
+            _rec("1", ("a",), day=1, context="Organization/a", location="Location/1"),
+            _rec("2", ("a",), day=2, context="Organization/z", location="Location/9"),
+            _rec("3", ("a",), day=3, context="Organization/z", location="Location/9"),
+        ]
+    )
+    [tally] = _tallies(rows, [Cluster({"a"}, (None, None))])
+    # the most encounters win over the lower key
+    assert (tally.encounters, tally.context, tally.location) == (3, "Organization/z", "Location/9")
+
+
 class _Roles:
     def roles_of(self, person: str) -> list[object]:
         return []
@@ -235,6 +248,9 @@ def test_home_contexts_break_ties_by_the_pair_as_text() -> None:
             _rec("3", ("b",), location="Location/l"),  # (None, None) without locations
             _rec("4", ("b",), context="Organization/z"),
             _rec("5", ("c",)),
+            _rec("6", ("d",), context="Organization/a"),
+            _rec("7", ("d",), context="Organization/z"),
+            _rec("8", ("d",), context="Organization/z"),
         ]
     )
     homes = home_contexts(rows, _Roles(), DerivationConfig())  # type: ignore[arg-type]
@@ -244,6 +260,7 @@ def test_home_contexts_break_ties_by_the_pair_as_text() -> None:
         "a": ("Organization/a", None),
         "b": ("Organization/z", None),
         "c": (None, None),
+        "d": ("Organization/z", None),  # most encounters first, then the text
     }
     by_location = DerivationConfig(context_by_location=True)
     homes = home_contexts(rows, _Roles(), by_location)  # type: ignore[arg-type]
