@@ -123,21 +123,23 @@ def cohorts(
     wanted = pa.table(
         {"class_code": list(SETTING_COHORTS.values()), "cohort": list(SETTING_COHORTS)}
     )
-    with registered(**_attributed(served, attribution), wanted=wanted) as con:
-        for chosen, name, listed in con.execute(STEPS["settings"]).fetchall():
-            slot(chosen)[name].update(listed)
     grouped = pa.table(
         {
             "ms": pa.array([ms for ms, group in patients.items() for _ in group], pa.string()),
             "patient": pa.array([p for group in patients.values() for p in group], pa.string()),
         }
     )
+    tables = _attributed(served, attribution)
+    bounds = {"start": period.start, "end": period.end}
+    with registered(**tables, wanted=wanted, grouped=grouped, spells=spells.table) as con:
+        settings = con.execute(STEPS["settings"]).fetchall()
+        conditions = con.execute(STEPS["conditions"], bounds).fetchall()
+    for chosen, name, listed in settings:
+        slot(chosen)[name].update(listed)
     for ms, group in patients.items():
         slot(ms)[ATTRIBUTED] |= group
-    bounds = {"start": period.start, "end": period.end}
-    with registered(grouped=grouped, spells=spells.table) as con:
-        for chosen, name, listed in con.execute(STEPS["conditions"], bounds).fetchall():
-            slot(chosen).setdefault(name, set()).update(listed)
+    for chosen, name, listed in conditions:
+        slot(chosen).setdefault(name, set()).update(listed)
     return {
         ms: {name: frozenset(ids) for name, ids in sorted(groups.items())}
         for ms, groups in found.items()

@@ -84,6 +84,8 @@ def _pairs(
     """The ``pairs`` of ``ties.sql`` over the rows of a network window, those with at least
     ``least`` shared encounters or patients (a tie's threshold: the pairs below it never
     leave the database)."""
+    if len(_clinicians(rows)) < 2:  # no pair (half the windows of a sparse history):
+        return _NO_PAIRS  # spare the database its fixed cost
     table = rows.table.select(["patient", "start", "participants"])
     table = table.append_column("rec", pa.array(range(len(rows)), pa.int64()))
     with registered(tie_records=table) as con:
@@ -124,9 +126,6 @@ def count_pairs(
     """Count shared encounters and shared patients over ``rows``; evidence from before
     ``recent_from`` weighs ``lookback_weight`` times as much as recent evidence (see
     ``ties.sql``)."""
-    if len(_clinicians(rows)) < 2:  # no pair (half the windows of a sparse history):
-        # spare the database its fixed cost
-        return PairCounts(_NO_PAIRS)
     return PairCounts(_pairs(rows, config, recent_from))
 
 
@@ -139,8 +138,6 @@ def ties(
     """The ties that pass a threshold, ``(u, v, weight)`` with ``u < v``, sorted, among the
     clinicians of ``rows``: ``min_shared_encounters`` shared encounters, or the shared
     patients of :meth:`~DerivationConfig.shared_patient_threshold`."""
-    if len(_clinicians(rows)) < 2:
-        return []
     least = (config.min_shared_encounters, config.shared_patient_threshold(window_days))
     found = _pairs(rows, config, recent_from, least)
     return list(zip(*(found[name].to_pylist() for name in ("u", "v", "weight")), strict=True))

@@ -23,7 +23,7 @@ from fhir_microsystems.periods import (
 )
 from fhir_microsystems.sources import ReferenceIndex, Source
 
-from ._db import STEPS, registered
+from ._db import STEPS, numbered, registered
 from .attribution import attribute_encounters, attribute_patients, cohorts
 from .careteams import ExplicitTeam, read_explicit_teams, teams_in_force
 from .cohorts import Spells, read_condition_spells
@@ -232,13 +232,11 @@ def classified(
         "lookback": periods[0].start - timedelta(days=config.lookback_days) if periods else None,
     }
     table = rows.table.select(RECORD_FIELDS)
-    sorted_by = table.select(["key", "status", "start"])
-    recs = sorted_by.append_column("row", pa.array(range(table.num_rows), pa.int64()))
-    with registered(recs=recs) as con:
+    with registered(recs=numbered(table.select(["key", "status", "start"]))) as con:
         found = con.sql(STEPS["classify"], params=parameters).to_arrow_table()
     counted = pc.value_counts(pc.drop_null(found["reason"])).to_pylist()
     reasons = Counter({item["values"]: item["counts"] for item in counted})
-    usable = table.take(found.filter(found["usable"])["row"])  # (one copy, in record order)
+    usable = table.take(found.filter(found["usable"])["ord"])  # (one copy, in record order)
     return EncounterRows(usable.cast(RECORD_SCHEMA)), reasons
 
 

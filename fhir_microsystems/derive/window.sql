@@ -7,13 +7,13 @@
 -- group (the attribution of a 10M window: 1.04 -> 0.50 s, +402 -> +220 MiB).
 
 -- @step classify
--- Each record of ``recs`` (``row``: its place there) with ``usable`` (may feed the networks)
+-- Each record of ``recs`` (``ord``: its place there) with ``usable`` (may feed the networks)
 -- and ``reason`` (the unattributed reason counted for it, if any), in record order (only
 -- the row numbers are sorted: the caller takes the usable rows in this order). $first and
 -- $last_end bound the periods (NULL: none); records from $lookback before $first are
 -- usable.
 SELECT
-    row,
+    ord,
     CASE
         WHEN list_contains($excluded::VARCHAR[], status) THEN false
         WHEN start IS NULL OR $first::TIMESTAMPTZ IS NULL THEN false
